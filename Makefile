@@ -1,0 +1,37 @@
+# Set-up and entry points. `make train` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed before the project so that the project's range (>=2.4,<3) installs nothing more.
+# 2.13.0 is the CPU wheel on our machines; on other machines pip takes the normal PyPI build.
+TORCH ?= torch==2.13.0
+ENV ?= Walker2d
+ARGS ?=
+export MUJOCO_GL ?= egl
+
+BIN := $(VENV)/bin
+
+.PHONY: setup train test lint clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q "$(TORCH)"
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	$(BIN)/python -m scripts.dream --env $(ENV) $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,32 @@
+"""Configuration fields shared by every script (the command-line contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envs.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Fields every script's config starts with: ``--env --steps --seed --run-dir --resume --device``."""
+
+    env: str = "Pendulum"
+    """Environment: a short name (Walker2d, Hopper, Pendulum, ...) or a full Gymnasium id (Walker2d-v5)."""
+    steps: int = 100_000
+    """Training budget in environment steps (simulator steps, after action repeat)."""
+    seed: int = 0
+    """Random seed (training envs, networks, replay sampling). Evaluation uses disjoint seeds."""
+    run_dir: Path | None = None
+    """Run directory. Default: runs/<env>/<algo>/<seed>-<timestamp>."""
+    resume: bool = False
+    """Continue the run in --run-dir from its last checkpoint, with its saved config."""
+    device: str = "auto"
+    """Torch device for updates: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
+    eval_every: int = 10_000
+    """Evaluate every this many environment steps (and at the end)."""
+    eval_episodes: int = 10
+    """Episodes per evaluation, each in its own env instance, deterministic actions."""
+    envs: EnvConfig = field(default_factory=EnvConfig)
+    """How environments are built."""

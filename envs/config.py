@@ -22,3 +22,5 @@ class EnvConfig:
     """Vector env kind: ``sync`` steps envs in this process (best on 2 cores), ``async`` in subprocesses."""
     fast_render: bool = True
     """Turn off shadows, reflections and skybox when rendering pixels (about 10x faster in software GL)."""
+    max_episode_steps: int | None = None
+    """Episode time limit in simulator steps (a truncation, not a terminal state); default: the env's own."""

@@ -1,0 +1,911 @@
+"""Model-free reference agents: stable-baselines3 SAC, TD3 and PPO, trained and evaluated like ours.
+
+The baselines are what users compare our model-based agents against, so they are faithful SB3 runs:
+the stable-baselines3 algorithm, with the hyperparameters of the RL Baselines3 Zoo
+(``DLR-RM/rl-baselines3-zoo``, files ``hyperparams/{sac,td3,ppo}.yml``) for the environment's family,
+on top of SB3's own defaults. Only the plumbing is ours:
+
+- environments come from :func:`envs.make_env` (actions rescaled to [-1, 1], which is also the space SB3
+  works in internally, so nothing changes for the algorithms);
+- step counts are simulator steps (agent steps x action repeat; the repeat is 1 by default);
+- every ``eval_every`` simulator steps and at the end, :func:`agents.evaluation.evaluate` runs the shared
+  protocol (deterministic actions, separate env instances, evaluation seeds) and appends a row to
+  ``eval.csv`` through :class:`agents.evaluation.EvalLog`;
+- SB3's own metrics (``train/``, ``rollout/``, ``time/``) plus ours (``eval/``, ``time/``) go to
+  TensorBoard event files in the run directory;
+- ``checkpoints/`` holds the latest model (``model.zip``, loadable with ``SAC.load`` etc.), the replay
+  buffer of SAC / TD3 (``replay_buffer.pkl``) and the observation normaliser of PPO where the Zoo uses one
+  (``vecnormalize.pkl``), each written atomically after every evaluation, at the end, and on Ctrl-C.
+  ``--resume`` loads them and continues to ``--steps``.
+
+Hyperparameters (Zoo entry per family; every entry starts from SB3's defaults for the algorithm):
+
+SAC (sac.yml): Pendulum ``learning_rate=1e-3``. MuJoCo locomotion (HalfCheetah, Ant, Hopper, Walker2d,
+Humanoid): ``learning_starts=10_000``; Swimmer adds ``gamma=0.9999``. The Zoo has no SAC entry for
+InvertedPendulum, InvertedDoublePendulum, Reacher, Pusher: they get the MuJoCo defaults.
+
+TD3 (td3.yml): Pendulum ``gamma=0.98, buffer_size=200_000, learning_starts=10_000``, Gaussian action noise
+of std 0.1, one gradient step per collected step done at the end of each episode, ``learning_rate=1e-3``,
+``net_arch=[400, 300]``. MuJoCo: ``learning_starts=10_000`` and Gaussian noise std 0.1 (Swimmer adds
+``gamma=0.9999``); the other MuJoCo tasks get these MuJoCo defaults.
+
+PPO (ppo.yml): Pendulum: 4 envs, ``n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0,
+learning_rate=1e-3, clip_range=0.2``, gSDE with ``sde_sample_freq=4``. MuJoCo: the Zoo's tuned ``-v4``
+entries (HalfCheetah, Hopper, Walker2d, Humanoid, Swimmer, Reacher, InvertedPendulum,
+InvertedDoublePendulum), all with observation and reward normalisation (``VecNormalize``); Ant and Pusher
+get the Zoo's MuJoCo defaults (normalisation, SB3 defaults otherwise).
+
+Any other environment runs with SB3's defaults (TD3 adds Gaussian noise of std 0.1, without which it
+would not explore); the run prints which entry it used, and ``hyperparams.yaml`` in the run directory
+records the resolved values. :class:`Sb3Options` overrides the main ones from the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pickle
+import time
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from agents.config import RunConfig
+from envs.episode import StepObs
+from envs.errors import UserError
+
+Algo = Literal["sac", "td3", "ppo"]
+"""The stable-baselines3 algorithms the toolkit wraps."""
+
+ALGOS: tuple[str, ...] = get_args(Algo)
+
+MODEL_FILE = "model.zip"
+REPLAY_FILE = "replay_buffer.pkl"
+VECNORM_FILE = "vecnormalize.pkl"
+PROGRESS_FILE = "progress.json"
+
+MUJOCO_LOCOMOTION = frozenset({"HalfCheetah", "Ant", "Hopper", "Walker2d", "Humanoid", "Swimmer"})
+"""MuJoCo tasks that the Zoo's ``mujoco-defaults`` entries were written for."""
+MUJOCO_OTHER = frozenset(
+    {"InvertedPendulum", "InvertedDoublePendulum", "Reacher", "Pusher", "HumanoidStandup"}
+)
+"""Other MuJoCo tasks; where the Zoo has no entry for them they get the MuJoCo defaults."""
+
+_ZOO = "RL Baselines3 Zoo hyperparams/{algo}.yml"
+
+
+@dataclass(frozen=True)
+class Sb3Options:
+    """Overrides of the main RL-Zoo hyperparameters; leave a field unset to keep the Zoo's value."""
+
+    learning_rate: float | None = None
+    """Adam learning rate (constant)."""
+    gamma: float | None = None
+    """Discount factor."""
+    batch_size: int | None = None
+    """Minibatch size of each gradient step."""
+    net_arch: tuple[int, ...] | None = None
+    """Hidden layer sizes of the actor and critic networks (PPO: of both the policy and value nets)."""
+    learning_starts: int | None = None
+    """SAC / TD3: agent steps of uniform random actions before the first update."""
+    buffer_size: int | None = None
+    """SAC / TD3: replay buffer capacity in transitions."""
+    train_freq: int | None = None
+    """SAC / TD3: update every this many agent steps."""
+    gradient_steps: int | None = None
+    """SAC / TD3: gradient steps per update (-1: as many as agent steps collected since the last one)."""
+    n_steps: int | None = None
+    """PPO: rollout length per env between updates."""
+    n_epochs: int | None = None
+    """PPO: passes over each rollout."""
+    n_envs: int | None = None
+    """Environments stepped together while training (the Zoo uses 1, or 4 for PPO on Pendulum)."""
+    save_replay: bool = True
+    """SAC / TD3: save the replay buffer with each checkpoint, so that --resume continues exactly."""
+
+
+@dataclass(frozen=True)
+class Hyperparams:
+    """Resolved settings of one baseline run.
+
+    Attributes:
+        algo: ``sac``, ``td3`` or ``ppo``.
+        kwargs: keyword arguments of the SB3 constructor (besides policy, env, seed, device).
+        n_envs: environments stepped together.
+        normalize: wrap the training envs in ``VecNormalize`` (observations and rewards).
+        noise_std: TD3 only: std of the Gaussian exploration noise in the [-1, 1] action space.
+        source: where the values come from (the Zoo entry, or SB3's defaults), plus any overrides.
+    """
+
+    algo: str
+    kwargs: Mapping[str, Any]
+    n_envs: int = 1
+    normalize: bool = False
+    noise_std: float | None = None
+    source: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        """A YAML-friendly view (classes by name) for ``hyperparams.yaml`` and TensorBoard."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                return {str(k): plain(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [plain(v) for v in value]
+            if isinstance(value, type):
+                return f"{value.__module__}.{value.__qualname__}"
+            return value
+
+        return {
+            "algo": self.algo,
+            "source": self.source,
+            "n_envs": self.n_envs,
+            "normalize": self.normalize,
+            "noise_std": self.noise_std,
+            "kwargs": plain(dict(self.kwargs)),
+        }
+
+
+def env_family(env_id: str) -> str:
+    """``"Walker2d-v5"`` -> ``"Walker2d"`` (the key of the hyperparameter tables)."""
+    name = env_id.split("/")[-1]
+    head, sep, version = name.rpartition("-v")
+    return head if sep and version.isdigit() else name
+
+
+def _relu() -> type:
+    from torch import nn
+
+    return nn.ReLU
+
+
+def _ppo_mujoco_policy() -> dict[str, Any]:
+    return {
+        "log_std_init": -2,
+        "ortho_init": False,
+        "activation_fn": _relu(),
+        "net_arch": {"pi": [256, 256], "vf": [256, 256]},
+    }
+
+
+def _ppo_tuned(family: str) -> dict[str, Any] | None:
+    """The Zoo's tuned PPO entries for MuJoCo ``-v4`` tasks (all with ``normalize: true``, 1 env)."""
+    table: dict[str, dict[str, Any]] = {
+        "HalfCheetah": {
+            "batch_size": 64,
+            "n_steps": 512,
+            "gamma": 0.98,
+            "learning_rate": 2.0633e-05,
+            "ent_coef": 0.000401762,
+            "clip_range": 0.1,
+            "n_epochs": 20,
+            "gae_lambda": 0.92,
+            "max_grad_norm": 0.8,
+            "vf_coef": 0.58096,
+            "policy_kwargs": _ppo_mujoco_policy(),
+        },
+        "Hopper": {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.999,
+            "learning_rate": 9.80828e-05,
+            "ent_coef": 0.00229519,
+            "clip_range": 0.2,
+            "n_epochs": 5,
+            "gae_lambda": 0.99,
+            "max_grad_norm": 0.7,
+            "vf_coef": 0.835671,
+            "policy_kwargs": _ppo_mujoco_policy(),
+        },
+        "Walker2d": {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.99,
+            "learning_rate": 5.05041e-05,
+            "ent_coef": 0.000585045,
+            "clip_range": 0.1,
+            "n_epochs": 20,
+            "gae_lambda": 0.95,
+            "max_grad_norm": 1.0,
+            "vf_coef": 0.871923,
+        },
+        "Humanoid": {
+            "batch_size": 256,
+            "n_steps": 512,
+            "gamma": 0.95,
+            "learning_rate": 3.56987e-05,
+            "ent_coef": 0.00238306,
+            "clip_range": 0.3,
+            "n_epochs": 5,
+            "gae_lambda": 0.9,
+            "max_grad_norm": 2.0,
+            "vf_coef": 0.431892,
+            "policy_kwargs": _ppo_mujoco_policy(),
+        },
+        "HumanoidStandup": {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.99,
+            "learning_rate": 2.55673e-05,
+            "ent_coef": 3.62109e-06,
+            "clip_range": 0.3,
+            "n_epochs": 20,
+            "gae_lambda": 0.9,
+            "max_grad_norm": 0.7,
+            "vf_coef": 0.430793,
+            "policy_kwargs": _ppo_mujoco_policy(),
+        },
+        "InvertedDoublePendulum": {
+            "batch_size": 512,
+            "n_steps": 128,
+            "gamma": 0.98,
+            "learning_rate": 0.000155454,
+            "ent_coef": 1.05057e-06,
+            "clip_range": 0.4,
+            "n_epochs": 10,
+            "gae_lambda": 0.8,
+            "max_grad_norm": 0.5,
+            "vf_coef": 0.695929,
+        },
+        "InvertedPendulum": {
+            "batch_size": 64,
+            "n_steps": 32,
+            "gamma": 0.999,
+            "learning_rate": 0.000222425,
+            "ent_coef": 1.37976e-07,
+            "clip_range": 0.4,
+            "n_epochs": 5,
+            "gae_lambda": 0.9,
+            "max_grad_norm": 0.3,
+            "vf_coef": 0.19816,
+        },
+        "Reacher": {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.9,
+            "learning_rate": 0.000104019,
+            "ent_coef": 7.52585e-08,
+            "clip_range": 0.3,
+            "n_epochs": 5,
+            "gae_lambda": 1.0,
+            "max_grad_norm": 0.9,
+            "vf_coef": 0.950368,
+        },
+    }
+    return table.get(family)
+
+
+def zoo_hyperparams(algo: str, env_id: str) -> Hyperparams:
+    """The RL-Zoo hyperparameters of ``algo`` for ``env_id``'s family (see the module docstring).
+
+    Args:
+        algo: ``sac``, ``td3`` or ``ppo``.
+        env_id: a full Gymnasium id, e.g. ``"Pendulum-v1"``.
+
+    Returns:
+        The Zoo entry on top of SB3's defaults, or SB3's defaults where the Zoo has no entry.
+    """
+    if algo not in ALGOS:
+        raise UserError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    family = env_family(env_id)
+    zoo = _ZOO.format(algo=algo)
+    mujoco = family in MUJOCO_LOCOMOTION or family in MUJOCO_OTHER
+    if algo == "sac":
+        if family == "Pendulum":
+            return Hyperparams(algo, {"learning_rate": 1e-3}, source=f"{zoo}: Pendulum-v1")
+        if mujoco:
+            kwargs: dict[str, Any] = {"learning_starts": 10_000}
+            if family == "Swimmer":
+                kwargs["gamma"] = 0.9999
+            return Hyperparams(algo, kwargs, source=_mujoco_source(zoo, family))
+        return Hyperparams(algo, {}, source="SB3 defaults (no RL-Zoo entry)")
+    if algo == "td3":
+        if family == "Pendulum":
+            kwargs = {
+                "gamma": 0.98,
+                "buffer_size": 200_000,
+                "learning_starts": 10_000,
+                "train_freq": (1, "episode"),
+                "gradient_steps": -1,
+                "learning_rate": 1e-3,
+                "policy_kwargs": {"net_arch": [400, 300]},
+            }
+            return Hyperparams(algo, kwargs, noise_std=0.1, source=f"{zoo}: Pendulum")
+        if mujoco:
+            kwargs = {"learning_starts": 10_000}
+            if family == "Swimmer":
+                kwargs.update(gamma=0.9999, train_freq=1, gradient_steps=1)
+            return Hyperparams(algo, kwargs, noise_std=0.1, source=_mujoco_source(zoo, family))
+        return Hyperparams(algo, {}, noise_std=0.1, source="SB3 defaults (no RL-Zoo entry) + noise std 0.1")
+    # ppo
+    if family == "Pendulum":
+        kwargs = {
+            "n_steps": 1024,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "n_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 1e-3,
+            "clip_range": 0.2,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        }
+        return Hyperparams(algo, kwargs, n_envs=4, source=f"{zoo}: Pendulum-v1")
+    if family == "Swimmer":
+        kwargs = {
+            "gamma": 0.9999,
+            "n_steps": 1024,
+            "batch_size": 256,
+            "learning_rate": 6e-4,
+            "gae_lambda": 0.98,
+        }
+        return Hyperparams(algo, kwargs, n_envs=4, normalize=True, source=f"{zoo}: Swimmer-v4 (tuned)")
+    tuned = _ppo_tuned(family)
+    if tuned is not None:
+        return Hyperparams(algo, tuned, normalize=True, source=f"{zoo}: {family}-v4 (tuned)")
+    if mujoco:
+        return Hyperparams(algo, {}, normalize=True, source=f"{zoo}: MuJoCo defaults (Ant-v4 entry)")
+    return Hyperparams(algo, {}, source="SB3 defaults (no RL-Zoo entry)")
+
+
+def _mujoco_source(zoo: str, family: str) -> str:
+    if family in MUJOCO_LOCOMOTION:
+        return f"{zoo}: {family} (mujoco-defaults)"
+    return f"{zoo}: mujoco-defaults (no {family} entry)"
+
+
+def resolve_hyperparams(algo: str, env_id: str, options: Sb3Options) -> Hyperparams:
+    """Zoo hyperparameters with the user's overrides applied.
+
+    Raises:
+        UserError: an override that the algorithm does not have (``--hp.buffer-size`` for PPO, ...).
+    """
+    base = zoo_hyperparams(algo, env_id)
+    off_policy_only = ("learning_starts", "buffer_size", "train_freq", "gradient_steps", "save_replay")
+    ppo_only = ("n_steps", "n_epochs")
+    defaults = Sb3Options()
+    changed = [
+        f.name for f in dataclasses.fields(options) if getattr(options, f.name) != getattr(defaults, f.name)
+    ]
+    wrong = [
+        n for n in changed if (algo == "ppo" and n in off_policy_only) or (algo != "ppo" and n in ppo_only)
+    ]
+    if wrong:
+        flags = ", ".join("--hp." + n.replace("_", "-") for n in wrong)
+        raise UserError(f"{flags} does not apply to {algo}")
+    kwargs = dict(base.kwargs)
+    for name in ("learning_rate", "gamma", "batch_size", *off_policy_only[:-1], *ppo_only):
+        value = getattr(options, name)
+        if value is not None:
+            kwargs[name] = value
+    if options.net_arch is not None:
+        arch = list(options.net_arch)
+        policy_kwargs = dict(kwargs.get("policy_kwargs", {}))
+        policy_kwargs["net_arch"] = {"pi": arch, "vf": arch} if algo == "ppo" else arch
+        kwargs["policy_kwargs"] = policy_kwargs
+    n_envs = base.n_envs if options.n_envs is None else options.n_envs
+    if n_envs < 1:
+        raise UserError(f"--hp.n-envs must be at least 1, got {n_envs}")
+    overridden = [n for n in changed if n != "save_replay"]
+    source = base.source + (f"; overridden: {', '.join(overridden)}" if overridden else "")
+    return dataclasses.replace(base, kwargs=kwargs, n_envs=n_envs, source=source)
+
+
+class Sb3Policy:
+    """An :class:`envs.Policy` over a trained SB3 model (for the shared evaluation).
+
+    Observations are normalised with the training statistics when the model was trained with
+    ``VecNormalize``; the statistics are not updated. The policy is memoryless: ``state`` stays None.
+    """
+
+    def __init__(self, model: Any, obs_normalizer: Any | None = None) -> None:
+        """Wrap a model.
+
+        Args:
+            model: a stable-baselines3 algorithm (SAC, TD3, PPO) whose action space is [-1, 1]^A.
+            obs_normalizer: the training ``VecNormalize`` wrapper, or None.
+        """
+        self.model = model
+        self.obs_normalizer = obs_normalizer
+
+    def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
+        """Actions for N envs.
+
+        Args:
+            obs: ``obs.obs`` (N, *obs_shape), ``obs.is_first`` (N,).
+            state: ignored (None).
+            deterministic: the mean / mode action instead of a sample.
+
+        Returns:
+            Actions (N, A) float32 in [-1, 1], and None.
+        """
+        x = np.asarray(obs.obs)
+        if self.obs_normalizer is not None:
+            x = self.obs_normalizer.normalize_obs(x)
+        action, _ = self.model.predict(x, deterministic=deterministic)
+        action = np.asarray(action, dtype=np.float32).reshape(len(x), -1)
+        return np.clip(action, -1.0, 1.0), None
+
+
+def _fsync_replace(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def save_sb3_checkpoint(
+    directory: Path, model: Any, *, save_replay: bool = True, meta: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``model.zip`` (+ ``replay_buffer.pkl``, ``vecnormalize.pkl``) atomically into ``directory``.
+
+    Each file is written to a temporary name, flushed to disk, then renamed over the old one, so a crash
+    leaves either the old or the new file, never a partial one. ``meta`` (e.g. the run's elapsed wall
+    time) goes to ``progress.json``, renamed last.
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    directory.mkdir(parents=True, exist_ok=True)
+    writes: list[tuple[Path, Path]] = []
+    tmp = directory / f"{MODEL_FILE}.tmp"
+    model.save(tmp)
+    writes.append((tmp, directory / MODEL_FILE))
+    if save_replay and getattr(model, "replay_buffer", None) is not None:
+        tmp = directory / f"{REPLAY_FILE}.tmp"
+        model.save_replay_buffer(tmp)
+        writes.append((tmp, directory / REPLAY_FILE))
+    venv = model.get_env()
+    if isinstance(venv, VecNormalize):
+        tmp = directory / f"{VECNORM_FILE}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(venv, f)  # VecNormalize pickles its statistics, not the wrapped envs
+        writes.append((tmp, directory / VECNORM_FILE))
+    if meta is not None:
+        tmp = directory / f"{PROGRESS_FILE}.tmp"
+        tmp.write_text(json.dumps(dict(meta)))
+        writes.append((tmp, directory / PROGRESS_FILE))
+    for tmp, final in writes:
+        _fsync_replace(tmp, final)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sb3_class(algo: str) -> Any:
+    from stable_baselines3 import PPO, SAC, TD3
+
+    return {"sac": SAC, "td3": TD3, "ppo": PPO}[algo]
+
+
+def _make_venv(env_id: str, cfg: RunConfig, hp: Hyperparams) -> Any:
+    """SB3 vector env of ``hp.n_envs`` :func:`envs.make_env` instances with episode statistics."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from envs import make_env
+
+    def factory() -> Callable[[], Any]:
+        return lambda: Monitor(make_env(env_id, cfg.envs))
+
+    fns = [factory() for _ in range(hp.n_envs)]
+    if cfg.envs.vector == "async" and hp.n_envs > 1:
+        return SubprocVecEnv(fns)
+    return DummyVecEnv(fns)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UserError(f"bad --device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
+"""What loading a damaged or foreign checkpoint file raises."""
+
+
+def build_model(env_id: str, cfg: RunConfig, hp: Hyperparams, *, checkpoint: Path | None = None) -> Any:
+    """Build (or load from ``checkpoint``) the SB3 model with its training envs.
+
+    Args:
+        env_id: full Gymnasium id.
+        cfg: the run's config (env options, seed, device).
+        hp: resolved hyperparameters.
+        checkpoint: a ``checkpoints/`` directory to resume from, or None for a fresh model.
+
+    Returns:
+        The SB3 algorithm, its env seeded with :func:`envs.seeds.train_seed` (offset by the steps done
+        when resuming, so a resumed run does not replay the same episodes).
+    """
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from envs.seeds import train_seed
+
+    cls = _sb3_class(hp.algo)
+    device = _device(cfg.device)
+    venv = _make_venv(env_id, cfg, hp)
+    if checkpoint is None:
+        if hp.normalize:
+            venv = VecNormalize(venv, gamma=float(hp.kwargs.get("gamma", 0.99)))
+        kwargs = dict(hp.kwargs)
+        if hp.noise_std is not None:
+            action_dim = int(np.prod(venv.action_space.shape))
+            kwargs["action_noise"] = NormalActionNoise(
+                mean=np.zeros(action_dim), sigma=hp.noise_std * np.ones(action_dim)
+            )
+        model = cls("MlpPolicy", venv, seed=cfg.seed, device=device, verbose=0, **kwargs)
+        offset = 0
+    else:
+        vecnorm = checkpoint / VECNORM_FILE
+        replay = checkpoint / REPLAY_FILE
+        if hp.normalize and not vecnorm.is_file():
+            raise UserError(f"cannot resume: {vecnorm} is missing")
+        current = checkpoint / MODEL_FILE
+        try:
+            if vecnorm.is_file():
+                current = vecnorm
+                venv = VecNormalize.load(str(vecnorm), venv)
+            current = checkpoint / MODEL_FILE
+            model = cls.load(current, env=venv, device=device)
+            if hp.algo != "ppo" and replay.is_file():
+                current = replay
+                model.load_replay_buffer(replay)
+        except _UNREADABLE as exc:
+            raise UserError(f"cannot resume: {current} is unreadable ({type(exc).__name__}: {exc})") from None
+        offset = int(model.num_timesteps)
+    venv.seed(train_seed(cfg.seed) + offset)
+    return model
+
+
+def _make_sb3_logger(tb: Any, action_repeat: int) -> Any:
+    """An SB3 logger whose scalars go to our TensorBoard :class:`agents.logger.Logger`.
+
+    SB3 dumps at its own step count (agent steps over all envs); the x-axis of every curve in the run
+    directory is simulator steps, so the step is multiplied by the action repeat.
+    """
+    from stable_baselines3.common.logger import KVWriter
+    from stable_baselines3.common.logger import Logger as Sb3Logger
+
+    class ToTensorBoard(KVWriter):
+        def write(
+            self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+        ) -> None:
+            scalars = {
+                key: float(value)
+                for key, value in key_values.items()
+                if isinstance(value, int | float | np.number)
+                and not isinstance(value, bool)
+                and "tensorboard" not in (key_excluded.get(key) or ())
+            }
+            tb.scalars(scalars, int(step) * action_repeat)
+
+        def close(self) -> None:
+            tb.flush()
+
+    return Sb3Logger(folder=None, output_formats=[ToTensorBoard()])
+
+
+def _make_callback(loop: BaselineLoop) -> Any:
+    """The SB3 callback driving ``loop`` (built here so that importing this module does not import SB3)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class ScheduleCallback(BaseCallback):
+        """Evaluates on schedule, checkpoints, times the updates, draws the progress bar."""
+
+        def __init__(self) -> None:
+            super().__init__(verbose=0)
+            self._train_started: float | None = None
+            self._updates_before = 0
+
+        def _on_training_start(self) -> None:
+            loop.on_start(self.model)
+
+        def _on_rollout_start(self) -> None:
+            # SB3 trains between the end of one rollout and the start of the next.
+            self._stop_update_timer()
+
+        def _on_rollout_end(self) -> None:
+            self._train_started = time.perf_counter()
+            self._updates_before = loop.gradient_steps(self.model)
+
+        def _on_training_end(self) -> None:
+            self._stop_update_timer()
+
+        def _stop_update_timer(self) -> None:
+            if self._train_started is not None:
+                n = loop.gradient_steps(self.model) - self._updates_before
+                loop.add_update_time(time.perf_counter() - self._train_started, n)
+                self._train_started = None
+
+        def _on_step(self) -> bool:
+            loop.on_step(self.model)
+            return True
+
+    return ScheduleCallback()
+
+
+class BaselineLoop:
+    """Bookkeeping of one baseline session: evaluation schedule, checkpoints, timing, progress bar.
+
+    Attributes:
+        history: (simulator step, mean return) of each evaluation in this session.
+        update_seconds: wall time spent in gradient updates in this session.
+        updates: gradient steps done in this session.
+        last_eval: simulator step of the latest evaluation (-1: none yet).
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        hp: Hyperparams,
+        *,
+        checkpoints: Path,
+        eval_log: Any,
+        tb: Any,
+        total_steps: int,
+        save_replay: bool = True,
+    ) -> None:
+        """Set up the bookkeeping.
+
+        Args:
+            cfg: the run's config (env, evaluation schedule, seed).
+            hp: the resolved hyperparameters.
+            checkpoints: the run's ``checkpoints/`` directory.
+            eval_log: the run's :class:`agents.evaluation.EvalLog`.
+            tb: the run's :class:`agents.logger.Logger`.
+            total_steps: the simulator-step budget (for the progress bar).
+            save_replay: save the replay buffer with each checkpoint (SAC / TD3).
+        """
+        self.cfg = cfg
+        self.hp = hp
+        self.checkpoints = checkpoints
+        self.eval_log = eval_log
+        self.tb = tb
+        self.total_steps = total_steps
+        self.save_replay = save_replay
+        self.history: list[tuple[int, float]] = []
+        self.update_seconds = 0.0
+        self.updates = 0
+        self.last_eval = -1
+        self.last_save = -1
+        self.next_eval = cfg.eval_every
+        self._bar: Any = None
+        self._start = time.perf_counter()
+        self._start_steps = 0
+
+    def sim_steps(self, model: Any) -> int:
+        """Simulator steps done: SB3 counts agent steps summed over its envs."""
+        return int(model.num_timesteps) * self.cfg.envs.action_repeat
+
+    def gradient_steps(self, model: Any) -> int:
+        """Gradient steps done so far (PPO: SB3 counts epochs, each of rollout / batch_size minibatches)."""
+        n = int(getattr(model, "_n_updates", 0))
+        if self.hp.algo == "ppo":
+            rollout = int(model.n_steps) * int(model.n_envs)
+            n *= math.ceil(rollout / int(model.batch_size))
+        return n
+
+    def add_update_time(self, seconds: float, n: int) -> None:
+        """Account ``n`` gradient steps that took ``seconds``."""
+        if n > 0:
+            self.update_seconds += seconds
+            self.updates += n
+
+    def ms_per_update(self) -> float:
+        """Mean wall time of one gradient step in this session (ms; 0 before the first)."""
+        return 1000.0 * self.update_seconds / self.updates if self.updates else 0.0
+
+    def on_start(self, model: Any) -> None:
+        """Start timing and the progress bar; place the next evaluation after the steps already done."""
+        done = self.sim_steps(model)
+        self.last_eval = max((int(row["step"]) for row in self.eval_log.rows()), default=-1)
+        every = self.cfg.eval_every
+        self.next_eval = (max(done, self.last_eval, 0) // every + 1) * every
+        self._start = time.perf_counter()
+        self._start_steps = done
+        self._bar = tqdm(
+            total=self.total_steps,
+            initial=done,
+            unit="step",
+            desc=f"{self.hp.algo} {self.cfg.env}",
+            dynamic_ncols=True,
+            disable=None,  # off when stderr is not a terminal; evaluations are printed either way
+        )
+
+    def on_step(self, model: Any) -> None:
+        """After each vector step: progress, and evaluation + checkpoint when one is due."""
+        steps = self.sim_steps(model)
+        if self._bar is not None:
+            self._bar.update(steps - self._bar.n)
+        if steps >= self.next_eval:
+            self.evaluate(model, steps)
+            self.save(model)
+            every = self.cfg.eval_every
+            self.next_eval = (steps // every + 1) * every
+
+    def evaluate(self, model: Any, steps: int) -> None:
+        """Run the shared evaluation, append to ``eval.csv``, log ``eval/`` and ``time/`` to TensorBoard."""
+        from agents.evaluation import evaluate
+
+        policy = Sb3Policy(model, model.get_vec_normalize_env())
+        result = evaluate(
+            policy, self.cfg.env, self.cfg.envs, episodes=self.cfg.eval_episodes, seed=self.cfg.seed
+        )
+        self.eval_log.write(steps, result)
+        self.last_eval = steps
+        self.history.append((steps, result.return_mean))
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        metrics = result.metrics()
+        metrics["time/sim_steps_per_s"] = (steps - self._start_steps) / elapsed
+        line = f"step {steps:>9,d}  eval return {result.return_mean:9.2f} +- {result.return_std:7.2f}"
+        if self.updates:
+            metrics["time/ms_per_update"] = self.ms_per_update()
+            line += f"  ({self.ms_per_update():.2f} ms/update)"
+        self.tb.scalars(metrics, steps)
+        self.tb.flush()
+        tqdm.write(line)
+
+    def save(self, model: Any) -> None:
+        """Checkpoint the model (and replay buffer / normaliser) atomically, once per step count."""
+        steps = self.sim_steps(model)
+        if steps != self.last_save:
+            meta = {"step": steps, "elapsed": self.eval_log.elapsed()}
+            save_sb3_checkpoint(self.checkpoints, model, save_replay=self.save_replay, meta=meta)
+            self.last_save = steps
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """What a finished baseline session reports.
+
+    Attributes:
+        run_dir: the run directory.
+        steps: simulator steps trained in total.
+        evals: (step, mean return) of every evaluation in this session.
+        wall_seconds: wall time of this session.
+        updates: gradient steps done in this session.
+        ms_per_update: mean wall time of one gradient step (ms), 0 if none.
+    """
+
+    run_dir: Path
+    steps: int
+    evals: list[tuple[int, float]]
+    wall_seconds: float
+    updates: int
+    ms_per_update: float
+
+
+def _read_progress(checkpoints: Path) -> dict[str, Any]:
+    path = checkpoints / PROGRESS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot resume: {path} is unreadable ({exc})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> BaselineResult:
+    """Train an SB3 baseline per ``cfg`` in a run directory, evaluating on the shared schedule.
+
+    Opens (with ``cfg.resume``: reopens) the run directory, builds (loads) the model, trains until
+    ``cfg.steps`` simulator steps, evaluates every ``cfg.eval_every`` steps and at the end, and
+    checkpoints after each evaluation and at the end. On Ctrl-C it checkpoints, then re-raises
+    ``KeyboardInterrupt``.
+
+    Args:
+        cfg: the run's config.
+        algo: ``sac``, ``td3`` or ``ppo``.
+        options: hyperparameter overrides.
+
+    Returns:
+        A summary of the session.
+
+    Raises:
+        UserError: pixel observations, bad options, an existing run directory without ``--resume``,
+            a missing or unreadable checkpoint.
+    """
+    from agents.evaluation import EvalLog
+    from agents.logger import Logger
+    from agents.run_dir import RunDir
+    from envs import resolve_env_id
+
+    if cfg.envs.obs != "state":
+        raise UserError("the SB3 baselines train on state observations only (drop --envs.obs pixels)")
+    if cfg.envs.num_envs != 1:
+        raise UserError(
+            "the SB3 baselines take their env count from the RL Zoo; override it with --hp.n-envs"
+        )
+    if cfg.eval_every <= 0:
+        raise UserError(f"--eval-every must be positive, got {cfg.eval_every}")
+    if cfg.steps <= 0:
+        raise UserError(f"--steps must be positive, got {cfg.steps}")
+    env_id = resolve_env_id(cfg.env)
+    hp = resolve_hyperparams(algo, env_id, options)
+    run = RunDir.open(cfg, algo=algo)
+    repeat = cfg.envs.action_repeat
+    resume_step: int | None = None
+    elapsed: float | None = None
+    if run.resumed:
+        if not (run.checkpoints / MODEL_FILE).is_file():
+            raise UserError(f"cannot resume: no {MODEL_FILE} in {run.checkpoints}")
+        model = build_model(env_id, cfg, hp, checkpoint=run.checkpoints)
+        resume_step = int(model.num_timesteps) * repeat
+        progress = _read_progress(run.checkpoints)
+        elapsed = float(progress["elapsed"]) if "elapsed" in progress else None
+        print(f"resuming {run.path} at step {resume_step:,}", flush=True)
+    else:
+        model = build_model(env_id, cfg, hp)
+        print(f"{algo} on {env_id} ({hp.source}); run dir {run.path}", flush=True)
+    eval_log = EvalLog(run.eval_csv, resume_step=resume_step, elapsed=elapsed)
+    tb = Logger(run.path, purge_step=resume_step)
+    model.set_logger(_make_sb3_logger(tb, repeat))
+    described = yaml.safe_dump(hp.describe(), sort_keys=False)
+    _write_text(run.path / "hyperparams.yaml", described)
+    tb.text("hyperparams", "```\n" + described + "```")
+    tb.text("config", "```\n" + (run.path / "config.yaml").read_text() + "```")
+
+    total_agent_steps = math.ceil(cfg.steps / repeat)
+    loop = BaselineLoop(
+        cfg,
+        hp,
+        checkpoints=run.checkpoints,
+        eval_log=eval_log,
+        tb=tb,
+        total_steps=total_agent_steps * repeat,
+        save_replay=options.save_replay,
+    )
+    start = time.perf_counter()
+    remaining = total_agent_steps - int(model.num_timesteps)
+    try:
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, callback=_make_callback(loop), reset_num_timesteps=False)
+        else:
+            loop.on_start(model)
+        loop.close()
+        steps = loop.sim_steps(model)
+        if loop.last_eval < steps:
+            loop.evaluate(model, steps)
+        loop.save(model)
+    except KeyboardInterrupt:
+        loop.close()
+        print(f"\ninterrupted at step {loop.sim_steps(model):,}: saving a checkpoint", flush=True)
+        loop.save(model)
+        raise
+    finally:
+        loop.close()
+        tb.close()
+        model.get_env().close()
+    wall = time.perf_counter() - start
+    print(f"done: {steps:,} steps in {wall:.0f} s; final model {run.checkpoints / MODEL_FILE}", flush=True)
+    return BaselineResult(run.path, steps, list(loop.history), wall, loop.updates, loop.ms_per_update())
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

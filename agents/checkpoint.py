@@ -1,0 +1,179 @@
+"""Checkpoints: atomic saves, the last three kept, safe loads, and the random number generators' state.
+
+A checkpoint is ``<directory>/ckpt-<step:012d>.pt``, written by ``torch.save`` to a temporary file in the
+same directory, fsynced and renamed over the final name (``os.replace`` is atomic), so a crash mid-write
+leaves the previous checkpoints intact and never a half-written one under a checkpoint name.
+
+Checkpoints are loaded with ``torch.load(weights_only=True)``: no arbitrary code runs on load. So a state
+may only hold tensors, numbers, strings, ``None`` and dicts / lists / tuples of them;
+:func:`save_checkpoint` checks that before writing (convert numpy arrays with ``torch.from_numpy``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.errors import UserError
+
+KEEP = 3
+"""Checkpoints kept per directory (the newest ones)."""
+
+_NAME_RE = re.compile(r"^ckpt-(\d+)\.pt$")
+_PRIMITIVES = (int, float, bool, str, bytes, type(None))
+_TORCH_LEAVES = (torch.Tensor, torch.Size, torch.dtype)
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    """File name of the checkpoint at ``step`` (environment steps)."""
+    return Path(directory) / f"ckpt-{step:012d}.pt"
+
+
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """(step, path) of the checkpoints in ``directory``, oldest first; empty if it does not exist."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        m = _NAME_RE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    return sorted(found)
+
+
+def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
+    """Write ``state`` atomically as the checkpoint at ``step`` and delete all but the newest three.
+
+    Args:
+        directory: Checkpoint directory (created if missing).
+        step: Environment steps done; orders the checkpoints.
+        state: Tensors, numbers, strings, None, and dicts / lists / tuples of them (``state_dict()``
+            of modules and optimisers qualify; so does :func:`rng_state`).
+
+    Returns:
+        The checkpoint's path.
+
+    Raises:
+        TypeError: If ``state`` holds anything else (it could not be loaded with ``weights_only``).
+    """
+    _check_loadable(state, "state")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_path(directory, step)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"step": int(step), "state": state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
+    for _, old in list_checkpoints(directory)[:-KEEP]:
+        old.unlink(missing_ok=True)
+    for stale in directory.glob(".ckpt-*.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path_or_dir: Path) -> dict[str, Any]:
+    """Load a checkpoint file, or the newest checkpoint in a directory.
+
+    Returns:
+        The ``state`` dict given to :func:`save_checkpoint`, plus ``"step"`` (unless the state has one).
+
+    Raises:
+        UserError: If there is no checkpoint, or the file is damaged (the message names it).
+    """
+    path = Path(path_or_dir)
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise UserError(f"no checkpoint in {path}")
+        path = found[-1][1]
+    elif not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        raise UserError(
+            f"checkpoint {path} is damaged ({type(e).__name__}); delete it to resume from the one before"
+        ) from e
+    if not isinstance(data, dict) or "state" not in data or "step" not in data:
+        raise UserError(f"checkpoint {path} is not a checkpoint of this toolkit")
+    state = dict(data["state"])
+    state.setdefault("step", data["step"])
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """State of Python's, numpy's global and torch's (CPU and CUDA) generators, checkpoint-safe."""
+    np_state = np.random.get_state(legacy=False)
+    np_state = {**np_state, "state": {**np_state["state"], "key": np_state["state"]["key"].tolist()}}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np_state,
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned (CUDA state only where CUDA is available)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    key = np.asarray(np_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state({**np_state, "state": {**np_state["state"], "key": key}})
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _check_loadable(obj: Any, where: str) -> None:
+    # Exact types: numpy scalars (np.float64 subclasses float) would not load with weights_only.
+    if type(obj) in _PRIMITIVES or isinstance(obj, _TORCH_LEAVES):
+        return
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            if type(k) not in _PRIMITIVES:
+                raise TypeError(f"checkpoint key {where}[{k!r}] has type {type(k).__name__}")
+            _check_loadable(v, f"{where}[{k!r}]")
+        return
+    if isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            _check_loadable(v, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"checkpoint value {where} has type {type(obj).__name__}; store tensors, numbers, strings, "
+        "None, or dicts / lists / tuples of them"
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

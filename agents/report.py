@@ -1,0 +1,869 @@
+"""Learning-curve reports over run directories: load, group, aggregate over seeds, write.
+
+A run directory holds ``config.yaml`` (the run's config) and ``eval.csv`` (header
+``step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean``, one row per
+evaluation). Runs are grouped by environment and algorithm, and each group is summarised over its seeds:
+
+- curves: every run's eval return is linearly interpolated onto a common grid (the union of the
+  group's eval steps, or wall-clock seconds); a run counts at a grid point only inside its own
+  evaluated range (plus ``TOLERANCE`` of the step, for collectors that overshoot a budget by a few
+  steps), so runs of different lengths give a curve whose seed count ``n`` drops where runs end;
+- budgets: the return at a fixed step budget ``b`` is, per run, the latest evaluation at or before
+  ``b`` (the policy one would have after ``b`` steps), for runs that trained at least ``b`` steps and
+  were evaluated within ``STALE`` of ``b``; a budget is listed when at least one run has a figure;
+- area under the curve: per run, the mean eval return over the env's common step range (the
+  trapezoid integral divided by the range), so algorithms in one env are compared over the same steps;
+- the statistic over seeds: median, interquartile range (numpy's linear percentiles), min and max,
+  and the count ``n``; one seed gives n=1 and no spread.
+
+Runs without evaluations, runs that stopped before their configured budget, and directories that
+cannot be read are listed in the report's notes, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from envs.errors import UserError
+
+BUDGETS: tuple[int, ...] = (10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
+"""Step budgets reported in the table (those that at least one run of the env reaches)."""
+
+TOLERANCE = 0.01
+"""Relative slack on step positions: a run evaluated at 10,004 steps counts for the 10k budget."""
+
+STALE = 0.1
+"""A budget's figure must come from an evaluation no more than this fraction of the budget before it."""
+
+EVAL_COLUMNS = (
+    "step",
+    "wall_time",
+    "episodes",
+    "return_mean",
+    "return_std",
+    "return_min",
+    "return_max",
+    "length_mean",
+)
+
+Band = Literal["iqr", "minmax"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory, read.
+
+    Attributes:
+        path: The run directory.
+        env: Environment id (resolved to the full Gymnasium id where possible).
+        algo: Algorithm label used for grouping (see ``algo_label``).
+        seed: The run's seed.
+        target_steps: The configured training budget (``steps`` in config.yaml), or None if absent.
+        step: (K,) env steps of the evaluations, increasing.
+        wall_time: (K,) seconds since the run started, per evaluation.
+        returns: (K,) mean eval return per evaluation.
+        config: The whole config.yaml mapping.
+    """
+
+    path: Path
+    env: str
+    algo: str
+    seed: int
+    target_steps: int | None
+    step: np.ndarray
+    wall_time: np.ndarray
+    returns: np.ndarray
+    config: dict[str, Any] = field(repr=False)
+
+    @property
+    def last_step(self) -> int:
+        """Env steps at the last evaluation (0 when the run has none)."""
+        return int(self.step[-1]) if len(self.step) else 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the evaluations reach the configured budget (within ``TOLERANCE``)."""
+        if self.target_steps is None:
+            return len(self.step) > 0
+        return len(self.step) > 0 and self.last_step >= self.target_steps * (1 - TOLERANCE)
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """A safe YAML loader that reads unknown tags (``!!python/object...``) as plain data."""
+
+
+def _construct_unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    assert isinstance(node, yaml.MappingNode)
+    return loader.construct_mapping(node, deep=True)
+
+
+_TolerantLoader.add_multi_constructor("", _construct_unknown)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """Read a run's ``config.yaml`` as a plain mapping.
+
+    Raises:
+        UserError: the file is missing, unreadable or not a mapping.
+    """
+    try:
+        data = yaml.load(path.read_text(), Loader=_TolerantLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a YAML mapping")
+    return data
+
+
+def read_eval_csv(path: Path) -> dict[str, np.ndarray]:
+    """Read ``eval.csv`` into columns (float64 arrays of equal length, sorted by step).
+
+    A missing file gives empty columns; rows that cannot be parsed or have fewer fields than the
+    header (a run killed mid-write) are skipped. Repeated steps (a resumed run that evaluated the
+    same step twice) keep the last row.
+
+    Raises:
+        UserError: the header lacks ``step``, ``wall_time`` or ``return_mean``.
+    """
+    empty = {name: np.zeros(0) for name in EVAL_COLUMNS}
+    if not path.exists():
+        return empty
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        if not fields:
+            return empty
+        for required in ("step", "wall_time", "return_mean"):
+            if required not in fields:
+                raise UserError(f"{path}: header has no '{required}' column (found {','.join(fields)})")
+        by_step: dict[float, dict[str, float]] = {}
+        for row in reader:
+            if any(row.get(k) is None for k in fields):
+                continue  # fewer fields than the header: a row cut by a killed writer
+            try:
+                parsed = {k: float(row[k]) for k in EVAL_COLUMNS if row.get(k) not in (None, "")}
+                step = parsed["step"]
+                if not (math.isfinite(step) and "wall_time" in parsed and "return_mean" in parsed):
+                    continue
+            except (KeyError, ValueError):
+                continue
+            by_step[step] = parsed
+    steps = sorted(by_step)
+    return {
+        name: np.array([by_step[s].get(name, math.nan) for s in steps], dtype=np.float64)
+        for name in EVAL_COLUMNS
+    }
+
+
+def _nested_get(cfg: dict[str, Any], key: str) -> Any:
+    """``cfg[key]`` at the top level, else in the first nested mapping that has it."""
+    if key in cfg:
+        return cfg[key]
+    for value in cfg.values():
+        if isinstance(value, dict) and key in value:
+            return value[key]
+    return None
+
+
+def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
+    """The grouping label of a run.
+
+    ``algo`` from the config (``sac``, ``dreamer``, ...) or, when absent, the run directory's parent
+    folder name (the ``runs/<env>/<algo>/<seed>-<time>`` layout). A run acting with a planner
+    (``act: planner``) is labelled ``mpc-<planner>`` (e.g. ``mpc-mppi``), since it is a different agent.
+    """
+    act = _nested_get(cfg, "act")
+    if act == "planner":
+        planner = _nested_get(cfg, "planner")
+        name = planner if isinstance(planner, str) else _nested_get(planner or {}, "name")
+        return f"mpc-{name}" if isinstance(name, str) else "mpc"
+    algo = cfg.get("algo")
+    if isinstance(algo, str) and algo:
+        return algo
+    return run_dir.parent.name or "unknown"
+
+
+def canonical_env(name: str) -> str:
+    """The full Gymnasium id for ``name`` when the env registry knows it, else ``name`` unchanged."""
+    try:
+        from envs import resolve_env_id
+
+        return str(resolve_env_id(name))
+    except (ImportError, UserError):
+        return name
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read one run directory.
+
+    Raises:
+        UserError: no readable config.yaml, or a malformed eval.csv.
+    """
+    config_path = run_dir / "config.yaml"
+    if not config_path.exists():
+        raise UserError(f"{run_dir} has no config.yaml")
+    cfg = read_config(config_path)
+    env = cfg.get("env")
+    if not isinstance(env, str):
+        raise UserError(f"{config_path} has no 'env' entry")
+    cols = read_eval_csv(run_dir / "eval.csv")
+    seed = cfg.get("seed", 0)
+    steps = cfg.get("steps")
+    return Run(
+        path=run_dir,
+        env=canonical_env(env),
+        algo=algo_label(cfg, run_dir),
+        seed=int(seed) if isinstance(seed, int) else 0,
+        target_steps=int(steps) if isinstance(steps, int) else None,
+        step=cols["step"],
+        wall_time=cols["wall_time"],
+        returns=cols["return_mean"],
+        config=cfg,
+    )
+
+
+def find_run_dirs(patterns: Iterable[str]) -> list[Path]:
+    """Expand run directories, parent folders (searched recursively) and glob patterns.
+
+    Raises:
+        UserError: a pattern matches nothing that holds a config.yaml.
+    """
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = (
+            [Path(m) for m in sorted(glob.glob(pattern, recursive=True))]
+            if _is_glob(pattern)
+            else [Path(pattern)]
+        )
+        dirs: list[Path] = []
+        for match in matches:
+            if (match / "config.yaml").is_file():
+                dirs.append(match)
+            elif match.is_dir():
+                dirs.extend(sorted(p.parent for p in match.rglob("config.yaml")))
+        if not dirs:
+            raise UserError(f"no run directory (a folder with config.yaml) matches '{pattern}'")
+        found.extend(dirs)
+    unique: dict[Path, None] = dict.fromkeys(p.resolve() for p in found)
+    return list(unique)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of one number over seeds (NaN fields when ``n`` is 0)."""
+
+    n: int
+    median: float
+    q25: float
+    q75: float
+    min: float
+    max: float
+    values: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready mapping (NaN -> None)."""
+        return {
+            "n": self.n,
+            "median": _num(self.median),
+            "q25": _num(self.q25),
+            "q75": _num(self.q75),
+            "min": _num(self.min),
+            "max": _num(self.max),
+            "values": [_num(v) for v in self.values],
+        }
+
+
+def summarize(values: Sequence[float]) -> Stats:
+    """Median, quartiles (numpy linear interpolation), min, max and count of the finite values."""
+    arr = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if len(arr) == 0:
+        return Stats(0, math.nan, math.nan, math.nan, math.nan, math.nan, ())
+    q25, med, q75 = np.percentile(arr, [25, 50, 75])
+    return Stats(
+        len(arr), float(med), float(q25), float(q75), float(arr.min()), float(arr.max()), tuple(arr.tolist())
+    )
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A learning curve summarised over seeds on a grid.
+
+    Attributes:
+        x: (G,) grid (env steps or wall-clock seconds).
+        n: (G,) number of runs covering each grid point.
+        median, q25, q75, min, max: (G,) statistics over the covering runs (NaN where n == 0).
+    """
+
+    x: np.ndarray
+    n: np.ndarray
+    median: np.ndarray
+    q25: np.ndarray
+    q75: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """JSON-ready mapping of lists (NaN -> None)."""
+        out: dict[str, list[Any]] = {"x": [_num(v) for v in self.x], "n": [int(v) for v in self.n]}
+        for name in ("median", "q25", "q75", "min", "max"):
+            out[name] = [_num(v) for v in getattr(self, name)]
+        return out
+
+
+def curve_on_grid(
+    xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray | None = None, *, tol: float = 0.0
+) -> Curve:
+    """Interpolate each run onto a common grid and summarise over runs at each grid point.
+
+    Args:
+        xs: per run (K_i,) increasing x positions (steps or seconds).
+        ys: per run (K_i,) values.
+        grid: (G,) grid; default the sorted union of all x positions.
+        tol: relative slack: run i covers grid point g when
+            ``xs[i][0] - tol * g <= g <= xs[i][-1] + tol * g`` (values outside its range are clamped).
+
+    Returns:
+        The Curve; a run with no points covers nothing.
+    """
+    if grid is None:
+        parts = [np.asarray(x, dtype=np.float64) for x in xs if len(x)]
+        grid = np.unique(np.concatenate(parts)) if parts else np.zeros(0)
+    grid = np.asarray(grid, dtype=np.float64)
+    table = np.full((len(xs), len(grid)), np.nan)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if len(x) == 0:
+            continue
+        x = np.asarray(x, dtype=np.float64)
+        covered = (grid >= x[0] - tol * np.abs(grid)) & (grid <= x[-1] + tol * np.abs(grid))
+        table[i, covered] = np.interp(grid[covered], x, np.asarray(y, dtype=np.float64))
+    n = np.isfinite(table).sum(axis=0)
+    stats = {name: np.full(len(grid), np.nan) for name in ("median", "q25", "q75", "min", "max")}
+    for j in np.flatnonzero(n):
+        col = table[:, j][np.isfinite(table[:, j])]
+        stats["q25"][j], stats["median"][j], stats["q75"][j] = np.percentile(col, [25, 50, 75])
+        stats["min"][j], stats["max"][j] = col.min(), col.max()
+    return Curve(x=grid, n=n, **stats)
+
+
+def value_at_budget(run: Run, budget: int, *, tol: float = TOLERANCE) -> float | None:
+    """A run's eval return at a step budget: its latest evaluation at or before ``budget``.
+
+    Returns None when the run did not train ``budget`` steps (last eval below ``budget * (1 - tol)``),
+    or when that latest evaluation is stale (before ``budget * (1 - STALE)``: a run evaluated every
+    25k steps has no 10k figure rather than its step-0 one).
+    """
+    if len(run.step) == 0 or run.last_step < budget * (1 - tol):
+        return None
+    idx = np.flatnonzero(run.step <= budget * (1 + tol))
+    if len(idx) == 0 or run.step[idx[-1]] < budget * (1 - STALE):
+        return None
+    return float(run.returns[idx[-1]])
+
+
+def mean_return_over(run: Run, lo: float, hi: float) -> float | None:
+    """Area under the run's (linearly interpolated) eval curve over ``[lo, hi]``, divided by ``hi - lo``.
+
+    Returns the interpolated value at ``lo`` when ``hi == lo``, and None when the run does not cover
+    the range (within ``TOLERANCE``).
+    """
+    if len(run.step) == 0 or hi < lo:
+        return None
+    if run.step[0] > lo + TOLERANCE * max(lo, 1.0) or run.last_step < hi * (1 - TOLERANCE):
+        return None
+    if hi == lo:
+        return float(np.interp(lo, run.step, run.returns))
+    inside = run.step[(run.step > lo) & (run.step < hi)]
+    x = np.concatenate([[lo], inside, [hi]])
+    y = np.interp(x, run.step, run.returns)
+    return float(np.trapezoid(y, x) / (hi - lo))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+
+
+@dataclass(frozen=True)
+class AlgoSummary:
+    """One (env, algorithm) group."""
+
+    algo: str
+    runs: tuple[Run, ...]
+    budgets: dict[int, Stats]
+    final: Stats
+    final_step: Stats
+    auc: Stats
+    curve_steps: Curve
+    curve_wall: Curve
+
+
+@dataclass(frozen=True)
+class EnvReport:
+    """All algorithms on one env.
+
+    Attributes:
+        env: Environment id.
+        budgets: The step budgets at least one run reaches.
+        auc_range: (lo, hi) env steps of the area-under-curve window, or None if no window exists.
+        algos: Per algorithm, sorted by name.
+        notes: Human-readable problems (missing evals, unfinished runs, runs left out of the AUC).
+    """
+
+    env: str
+    budgets: tuple[int, ...]
+    auc_range: tuple[float, float] | None
+    algos: tuple[AlgoSummary, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything ``write_report`` writes."""
+
+    envs: tuple[EnvReport, ...]
+    skipped: tuple[str, ...]
+    band: Band = "iqr"
+    speed: tuple[tuple[Run, dict[str, float]], ...] = ()
+    """Per run, the speed figures of ``read_speed`` (runs without any are left out)."""
+
+
+def _auc_range(runs: Sequence[Run]) -> tuple[float, float] | None:
+    """The env's AUC window: from the latest first evaluation to the shortest algorithm's longest run."""
+    evaluated = [r for r in runs if len(r.step)]
+    if not evaluated:
+        return None
+    longest: dict[str, float] = {}
+    for r in evaluated:
+        longest[r.algo] = max(longest.get(r.algo, 0.0), float(r.last_step))
+    hi = min(longest.values())
+    reaching = [r for r in evaluated if r.last_step >= hi * (1 - TOLERANCE)]
+    lo = max(float(r.step[0]) for r in reaching)
+    return (lo, hi) if lo <= hi else None
+
+
+def build_report(
+    runs: Sequence[Run], *, band: Band = "iqr", skipped: Sequence[str] = (), speed: bool = False
+) -> Report:
+    """Group runs by env and algorithm and compute every number the report shows.
+
+    Args:
+        runs: The loaded runs.
+        band: Spread shown around the median: interquartile range or min-max.
+        skipped: Notes on directories that could not be loaded (shown in the report).
+        speed: Also read each run's speed figures (``read_speed``).
+    """
+    by_env: dict[str, list[Run]] = {}
+    for run in runs:
+        by_env.setdefault(run.env, []).append(run)
+    envs = []
+    for env in sorted(by_env):
+        env_runs = sorted(by_env[env], key=lambda r: (r.algo, r.seed, str(r.path)))
+        notes: list[str] = []
+        for r in env_runs:
+            if len(r.step) == 0:
+                notes.append(f"{r.algo} seed {r.seed}: no evaluations ({r.path})")
+            elif not r.finished:
+                notes.append(
+                    f"{r.algo} seed {r.seed}: stopped at {r.last_step:,} of "
+                    f"{r.target_steps:,} steps ({r.path})"
+                )
+        budgets = tuple(b for b in BUDGETS if any(value_at_budget(r, b) is not None for r in env_runs))
+        window = _auc_range(env_runs)
+        step_grid = _union([r.step for r in env_runs])
+        algos = []
+        for algo in sorted({r.algo for r in env_runs}):
+            group = tuple(r for r in env_runs if r.algo == algo)
+            aucs = [mean_return_over(r, *window) if window else None for r in group]
+            if window:
+                for r, a in zip(group, aucs, strict=True):
+                    if a is None and len(r.step):
+                        notes.append(
+                            f"{algo} seed {r.seed}: left out of the AUC (evaluated {int(r.step[0]):,}-"
+                            f"{r.last_step:,}, window {int(window[0]):,}-{int(window[1]):,})"
+                        )
+            evaluated = [r for r in group if len(r.step)]
+            algos.append(
+                AlgoSummary(
+                    algo=algo,
+                    runs=group,
+                    budgets={b: summarize(_present(value_at_budget(r, b) for r in group)) for b in budgets},
+                    final=summarize([float(r.returns[-1]) for r in evaluated]),
+                    final_step=summarize([float(r.last_step) for r in evaluated]),
+                    auc=summarize(_present(aucs)),
+                    curve_steps=curve_on_grid(
+                        [r.step for r in group], [r.returns for r in group], step_grid, tol=TOLERANCE
+                    ),
+                    curve_wall=curve_on_grid([r.wall_time for r in group], [r.returns for r in group]),
+                )
+            )
+        envs.append(EnvReport(env, budgets, window, tuple(algos), tuple(notes)))
+    speed_rows: list[tuple[Run, dict[str, float]]] = []
+    if speed:
+        for run in runs:
+            figures = read_speed(run.path)
+            if figures:
+                speed_rows.append((run, figures))
+    return Report(tuple(envs), tuple(skipped), band, tuple(speed_rows))
+
+
+def load_runs(run_dirs: Iterable[Path]) -> tuple[list[Run], list[str]]:
+    """Load run directories; unreadable ones become ``skipped`` notes instead of errors."""
+    runs, skipped = [], []
+    for path in run_dirs:
+        try:
+            runs.append(load_run(path))
+        except UserError as exc:
+            skipped.append(str(exc))
+    return runs, skipped
+
+
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def _union(xs: Sequence[np.ndarray]) -> np.ndarray:
+    parts = [x for x in xs if len(x)]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0)
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def format_steps(steps: float) -> str:
+    """10000 -> '10k', 1000000 -> '1M', 2500 -> '2.5k', 300 -> '300'."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if steps >= size:
+            return f"{steps / size:g}{unit}"
+    return f"{steps:g}"
+
+
+def format_cell(stats: Stats, band: Band = "iqr") -> str:
+    """'median [q25, q75] (n=3)' ('[min, max]' for band=minmax); one seed: 'v (n=1)'; none: '-'."""
+    if stats.n == 0:
+        return "-"
+    if stats.n == 1:
+        return f"{stats.median:.1f} (n=1)"
+    lo, hi = (stats.q25, stats.q75) if band == "iqr" else (stats.min, stats.max)
+    return f"{stats.median:.1f} [{lo:.1f}, {hi:.1f}] (n={stats.n})"
+
+
+def to_markdown(report: Report) -> str:
+    """The report's Markdown: one table per env (budgets, final, AUC), then notes."""
+    spread = "interquartile range" if report.band == "iqr" else "min-max"
+    lines = [
+        "# Evaluation return",
+        "",
+        f"Cells: median [{spread}] over seeds (n = seeds counted) of the mean deterministic eval return.",
+        "A budget column uses, per run, the latest evaluation at or before that many env steps, for runs",
+        "that trained that long. *final*: each run's last evaluation (@ median step).",
+        "*AUC*: mean eval return over the env's common step window (area under the curve / window).",
+        "",
+    ]
+    for env in report.envs:
+        lines.append(f"## {env.env}")
+        lines.append("")
+        window = (
+            f"{format_steps(env.auc_range[0])}-{format_steps(env.auc_range[1])}" if env.auc_range else "none"
+        )
+        header = ["algorithm", "seeds", *(format_steps(b) for b in env.budgets), "final", f"AUC ({window})"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("| " + " | ".join(["---"] * len(header)) + " |")
+        for a in env.algos:
+            seeds = ",".join(str(r.seed) for r in a.runs)
+            final = format_cell(a.final, report.band)
+            if a.final.n:
+                final += f" @{format_steps(a.final_step.median)}"
+            cells = [
+                a.algo,
+                f"{len(a.runs)} ({seeds})",
+                *(format_cell(a.budgets[b], report.band) for b in env.budgets),
+                final,
+                format_cell(a.auc, report.band),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append(f"![{env.env}]({plot_name(env.env)})")
+        lines.append("")
+        if env.notes:
+            lines.append("Notes:")
+            lines.extend(f"- {note}" for note in env.notes)
+            lines.append("")
+    if report.speed:
+        lines.append("## Speed")
+        lines.append("")
+        lines.append(
+            "Median over seeds. *train steps/s*: the training loop's env steps per second (collection and "
+            "updates); *overall steps/s*: last eval step / its wall time (evaluations included); *peak RSS "
+            "MB*, *wall s*: measured by `scripts.benchmark` around the run (see `agents.report`)."
+        )
+        lines.append("")
+        lines.append(speed_markdown(report.speed))
+    if report.skipped:
+        lines.append("## Skipped directories")
+        lines.append("")
+        lines.extend(f"- {s}" for s in report.skipped)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The report's numbers as a JSON-ready mapping."""
+    envs: dict[str, Any] = {}
+    for env in report.envs:
+        algos: dict[str, Any] = {}
+        for a in env.algos:
+            algos[a.algo] = {
+                "runs": [
+                    {
+                        "path": str(r.path),
+                        "seed": r.seed,
+                        "evaluations": len(r.step),
+                        "last_step": r.last_step,
+                        "target_steps": r.target_steps,
+                        "finished": r.finished,
+                    }
+                    for r in a.runs
+                ],
+                "budgets": {str(b): s.to_json() for b, s in a.budgets.items()},
+                "final": a.final.to_json(),
+                "final_step": a.final_step.to_json(),
+                "auc": a.auc.to_json(),
+                "curve_steps": a.curve_steps.to_json(),
+                "curve_wall_time": a.curve_wall.to_json(),
+            }
+        envs[env.env] = {
+            "budgets": list(env.budgets),
+            "auc_range": list(env.auc_range) if env.auc_range else None,
+            "algos": algos,
+            "notes": list(env.notes),
+        }
+    speed = [
+        {"path": str(r.path), "env": r.env, "algo": r.algo, "seed": r.seed, **figures}
+        for r, figures in report.speed
+    ]
+    return {
+        "band": report.band,
+        "tolerance": TOLERANCE,
+        "envs": envs,
+        "speed": speed,
+        "skipped": list(report.skipped),
+    }
+
+
+def plot_name(env: str) -> str:
+    """File name of an env's plot ('Walker2d-v5' -> 'Walker2d-v5.png')."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in env) + ".png"
+
+
+def plot_env(env: EnvReport, path: Path, *, band: Band = "iqr") -> None:
+    """Two panels (eval return against env steps, and against wall-clock time), one line per algorithm.
+
+    The line is the median over seeds, solid where every run of the algorithm covers the point and
+    dashed where fewer do (runs of different lengths); the band is the IQR or min-max.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    max_wall = max((float(np.nanmax(a.curve_wall.x)) for a in env.algos if len(a.curve_wall.x)), default=0.0)
+    scale, unit = (3600.0, "hours") if max_wall > 3 * 3600 else (60.0, "minutes")
+    for i, a in enumerate(env.algos):
+        color = f"C{i % 10}"
+        total = len([r for r in a.runs if len(r.step)])
+        label = f"{a.algo} (n={total})"
+        evaluated = [r for r in a.runs if len(r.step)]
+        panels = (
+            (axes[0], a.curve_steps, 1.0, [r.step for r in evaluated]),
+            (axes[1], a.curve_wall, scale, [r.wall_time for r in evaluated]),
+        )
+        for ax, curve, xscale, run_x in panels:
+            if len(curve.x) == 0:
+                continue
+            x = curve.x / xscale
+            full = np.where(curve.n >= total, curve.median, np.nan)
+            part = np.where(curve.n > 0, curve.median, np.nan)
+            ax.plot(x, part, color=color, linestyle="--", linewidth=1.2)
+            ax.plot(x, full, color=color, linewidth=2.0, label=label if ax is axes[0] else None)
+            if total == 1:  # one seed: mark its actual evaluations
+                ax.plot(run_x[0] / xscale, evaluated[0].returns, color=color, marker="o", markersize=3, ls="")
+            lo, hi = (curve.q25, curve.q75) if band == "iqr" else (curve.min, curve.max)
+            ok = curve.n > 1
+            ax.fill_between(x, lo, hi, where=ok, color=color, alpha=0.2, linewidth=0)
+    spread = "IQR" if band == "iqr" else "min-max"
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_steps(v) if v > 0 else f"{v:g}"))
+    axes[0].set_xlabel("env steps")
+    axes[1].set_xlabel(f"wall-clock {unit}")
+    for ax in axes:
+        ax.set_ylabel("eval return")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(f"{env.env}: median over seeds, {spread} band")
+    axes[1].set_title("against wall-clock time (dashed: fewer seeds)")
+    if env.algos:
+        axes[0].legend(loc="best", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(report: Report, out: Path, *, preamble: str = "") -> list[Path]:
+    """Write ``report.md``, ``report.json`` and one PNG per env into ``out``; returns the paths.
+
+    Args:
+        report: What to write.
+        out: Output folder (created).
+        preamble: Markdown put before the tables (the benchmark's command, date and machine).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for env in report.envs:
+        path = out / plot_name(env.env)
+        plot_env(env, path, band=report.band)
+        written.append(path)
+    md = out / "report.md"
+    md.write_text((preamble + "\n" if preamble else "") + to_markdown(report))
+    js = out / "report.json"
+    js.write_text(json.dumps(to_json(report), indent=1))
+    return [md, js, *written]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Speed
+
+
+def read_speed(run_dir: Path) -> dict[str, float]:
+    """The system's own speed figures recorded by a run, by metric name.
+
+    Sources, later ones overriding earlier ones:
+    - TensorBoard scalars under ``time/`` in any event file below ``run_dir``: the median of the
+      logged values per tag (``time/env_steps_per_s``, ``time/wm_update_ms``, ...);
+      SB3's counters (``time/total_timesteps``, ``time/time_elapsed``, ...) are left out;
+    - ``run_dir/speed.json``: a flat mapping of numbers the run wrote itself;
+    - ``run_dir/bench.json``, its ``measured`` mapping: what ``scripts.benchmark`` measured from
+      outside the run (``wall_s`` summed over sessions, ``peak_rss_mb`` the peak resident memory).
+    Plus ``overall_steps_per_s`` from eval.csv (last step / its wall time: collection, updates and
+    evaluations together).
+    """
+    out: dict[str, float] = {}
+    events = sorted(run_dir.rglob("events.out.tfevents.*"))
+    if events:
+        out.update(_tensorboard_time_scalars(events))
+    for data in (_read_json(run_dir / "speed.json"), _read_json(run_dir / "bench.json").get("measured")):
+        if isinstance(data, dict):
+            out.update({k: float(v) for k, v in data.items() if isinstance(v, int | float)})
+    cols = read_eval_csv(run_dir / "eval.csv")
+    if len(cols["step"]) and cols["wall_time"][-1] > 0:
+        out["overall_steps_per_s"] = float(cols["step"][-1] / cols["wall_time"][-1])
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON mapping from ``path``; {} when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+SB3_COUNTERS = frozenset(
+    {"time/total_timesteps", "time/time_elapsed", "time/iterations", "time/episodes", "time/fps"}
+)
+"""``time/`` scalars of stable-baselines3 that are counters (or its own fps since start): not read."""
+
+EXTRA_SPEED_TAGS = frozenset({"planner/ms_per_plan", "planner/ms_per_act"})
+"""Speed scalars logged outside ``time/`` that ``read_speed`` also reads."""
+
+SPEED_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # column                 metric names that feed it, first found wins
+    ("collect steps/s", ("time/collect_steps_per_s",)),
+    ("train steps/s", ("time/env_steps_per_s", "time/sim_steps_per_s")),
+    ("ms/update", ("time/update_ms", "time/ms_per_update")),
+    ("ms/WM update", ("time/wm_update_ms",)),
+    ("ms/AC update", ("time/ac_update_ms",)),
+    ("ms/plan step", ("time/plan_ms", "planner/ms_per_plan")),
+    ("ms/act", ("time/act_ms", "planner/ms_per_act")),
+    ("peak GPU MB", ("time/gpu_peak_mb", "gpu_peak_mb")),
+    ("peak RSS MB", ("peak_rss_mb",)),
+    ("overall steps/s", ("overall_steps_per_s",)),
+    ("wall s", ("wall_s",)),
+)
+"""Columns of the speed table. *train steps/s*: env steps per second of the training loop (collection
+and updates, from the runs' ``time/`` scalars); *overall steps/s*: last eval step / its wall time
+(evaluations included); *peak RSS MB* and *wall s*: measured by ``scripts.benchmark`` from outside.
+Other ``time/`` metrics a run logs get a column of their own."""
+
+
+def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    values: dict[str, list[float]] = {}
+    for file in files:
+        try:
+            for event in EventFileLoader(str(file)).Load():
+                for v in event.summary.value:
+                    wanted = v.tag.startswith("time/") or v.tag in EXTRA_SPEED_TAGS
+                    if not wanted or v.tag in SB3_COUNTERS:
+                        continue
+                    if v.HasField("simple_value"):
+                        values.setdefault(v.tag, []).append(float(v.simple_value))
+                    elif v.HasField("tensor") and v.tensor.float_val:
+                        values.setdefault(v.tag, []).append(float(v.tensor.float_val[0]))
+        except Exception:  # a truncated event file (killed run): keep what was read
+            continue
+    return {tag: float(np.median(vs)) for tag, vs in values.items() if vs}
+
+
+def speed_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
+    """A Markdown table of speed figures: one row per (env, algorithm, preset, device), median over seeds."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
+    for run, speed in rows:
+        bench = _read_json(run.path / "bench.json")  # the benchmark knows the preset and actual device
+        preset = bench.get("preset") or _nested_get(run.config, "preset")
+        device = bench.get("device") or _nested_get(run.config, "device")
+        key = (run.env, run.algo, str(preset or "-"), str(device or "-"))
+        groups.setdefault(key, []).append(speed)
+    found = {m for _, s in rows for m in s}
+    known = {m for _, names in SPEED_COLUMNS for m in names}
+    columns = [(col, names) for col, names in SPEED_COLUMNS if found & set(names)]
+    columns += [(m, (m,)) for m in sorted(found - known)]
+    if not columns:
+        return ""
+    header = ["env", "algorithm", "preset", "device", "runs", *(col for col, _ in columns)]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
+    for key in sorted(groups):
+        speeds = groups[key]
+        cells = [*key, str(len(speeds))]
+        for _, names in columns:
+            vals = [next(s[m] for m in names if m in s) for s in speeds if any(m in s for m in names)]
+            cells.append(f"{float(np.median(vals)):.4g}" if vals else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

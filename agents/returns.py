@@ -1,0 +1,99 @@
+"""Pure return maths for imagination-trained actor-critics: lambda-returns and return normalisation.
+
+Index convention (matches :meth:`world_model.WorldModel.imagine`): an imagined trajectory has states
+``s_0 .. s_H`` (``s_0`` the start). ``reward[:, t]`` is the reward received on arriving in ``s_{t+1}``,
+``cont[:, t]`` the probability that ``s_{t+1}`` is not terminal, and ``value[:, t]`` the value of ``s_t``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def lambda_return(reward: Tensor, value: Tensor, cont: Tensor, *, gamma: float, lam: float) -> Tensor:
+    """TD(lambda) returns of an imagined trajectory, bootstrapped with the value of the last state.
+
+    ``R_t = r_t + gamma * c_t * ((1 - lam) * v_{t+1} + lam * R_{t+1})`` with ``R_H = v_H``, where
+    ``r_t, c_t`` belong to the arrival in ``s_{t+1}``. A terminal arrival (``c_t = 0``) stops the sum.
+
+    Args:
+        reward: (N, H) rewards on arriving in ``s_1 .. s_H``.
+        value: (N, H+1) values of ``s_0 .. s_H``.
+        cont: (N, H) continue probabilities of ``s_1 .. s_H``.
+        gamma: discount per step.
+        lam: lambda (0: one-step TD targets, 1: Monte-Carlo returns bootstrapped at the horizon).
+
+    Returns:
+        (N, H) returns ``R_0 .. R_{H-1}``.
+    """
+    assert reward.shape == cont.shape and value.shape[:-1] == reward.shape[:-1], (reward.shape, value.shape)
+    assert value.shape[-1] == reward.shape[-1] + 1, (reward.shape, value.shape)
+    disc = gamma * cont
+    # Everything that does not depend on the recursion is computed batched; the loop is H additions.
+    base = reward + disc * (1.0 - lam) * value[:, 1:]
+    scale = disc * lam
+    out = []
+    last = value[:, -1]
+    for t in range(reward.shape[1] - 1, -1, -1):
+        last = base[:, t] + scale[:, t] * last
+        out.append(last)
+    return torch.stack(out[::-1], dim=1)
+
+
+def discount_weights(cont: Tensor, *, gamma: float) -> Tensor:
+    """Weights of imagined states for the actor and critic losses: the discounted reach probability.
+
+    ``w_0 = 1`` and ``w_t = prod_{k<t} gamma * c_k``, so states after a predicted terminal state get no
+    weight (their imagined continuation is meaningless) while the terminal state itself keeps its weight.
+
+    Args:
+        cont: (N, H) continue probabilities of ``s_1 .. s_H``.
+        gamma: discount per step.
+
+    Returns:
+        (N, H) weights of ``s_0 .. s_{H-1}``.
+    """
+    ones = torch.ones_like(cont[:, :1])
+    return torch.cumprod(torch.cat([ones, gamma * cont[:, :-1]], dim=1), dim=1)
+
+
+class ReturnNormalizer(nn.Module):
+    """Running scale of returns: the EMA of the 5th-95th percentile range, floored at 1.
+
+    Advantages divided by ``scale`` have a comparable size across tasks with very different reward
+    scales, while small returns (range below 1) are not blown up. State is kept in buffers (device-side,
+    no host syncs) and saved with ``state_dict``.
+    """
+
+    low: Tensor
+    high: Tensor
+    count: Tensor
+
+    def __init__(self, decay: float = 0.99, low_q: float = 0.05, high_q: float = 0.95, floor: float = 1.0):
+        """Create a normaliser.
+
+        Args:
+            decay: EMA decay of the percentile estimates per update.
+            low_q: lower quantile.
+            high_q: upper quantile.
+            floor: the scale never goes below this.
+        """
+        super().__init__()
+        self.decay, self.low_q, self.high_q, self.floor = decay, low_q, high_q, floor
+        self.register_buffer("low", torch.zeros(()))
+        self.register_buffer("high", torch.zeros(()))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, returns: Tensor) -> None:
+        """Fold the percentiles of a batch of returns (any shape) into the running estimates."""
+        flat = returns.detach().float().flatten()
+        q = torch.quantile(flat, torch.tensor([self.low_q, self.high_q], device=flat.device))
+        self.low.mul_(self.decay).add_((1.0 - self.decay) * q[0])
+        self.high.mul_(self.decay).add_((1.0 - self.decay) * q[1])
+        self.count.add_(1)
+
+    def scale(self) -> Tensor:
+        """() the current divisor ``max(floor, high - low)``."""
+        return torch.clamp(self.high - self.low, min=self.floor)

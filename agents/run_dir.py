@@ -1,0 +1,222 @@
+"""Run directories: where a run keeps its config, TensorBoard events, eval.csv, checkpoints, episodes, videos.
+
+Layout::
+
+    runs/<env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>/   (or --run-dir)
+        config.yaml      the run's final config (read back by --resume)
+        eval.csv         one row per evaluation (agents.evaluation.EvalLog)
+        events.out.tfevents.*   TensorBoard (agents.logger.Logger)
+        checkpoints/     ckpt-<step>.pt, the newest three
+        episodes/        every collected episode as .npz (envs.replay.EpisodeReplay)
+        videos/
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+import envs
+from agents.config import RunConfig
+from envs.errors import UserError
+
+C = TypeVar("C")
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """An opened run directory.
+
+    Attributes:
+        path: The run directory.
+        checkpoints: ``path / "checkpoints"``.
+        episodes: ``path / "episodes"``.
+        videos: ``path / "videos"``.
+        resumed: True when an existing run is continued (``--resume``).
+        config: The run's config with ``run_dir`` set to ``path``.
+    """
+
+    path: Path
+    checkpoints: Path
+    episodes: Path
+    videos: Path
+    resumed: bool
+    config: RunConfig
+
+    @property
+    def eval_csv(self) -> Path:
+        """``path / "eval.csv"``."""
+        return self.path / "eval.csv"
+
+    @classmethod
+    def open(cls, cfg: RunConfig, *, algo: str) -> RunDir:
+        """Create the run directory for ``cfg`` (or open it again with ``cfg.resume``).
+
+        The default path is ``runs/<full env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>`` (relative to the
+        working directory); ``cfg.run_dir`` overrides it. ``config.yaml`` is (re)written with the final
+        config, so on resume it records the changed fields (``--steps``, ``--device``, eval fields).
+
+        Raises:
+            UserError: If the directory exists and ``cfg.resume`` is False, or ``cfg.resume`` is True
+                without an existing run directory.
+        """
+        if cfg.resume:
+            if cfg.run_dir is None:
+                raise UserError("--resume needs --run-dir: the run directory to continue")
+            path = Path(cfg.run_dir)
+            if not (path / CONFIG_FILE).is_file():
+                raise UserError(f"cannot resume: {path} is not a run directory (no {CONFIG_FILE})")
+        else:
+            if cfg.run_dir is not None:
+                path = Path(cfg.run_dir)
+            else:
+                stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+                path = Path("runs") / envs.resolve_env_id(cfg.env) / algo / f"{cfg.seed}-{stamp}"
+            if path.exists():
+                raise UserError(
+                    f"run directory {path} exists; pass --resume to continue it or choose another --run-dir"
+                )
+        cfg = dataclasses.replace(cfg, run_dir=path)
+        run = cls(
+            path=path,
+            checkpoints=path / "checkpoints",
+            episodes=path / "episodes",
+            videos=path / "videos",
+            resumed=cfg.resume,
+            config=cfg,
+        )
+        for d in (run.path, run.checkpoints, run.episodes, run.videos):
+            d.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, path / CONFIG_FILE)
+        return run
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A (nested) config dataclass as plain YAML-safe data: Paths as str, tuples as lists."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def save_config(cfg: Any, path: Path) -> None:
+    """Write ``cfg`` (a dataclass) to ``path`` as YAML, atomically."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_config(cls: type[C], path: Path) -> C:
+    """Read a config written by :func:`save_config` back into the (nested, frozen) dataclass ``cls``.
+
+    Fields missing from the file take their defaults.
+
+    Raises:
+        UserError: If the file is missing or unreadable, or holds fields ``cls`` does not have.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"cannot read config {path}: {e}".replace("\n", " ")) from e
+    if not isinstance(data, dict):
+        raise UserError(f"config {path} does not hold a mapping of fields")
+    try:
+        return typing.cast(C, _build(cls, data, ""))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config {path} does not match {cls.__name__}: {e}") from e
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if isinstance(x, Enum):
+        return x.value
+    return x
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError("unknown fields " + ", ".join(prefix + k for k in unknown))
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, name: str) -> Any:
+    """Convert YAML data ``value`` to the annotated type ``tp`` (the subset configs use)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, name)
+            except (TypeError, ValueError) as e:
+                errors.append(str(e))
+        raise ValueError(f"{name}: {value!r} matches none of {tp} ({'; '.join(errors)})")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{name}: {value!r} is not one of {args}")
+        return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a mapping, got {value!r}")
+        return _build(tp, value, name + ".")
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise ValueError(f"{name}: expected a list, got {value!r}")
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            items = [_convert(args[0], v, name) for v in value]
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                raise ValueError(f"{name}: expected {len(args)} items, got {len(value)}")
+            items = [_convert(a, v, name) for a, v in zip(args, value, strict=True)]
+        else:
+            items = [_convert(args[0], v, name) if args else v for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: expected a path, got {value!r}")
+        return Path(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if tp is bool or tp is int or tp is str:
+        if type(value) is not tp:
+            raise ValueError(f"{name}: expected {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"{name}: unsupported config type {tp}")

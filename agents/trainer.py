@@ -1,0 +1,346 @@
+"""The training loop, generic over the agent: collect, replay, update, evaluate, log, checkpoint.
+
+One loop serves every agent that acts (:class:`envs.Policy`) and learns from replayed sequences
+(``update(batch) -> metrics``): the Dreamer agent and the MPC agent. The loop alone decides when to
+update: after a random-action prefill, every collected environment step earns ``train_ratio`` replayed
+steps, i.e. ``train_ratio / (batch_size * seq_len)`` updates, whatever the number of envs.
+
+Resuming (``--resume``) restores the agent, optimisers, counters, RNG states and the replay (reloaded
+from the run's ``episodes/``); episodes unfinished at the checkpoint are lost and the training envs
+start new episodes.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from agents.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from agents.config import RunConfig
+from agents.evaluation import EvalLog, evaluate
+from agents.logger import Logger
+from agents.run_dir import RunDir, config_to_dict
+from envs import Collector, EpisodeReplay, RandomPolicy, seeds
+from envs.episode import Episode, SequenceBatch, StepObs
+from envs.replay import to_torch
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """When to collect, update, evaluate, log and checkpoint."""
+
+    prefill: int = 2500
+    """Environment steps of uniformly random actions before the first update."""
+    train_ratio: float = 512.0
+    """Replayed steps per environment step (updates per env step = ratio / (batch_size * seq_len))."""
+    batch_size: int = 16
+    """Sequences per update batch (B)."""
+    seq_len: int = 64
+    """Steps per sequence (T)."""
+    replay_capacity: int = 1_000_000
+    """Steps kept in the in-memory replay (all episodes stay on disk under episodes/)."""
+    log_every: int = 1000
+    """Write TensorBoard scalars every this many environment steps."""
+    checkpoint_every: int = 10_000
+    """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
+    wm_eval_every: int = 10_000
+    """Run the world model's open-loop evaluation every this many environment steps (0: never)."""
+    wm_eval_context: int = 8
+    """Open-loop evaluation: posterior steps before the model predicts on its own."""
+    wm_eval_horizon: int = 16
+    """Open-loop evaluation: steps predicted without observations."""
+    wm_eval_threshold: float = 0.1
+    """Open-loop evaluation: error threshold that defines the prediction horizon."""
+    progress: bool = True
+    """Show a progress bar (env steps, steps/s, last eval return, ETA)."""
+
+
+class Agent(Protocol):
+    """What the loop needs from an agent."""
+
+    def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
+        """Actions (N, A) in [-1, 1] and the next recurrent state (see :class:`envs.Policy`)."""
+        ...
+
+    def update(self, batch: SequenceBatch[torch.Tensor]) -> dict[str, float]:
+        """Learn from one (B, T) batch on the training device; returns namespaced metrics."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        ...
+
+
+def _after(step: int, every: int) -> int:
+    """The first multiple of ``every`` strictly after ``step``."""
+    return (step // every + 1) * every
+
+
+class _StopRequestedError(Exception):
+    """Raised inside the loop when a stop was requested (Ctrl-C or SIGTERM)."""
+
+
+@contextmanager
+def _stop_signals(flag: dict[str, bool]) -> Iterator[None]:
+    """Turn SIGINT / SIGTERM into a flag checked between steps (a second SIGINT interrupts at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag["stop"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Runs one training run of ``agent`` in ``venv`` into ``run``.
+
+    Args:
+        agent: the learner (acts in the envs, updates from replay).
+        venv: training vector env (actions in [-1, 1]).
+        run: the run directory (``resumed`` selects whether the latest checkpoint is loaded).
+        cfg: the run's shared config (env, steps, seed, eval schedule, env options).
+        train_cfg: loop settings.
+        device: device of the update batches.
+        world_model: model for the open-loop evaluation under ``wm/`` (``None``: skipped).
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        venv: gym.vector.VectorEnv,
+        run: RunDir,
+        cfg: RunConfig,
+        train_cfg: TrainerConfig,
+        *,
+        device: torch.device,
+        world_model: torch.nn.Module | None = None,
+    ):
+        self.agent, self.venv, self.run, self.cfg, self.tc = agent, venv, run, cfg, train_cfg
+        self.device, self.world_model = device, world_model
+        self.action_dim = int(np.prod(venv.single_action_space.shape or ()))
+        self.replay = EpisodeReplay(run.episodes, train_cfg.replay_capacity, seed=cfg.seed)
+        self.collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
+        self.random_policy = RandomPolicy(self.action_dim, seed=seeds.train_seed(cfg.seed) + 1)
+        self.updates_per_step = train_cfg.train_ratio / (train_cfg.batch_size * train_cfg.seq_len)
+        # counters (saved in checkpoints)
+        self.env_steps = 0
+        self.updates = 0
+        self.update_debt = 0.0
+        self.episodes = 0
+        self.wall_time = 0.0
+        self.next_eval = cfg.eval_every
+        self.next_log = train_cfg.log_every
+        self.next_checkpoint = train_cfg.checkpoint_every
+        self.next_wm_eval = train_cfg.wm_eval_every
+        self.last_eval: float | None = None
+        self.last_eval_step = -1
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._update_time = 0.0
+        self._recent_returns: list[float] = []
+
+    # ------------------------------------------------------------------ state
+    def _counters(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "update_debt": self.update_debt,
+            "episodes": self.episodes,
+            "wall_time": self.wall_time,
+            "next_eval": self.next_eval,
+            "next_log": self.next_log,
+            "next_checkpoint": self.next_checkpoint,
+            "next_wm_eval": self.next_wm_eval,
+            "last_eval": self.last_eval,
+            "last_eval_step": self.last_eval_step,
+        }
+
+    def checkpoint(self) -> None:
+        """Save agent, counters, replay sampler and RNG states atomically."""
+        state = {
+            "agent": self.agent.state_dict(),
+            "counters": self._counters(),
+            "replay": self.replay.state_dict(),
+            "random_policy": getattr(self.random_policy, "state_dict", dict)(),
+            "rng": rng_state(),
+        }
+        save_checkpoint(self.run.checkpoints, self.env_steps, state)
+
+    def restore(self) -> None:
+        """Load the latest checkpoint of the run and reload the replay from its episodes."""
+        state = load_checkpoint(self.run.checkpoints)
+        self.agent.load_state_dict(state["agent"])
+        for k, v in state["counters"].items():
+            setattr(self, k, v)
+        self.replay.load()
+        self.replay.load_state_dict(state["replay"])
+        if state.get("random_policy") and hasattr(self.random_policy, "load_state_dict"):
+            self.random_policy.load_state_dict(state["random_policy"])
+        set_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------- loop
+    def _add(self, episodes: list[Episode]) -> None:
+        for ep in episodes:
+            self.replay.add(ep)
+            self.episodes += 1
+            self._recent_returns.append(ep.score)
+
+    def _update(self) -> None:
+        tc = self.tc
+        batch = to_torch(self.replay.sample(tc.batch_size, tc.seq_len), self.device)
+        t0 = time.perf_counter()
+        metrics = self.agent.update(batch)
+        self._update_time += time.perf_counter() - t0
+        for k, v in metrics.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._count += 1
+        self.updates += 1
+
+    def _log(self, elapsed: float, steps: int) -> None:
+        out = {k: v / self._count for k, v in self._sums.items()} if self._count else {}
+        out["time/env_steps_per_s"] = steps / max(elapsed, 1e-9)
+        if self._count:
+            out["time/update_ms"] = 1000.0 * self._update_time / self._count
+        agent_metrics = getattr(self.agent, "metrics", None)
+        if callable(agent_metrics):  # e.g. planner statistics of the MPC agent
+            out.update(agent_metrics())
+        out["train/updates"] = float(self.updates)
+        out["train/episodes"] = float(self.episodes)
+        out["train/replay_steps"] = float(len(self.replay))
+        if self._recent_returns:
+            out["train/episode_return"] = float(np.mean(self._recent_returns))
+        self.logger.scalars(out, self.env_steps)
+        self._sums, self._count, self._update_time, self._recent_returns = {}, 0, 0.0, []
+
+    def _evaluate(self) -> None:
+        result = evaluate(
+            self.agent,
+            self.cfg.env,
+            self.cfg.envs,
+            episodes=self.cfg.eval_episodes,
+            seed=seeds.eval_seed(self.cfg.seed),
+        )
+        self.eval_log.write(self.env_steps, result)
+        self.last_eval = float(result.return_mean)
+        self.last_eval_step = self.env_steps
+        self.logger.scalars(result.metrics(), self.env_steps)
+
+    def _wm_eval(self) -> None:
+        from world_model.evaluation import openloop_eval
+
+        assert self.world_model is not None
+        tc = self.tc
+        length = tc.wm_eval_context + tc.wm_eval_horizon
+        if len(self.replay) < length:
+            return
+        batch = to_torch(self.replay.sample(tc.batch_size, length), self.device)
+        with torch.no_grad():
+            metrics = openloop_eval(
+                self.world_model,
+                batch,
+                context=tc.wm_eval_context,
+                horizon=tc.wm_eval_horizon,
+                threshold=tc.wm_eval_threshold,
+            )
+        self.logger.scalars({f"wm/openloop/{k}": float(v) for k, v in metrics.items()}, self.env_steps)
+
+    def train(self) -> None:
+        """Run until ``cfg.steps`` env steps, evaluating, logging and checkpointing on schedule.
+
+        Raises:
+            KeyboardInterrupt: after saving a checkpoint, when stopped by Ctrl-C or SIGTERM.
+        """
+        if self.run.resumed:
+            self.restore()
+            self.eval_log = EvalLog(self.run.eval_csv, resume_step=self.env_steps, elapsed=self.wall_time)
+            self.logger = Logger(self.run.path, purge_step=self.env_steps)
+        else:
+            self.eval_log = EvalLog(self.run.eval_csv)
+            self.logger = Logger(self.run.path)
+            self.logger.text("config", "```yaml\n" + yaml.safe_dump(config_to_dict(self.cfg)) + "```")
+        cfg, tc = self.cfg, self.tc
+        flag = {"stop": False}
+        start_wall = time.time() - self.wall_time
+        last_log_time, last_log_steps = time.time(), self.env_steps
+        per_call = max(1, self.venv.num_envs) * cfg.envs.action_repeat
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.env_steps,
+            unit="step",
+            disable=not tc.progress,
+            dynamic_ncols=True,
+            smoothing=0.05,
+        )
+        try:
+            with _stop_signals(flag):
+                while self.env_steps < cfg.steps:
+                    if flag["stop"]:
+                        raise _StopRequestedError
+                    prefill = self.env_steps < tc.prefill
+                    policy = self.random_policy if prefill else self.agent
+                    before = self.collector.env_steps
+                    self._add(self.collector.collect(policy, per_call))
+                    new = self.collector.env_steps - before
+                    self.env_steps += new
+                    bar.update(new)
+                    if self.env_steps >= tc.prefill and len(self.replay) >= tc.seq_len:
+                        self.update_debt += new * self.updates_per_step
+                        while self.update_debt >= 1.0:
+                            self._update()
+                            self.update_debt -= 1.0
+                    self.wall_time = time.time() - start_wall
+                    if self.env_steps >= self.next_log:
+                        now = time.time()
+                        self._log(now - last_log_time, self.env_steps - last_log_steps)
+                        last_log_time, last_log_steps = now, self.env_steps
+                        self.next_log = _after(self.env_steps, tc.log_every)
+                    if tc.wm_eval_every > 0 and self.env_steps >= self.next_wm_eval:
+                        if self.world_model is not None:
+                            self._wm_eval()
+                        self.next_wm_eval = _after(self.env_steps, tc.wm_eval_every)
+                    if self.env_steps >= self.next_eval and self.env_steps < cfg.steps:
+                        self._evaluate()
+                        bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=False)
+                        self.next_eval = _after(self.env_steps, cfg.eval_every)
+                    if self.env_steps >= self.next_checkpoint and self.env_steps < cfg.steps:
+                        self.checkpoint()
+                        self.next_checkpoint = _after(self.env_steps, tc.checkpoint_every)
+                if self.last_eval_step != self.env_steps:
+                    self._evaluate()
+                    bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=True)
+                self.next_eval = _after(self.env_steps, cfg.eval_every)
+                self.next_checkpoint = _after(self.env_steps, tc.checkpoint_every)
+                self.wall_time = time.time() - start_wall
+                self.checkpoint()
+        except (_StopRequestedError, KeyboardInterrupt):
+            self.wall_time = time.time() - start_wall
+            self.checkpoint()
+            bar.close()
+            self.logger.close()
+            raise KeyboardInterrupt from None
+        bar.close()
+        self.logger.close()

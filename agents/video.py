@@ -1,0 +1,676 @@
+"""Videos of imagined rollouts beside the real ones.
+
+A segment of ``context + horizon`` real steps is taken (from the replay, or from a fresh rollout of the
+policy). The world model observes the first ``context`` steps (posterior states: the right panel shows
+its reconstruction of what it sees) and then imagines ``horizon`` steps open-loop (prior states: the
+right panel shows what it believes will happen), under the segment's actions (``replay``) or under the
+policy with the real env following the same actions (``policy``).
+
+Each video frame holds, per segment, three panels side by side and a caption strip under them::
+
+    +----------+----------+----------+
+    |   real   |  model   |  |diff|  |      model panel framed green while observing, red while imagining
+    +----------+----------+----------+
+    | real  model  diff              |
+    | t=12 imagine   mse 0.0123      |
+    | r +0.53  pred +0.61            |
+    +--------------------------------+
+
+Segments are tiled in a grid. Pixel models show decoded frames (the decoder, or the probe decoder of
+the ``latent`` objective). State models' decoded observations are put back into the MuJoCo simulator
+and rendered (:class:`envs.sim_state.SimState`); left-out root positions are integrated from the
+(real or predicted) velocities. Envs whose observations cannot be mapped back get a line plot instead
+of a video (matplotlib, Agg backend).
+
+Beside the output ``FILE.mp4`` go ``FILE.json`` (per-step errors and rewards) and ``FILE.png`` (a
+contact sheet: a grid of frames at a few steps, for a quick look without a video player).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from envs.episode import Episode, SequenceBatch
+from envs.errors import UserError
+
+_FONT_W, _FONT_H = 6, 11  # PIL's built-in bitmap font
+_CAPTION_LINES = 3
+_CONTEXT_COLOUR = (40, 200, 80)
+_IMAGINE_COLOUR = (230, 50, 50)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """What an imagination video shows and how it is written."""
+
+    context: int = 8
+    """Real steps the model observes before imagining (K)."""
+    horizon: int = 32
+    """Steps the model imagines open-loop after the context (H)."""
+    segments: int = 1
+    """Segments tiled in one video."""
+    size: int = 64
+    """Side of each panel in pixels (state models render at this size; pixel frames are scaled up to it)."""
+    fps: int = 15
+    """Frames per second of the written video."""
+    gif: bool = False
+    """Also write an animated GIF beside the MP4."""
+    diff_gain: float = 3.0
+    """Gain of the difference panel (|real - model| * gain)."""
+    fast_render: bool = True
+    """Render MuJoCo states without shadows, reflections and skybox."""
+
+
+class Imagined(NamedTuple):
+    """What the model saw and imagined for N segments of T = K + H steps.
+
+    Attributes:
+        obs: (N, T, *obs_shape) float32: reconstructions for t < K, open-loop predictions after.
+        reward: (N, T) float32 predicted rewards (of arriving in step t).
+    """
+
+    obs: np.ndarray
+    reward: np.ndarray
+
+
+@dataclass
+class VideoResult:
+    """What :func:`write_imagination_video` wrote.
+
+    Attributes:
+        kind: ``video`` or ``plot`` (observations that cannot be rendered).
+        paths: files written (video, GIF, contact sheet or plot, JSON).
+        frames: frames in the video (K + H), 0 for a plot.
+        width: frame width in pixels; height: frame height.
+        mse: (N, T) per-step mean squared error between real and model observations.
+        message: why a plot was written instead of a video (empty otherwise).
+    """
+
+    kind: Literal["video", "plot"]
+    paths: list[Path] = field(default_factory=list)
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    mse: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    message: str = ""
+
+
+# --------------------------------------------------------------------------------------- segments
+
+
+def read_episodes(directory: Path, *, limit: int | None = None) -> list[Episode]:
+    """Episodes saved by the replay in ``directory`` (``*.npz``), newest first.
+
+    Args:
+        directory: a run's ``episodes/``.
+        limit: read at most this many (the newest).
+
+    Raises:
+        UserError: no readable episode in the directory.
+    """
+    files = sorted(Path(directory).glob("*.npz"), reverse=True)
+    episodes: list[Episode] = []
+    for path in files[:limit] if limit else files:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                episodes.append(Episode(**{name: data[name] for name in Episode.__dataclass_fields__}))
+        except (OSError, KeyError, ValueError):
+            continue
+    if not episodes:
+        raise UserError(f"no readable episodes in {directory}")
+    return episodes
+
+
+def segments_from_episodes(
+    episodes: Sequence[Episode], *, length: int, count: int, seed: int = 0
+) -> SequenceBatch[np.ndarray]:
+    """Cut ``count`` segments of ``length`` records from distinct episodes where possible.
+
+    Starts are uniform within each episode; every segment starts a fresh model state (``is_first[:, 0]``).
+
+    Returns:
+        A (count, length, ...) numpy batch.
+
+    Raises:
+        UserError: no episode has ``length`` records.
+    """
+    rng = np.random.default_rng(seed)
+    long_enough = [ep for ep in episodes if len(ep) >= length]
+    if not long_enough:
+        longest = max((len(ep) for ep in episodes), default=0)
+        raise UserError(
+            f"no episode has {length} steps (context + horizon); the longest has {longest}: "
+            "use a smaller --context/--horizon"
+        )
+    order = rng.permutation(len(long_enough))
+    picks = [long_enough[order[i % len(order)]] for i in range(count)]
+    fields: dict[str, list[np.ndarray]] = {name: [] for name in SequenceBatch._fields}
+    for ep in picks:
+        start = int(rng.integers(0, len(ep) - length + 1))
+        for name in SequenceBatch._fields:
+            fields[name].append(getattr(ep, name)[start : start + length])
+    batch = SequenceBatch(*(np.stack(fields[name]) for name in SequenceBatch._fields))
+    batch.is_first[:, 0] = True
+    return batch
+
+
+# -------------------------------------------------------------------------------------- imagining
+
+
+@contextmanager
+def _inference(model: Any, seed: int) -> Iterator[torch.device]:
+    """Eval mode and seeded torch draws (the model samples its latents); yields the model's device.
+
+    Torch's global generators and the model's train / eval mode are restored afterwards.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        model.eval()
+        try:
+            yield device
+        finally:
+            model.train(was_training)
+
+
+def _as_tensor(x: np.ndarray, device: torch.device) -> Tensor:
+    t = torch.as_tensor(x, device=device)
+    return t.float() if t.is_floating_point() else t
+
+
+@torch.no_grad()
+def imagine_segments(
+    model: Any, batch: SequenceBatch[np.ndarray], *, context: int, seed: int = 0
+) -> Imagined:
+    """Observe the first ``context`` steps of each segment, then imagine the rest under its actions.
+
+    The model samples its stochastic latents: the picture is one sample of what it believes, fixed by
+    ``seed`` (torch's global generators are left as they were).
+
+    Args:
+        model: a :class:`world_model.WorldModel` (``observe``, ``imagine``, ``feat``, ``decode``, ``reward``).
+        batch: (N, T, ...) real segments, T = context + horizon.
+        context: K >= 1 steps observed.
+        seed: seed of the latent samples.
+
+    Returns:
+        :class:`Imagined` (N, T, ...).
+    """
+    t_total = batch.reward.shape[1]
+    if not 1 <= context <= t_total:
+        raise UserError(f"context must be between 1 and the segment length {t_total}, got {context}")
+    with _inference(model, seed) as device:
+        obs = _as_tensor(batch.obs[:, :context], device)
+        action = _as_tensor(batch.action, device).float()
+        is_first = torch.as_tensor(batch.is_first[:, :context], device=device, dtype=torch.bool)
+        post, _ = model.observe(obs, action[:, :context], is_first)
+        feats = [model.feat(post)]  # (N, K, F)
+        horizon = t_total - context
+        if horizon > 0:
+            start = post.map(lambda x: x[:, -1])
+            imag = model.imagine(start, action[:, context:], horizon)
+            feats.append(imag.feat[:, 1:])
+        feat = torch.cat(feats, 1)
+        pred_obs = model.decode(feat).float().cpu().numpy()
+        pred_reward = model.reward(feat).float().cpu().numpy()
+    return Imagined(pred_obs.astype(np.float32), pred_reward.astype(np.float32))
+
+
+@torch.no_grad()
+def rollout_with_policy(
+    model: Any,
+    actor: Callable[[Tensor], Tensor],
+    env: Any,
+    *,
+    context: int,
+    horizon: int,
+    seed: int,
+) -> tuple[SequenceBatch[np.ndarray], Imagined]:
+    """One segment under the policy: the model imagines with the actor, the real env takes the same actions.
+
+    The policy acts for ``context`` steps in the real env while the model observes; then the model
+    imagines ``horizon`` steps choosing actions with ``actor`` on imagined features, and the real env is
+    stepped open-loop with those actions. If the real episode ends early, the last real step is repeated
+    (reward 0) so that every segment has K + H steps.
+
+    Args:
+        model: the world model.
+        actor: features (1, F) -> actions (1, A) in [-1, 1] (deterministic for a clear picture).
+        env: a single env as the agent was trained on (``envs.make_env``).
+        context: K >= 1; horizon: H >= 0.
+        seed: reset seed of the env and seed of the model's latent samples.
+
+    Returns:
+        The real segment (1, K + H, ...) and what the model saw and imagined.
+    """
+    with _inference(model, seed) as device:
+        obs, _ = env.reset(seed=seed)
+        action_dim = int(np.prod(env.action_space.shape))
+        real_obs, real_act, real_rew, real_term = [obs], [np.zeros(action_dim, np.float32)], [0.0], [False]
+        latent, feats = None, []
+        done = False
+        for t in range(context):
+            o = _as_tensor(np.asarray(real_obs[t])[None], device)
+            a = torch.as_tensor(real_act[t][None], device=device)
+            latent = model.obs_step(latent, a, o, torch.tensor([t == 0], device=device))
+            feat = model.feat(latent)
+            feats.append(feat)
+            if t < context - 1 and not done:
+                action = actor(feat)[0].float().cpu().numpy()
+                done = _step(env, action, real_obs, real_act, real_rew, real_term)
+            elif t < context - 1:
+                _repeat_last(real_obs, real_act, real_rew, real_term)
+        assert latent is not None
+        imag_feat = torch.zeros(1, 0, feats[0].shape[-1], device=device)
+        if horizon > 0:
+            imag = model.imagine(latent, actor, horizon)
+            imag_feat = imag.feat[:, 1:]
+            for action in imag.action[0].float().cpu().numpy():
+                if done:
+                    _repeat_last(real_obs, real_act, real_rew, real_term)
+                else:
+                    done = _step(env, action, real_obs, real_act, real_rew, real_term)
+        feat = torch.cat([torch.stack(feats, 1), imag_feat], 1)
+        pred_obs = model.decode(feat).float().cpu().numpy()
+        pred_reward = model.reward(feat).float().cpu().numpy()
+    is_first = np.zeros((1, context + horizon), dtype=bool)
+    is_first[0, 0] = True
+    batch = SequenceBatch(
+        obs=np.stack(real_obs)[None],
+        action=np.stack(real_act).astype(np.float32)[None],
+        reward=np.asarray(real_rew, np.float32)[None],
+        terminated=np.asarray(real_term, bool)[None],
+        truncated=np.zeros((1, context + horizon), dtype=bool),
+        is_first=is_first,
+    )
+    return batch, Imagined(pred_obs.astype(np.float32), pred_reward.astype(np.float32))
+
+
+def _step(env: Any, action: np.ndarray, obs: list, act: list, rew: list, term: list) -> bool:
+    o, r, terminated, truncated, _ = env.step(action)
+    obs.append(o)
+    act.append(np.asarray(action, np.float32))
+    rew.append(float(r))
+    term.append(bool(terminated))
+    return bool(terminated or truncated)
+
+
+def _repeat_last(obs: list, act: list, rew: list, term: list) -> None:
+    obs.append(obs[-1])
+    act.append(np.zeros_like(act[-1]))
+    rew.append(0.0)
+    term.append(term[-1])
+
+
+def step_errors(real: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per-step mean squared error (N, T) between real and model observations (N, T, *obs_shape).
+
+    Pixels (uint8 real observations) are compared in [0, 1]; states in observation units.
+    """
+    scale = 255.0 if real.dtype == np.uint8 else 1.0
+    diff = (real.astype(np.float64) - pred.astype(np.float64)) / scale
+    return (diff**2).reshape(*diff.shape[:2], -1).mean(-1)
+
+
+# --------------------------------------------------------------------------------------- drawing
+
+
+def _font() -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default_imagefont()
+
+
+def caption_height() -> int:
+    """Height in pixels of the caption strip under each segment's panels."""
+    return _CAPTION_LINES * _FONT_H + 5  # even, so tiles of even panels need no padding
+
+
+def draw_text(image: np.ndarray, lines: Sequence[str], *, x: int = 2, y: int = 2) -> np.ndarray:
+    """Write ``lines`` (white, built-in bitmap font, 11 px a line) on a copy of ``image`` (H, W, 3) uint8."""
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(image)
+    draw = ImageDraw.Draw(pil)
+    font = _font()
+    for i, line in enumerate(lines):
+        draw.text((x, y + i * _FONT_H), line, fill=(255, 255, 255), font=font)
+    return np.asarray(pil).copy()
+
+
+def _fit(frame: np.ndarray, size: int) -> np.ndarray:
+    """Scale a (h, w, 3) frame to (size, size, 3): nearest-neighbour repeat or stride (square frames)."""
+    h = frame.shape[0]
+    if h == size:
+        return frame
+    idx = (np.arange(size) * h // size).clip(0, h - 1)
+    return frame[idx][:, idx]
+
+
+def compose_tile(
+    real: np.ndarray,
+    model: np.ndarray,
+    *,
+    step: int,
+    context: int,
+    reward: float,
+    pred_reward: float,
+    mse: float,
+    diff_gain: float = 3.0,
+) -> np.ndarray:
+    """One segment's frame at one step: ``[real | model | |diff|]`` over a caption.
+
+    Args:
+        real, model: (S, S, 3) uint8 frames.
+        step: t within the segment; ``t < context`` is observed (green frame), later imagined (red).
+        context: K.
+        reward, pred_reward: real and predicted reward of arriving in step t.
+        mse: the observation error at t.
+        diff_gain: gain of the difference panel.
+
+    Returns:
+        (S + caption_height(), 3 S, 3) uint8.
+    """
+    s = real.shape[0]
+    if real.shape != (s, s, 3) or model.shape != real.shape:
+        raise ValueError(f"panels must be equal (S, S, 3) frames, got {real.shape} and {model.shape}")
+    diff = np.clip(np.abs(real.astype(np.int16) - model.astype(np.int16)) * diff_gain, 0, 255).astype(
+        np.uint8
+    )
+    framed = model.copy()
+    colour = _CONTEXT_COLOUR if step < context else _IMAGINE_COLOUR
+    b = max(1, s // 32)
+    framed[:b], framed[-b:], framed[:, :b], framed[:, -b:] = colour, colour, colour, colour
+    panels = np.concatenate([real, framed, diff], axis=1)
+    caption = np.zeros((caption_height(), 3 * s, 3), dtype=np.uint8)
+    phase = "observe" if step < context else "imagine"
+    if s >= 40:
+        labels = "".join(name.ljust(max(1, s // _FONT_W)) for name in ("real", "model", "|diff|"))
+        lines = [labels, f"t={step} {phase} mse {mse:.3g}", f"r {reward:+.2f} pred {pred_reward:+.2f}"]
+    else:
+        lines = [f"t={step} {phase[:3]}", f"mse {mse:.2g}", f"r{reward:+.1f} p{pred_reward:+.1f}"]
+    caption = draw_text(caption, lines)
+    return np.concatenate([panels, caption], axis=0)
+
+
+def grid_columns(count: int) -> int:
+    """Columns of the segment grid (tiles are about 2.3 times wider than high)."""
+    return max(1, round(math.sqrt(count / 2)))
+
+
+def tile(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Arrange equal (h, w, 3) tiles in a grid (row-major, empty cells black), padded to even sides."""
+    h, w, _ = tiles[0].shape
+    rows = math.ceil(len(tiles) / columns)
+    out = np.zeros((rows * h + (rows * h) % 2, columns * w + (columns * w) % 2, 3), dtype=np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, columns)
+        out[r * h : (r + 1) * h, c * w : (c + 1) * w] = t
+    return out
+
+
+def compose_frames(
+    real_frames: np.ndarray,
+    model_frames: np.ndarray,
+    *,
+    context: int,
+    reward: np.ndarray,
+    pred_reward: np.ndarray,
+    mse: np.ndarray,
+    diff_gain: float = 3.0,
+) -> np.ndarray:
+    """All video frames: per step, every segment's tile in a grid.
+
+    Args:
+        real_frames, model_frames: (N, T, S, S, 3) uint8.
+        context: K.
+        reward, pred_reward, mse: (N, T).
+        diff_gain: gain of the difference panel.
+
+    Returns:
+        (T, height, width, 3) uint8 with width = columns * 3 S (rounded up to even).
+    """
+    n, t_total = reward.shape
+    columns = grid_columns(n)
+    frames = []
+    for t in range(t_total):
+        tiles = [
+            compose_tile(
+                real_frames[i, t],
+                model_frames[i, t],
+                step=t,
+                context=context,
+                reward=float(reward[i, t]),
+                pred_reward=float(pred_reward[i, t]),
+                mse=float(mse[i, t]),
+                diff_gain=diff_gain,
+            )
+            for i in range(n)
+        ]
+        frames.append(tile(tiles, columns))
+    return np.stack(frames)
+
+
+def contact_sheet(frames: np.ndarray, context: int, *, max_frames: int = 8, columns: int = 4) -> np.ndarray:
+    """A still grid of a few frames (first, context end, first imagined, ..., last) for a quick look."""
+    t_total = len(frames)
+    picks = {0, context - 1, min(context, t_total - 1), t_total - 1}
+    picks |= {round(x) for x in np.linspace(0, t_total - 1, max_frames)}
+    chosen = sorted(picks)
+    while len(chosen) > max_frames:  # drop evenly spread extras, keep the context boundary
+        extras = [t for t in chosen if t not in (0, context - 1, context, t_total - 1)]
+        chosen.remove(extras[len(extras) // 2])
+    return tile([frames[t] for t in chosen], min(columns, len(chosen)))
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+def write_frames(frames: np.ndarray, path: Path, *, fps: int) -> Path:
+    """Write (T, H, W, 3) uint8 frames as MP4 (H.264 through imageio-ffmpeg) or, for ``.gif``, a looping GIF.
+
+    Frame sides must be even for MP4 (:func:`tile` pads them).
+    """
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        imageio.mimsave(path, list(frames), duration=1000.0 / fps, loop=0)
+        return path
+    writer = imageio.get_writer(
+        path, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p", quality=8
+    )
+    try:
+        for frame in frames:
+            writer.append_data(frame)
+    finally:
+        writer.close()
+    return path
+
+
+def _frames_for(
+    env: str,
+    obs: np.ndarray,
+    *,
+    size: int,
+    action_repeat: int,
+    fast_render: bool,
+    env_kwargs: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """(N, T, S, S, 3) uint8 frames of observations (N, T, ...): pixels scaled, states rendered."""
+    if obs.ndim == 5:  # pixels (N, T, h, w, 3)
+        pix = np.clip(np.rint(obs), 0, 255).astype(np.uint8)
+        return np.stack([np.stack([_fit(f, size) for f in seg]) for seg in pix])
+    from envs.sim_state import SimState
+
+    with SimState(
+        env, size=size, fast_render=fast_render, action_repeat=action_repeat, env_kwargs=env_kwargs
+    ) as sim:
+        return np.stack([sim.render_obs(seg) for seg in obs])
+
+
+def _plot(
+    path: Path,
+    real: np.ndarray,
+    pred: np.ndarray,
+    reward: np.ndarray,
+    pred_reward: np.ndarray,
+    context: int,
+    title: str,
+) -> Path:
+    """Line plot of real (solid) and model (dashed) observation entries and rewards of segment 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dims = min(real.shape[-1], 8)
+    fig, axes = plt.subplots(dims + 1, 1, figsize=(7, 1.3 * (dims + 1)), sharex=True, squeeze=False)
+    steps = np.arange(real.shape[1])
+    for d in range(dims):
+        ax = axes[d, 0]
+        ax.plot(steps, real[0, :, d], "k-", lw=1, label="real")
+        ax.plot(steps, pred[0, :, d], "r--", lw=1, label="model")
+        ax.axvline(context - 0.5, color="g", lw=0.8)
+        ax.set_ylabel(f"obs[{d}]", fontsize=7)
+    ax = axes[dims, 0]
+    ax.plot(steps, reward[0], "k-", lw=1, label="real")
+    ax.plot(steps, pred_reward[0], "r--", lw=1, label="model")
+    ax.axvline(context - 0.5, color="g", lw=0.8)
+    ax.set_ylabel("reward", fontsize=7)
+    ax.set_xlabel("step (green line: imagination starts)")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write_imagination_video(
+    env: str,
+    real: SequenceBatch[np.ndarray],
+    imagined: Imagined,
+    out: Path,
+    cfg: VideoConfig,
+    *,
+    action_repeat: int = 1,
+    mode: str = "replay",
+    env_kwargs: dict[str, Any] | None = None,
+) -> VideoResult:
+    """Render real and imagined segments side by side and write the video, contact sheet and errors.
+
+    Args:
+        env: env name or id (state observations are rendered through its simulator).
+        real: (N, T, ...) real segments.
+        imagined: (N, T, ...) what the model saw and imagined (:func:`imagine_segments`).
+        out: ``FILE.mp4`` (or ``FILE.gif``); ``FILE.json`` and ``FILE.png`` are written beside it.
+        cfg: context length, frame size, fps, GIF.
+        action_repeat: simulator steps per agent step (integration of left-out positions).
+        mode: ``replay`` or ``policy``, recorded in the JSON.
+        env_kwargs: the observation options the env was made with (state envs).
+
+    Returns:
+        :class:`VideoResult`. For state envs that cannot be mapped back to the simulator, ``kind`` is
+        ``plot``: ``FILE.png`` holds a line plot and ``message`` says why.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    context = cfg.context
+    mse = step_errors(real.obs, imagined.obs)
+    pixels = real.obs.ndim == 5
+    summary: dict[str, Any] = {
+        "env": env,
+        "mode": mode,
+        "context": context,
+        "horizon": real.reward.shape[1] - context,
+        "segments": real.reward.shape[0],
+        "observations": "pixels" if pixels else "state",
+        "error": "mean squared error per step"
+        + (" of pixels in [0, 1]" if pixels else " of the observation"),
+        "mse_mean": mse.mean(0).round(6).tolist(),
+        "per_segment": [
+            {
+                "mse": mse[i].round(6).tolist(),
+                "reward": real.reward[i].round(4).tolist(),
+                "pred_reward": imagined.reward[i].round(4).tolist(),
+            }
+            for i in range(len(mse))
+        ],
+    }
+    result = VideoResult(kind="video", mse=mse)
+    try:
+        if not pixels:
+            from envs.sim_state import SimState
+
+            # Fails early (UserError) for envs that cannot be mapped; says how hidden positions are recovered.
+            with SimState(env, size=8, env_kwargs=env_kwargs) as probe:
+                summary["env"] = probe.env_id
+                summary["left_out_positions"] = (
+                    f"{', '.join(probe.hidden)} integrated from the real / predicted velocities"
+                    if probe.hidden
+                    else "none"
+                )
+        real_frames, model_frames = (
+            _frames_for(
+                env,
+                obs,
+                size=cfg.size,
+                action_repeat=action_repeat,
+                fast_render=cfg.fast_render,
+                env_kwargs=env_kwargs,
+            )
+            for obs in (real.obs, imagined.obs)
+        )
+    except UserError as err:
+        result.kind = "plot"
+        result.message = f"{err}; wrote a plot instead of a video"
+        summary["plot_instead_of_video"] = result.message
+        result.paths.append(
+            _plot(
+                out.with_suffix(".png"),
+                real.obs,
+                imagined.obs,
+                real.reward,
+                imagined.reward,
+                context,
+                str(env),
+            )
+        )
+    else:
+        frames = compose_frames(
+            real_frames,
+            model_frames,
+            context=context,
+            reward=real.reward,
+            pred_reward=imagined.reward,
+            mse=mse,
+            diff_gain=cfg.diff_gain,
+        )
+        result.frames, result.height, result.width = frames.shape[0], frames.shape[1], frames.shape[2]
+        result.paths.append(write_frames(frames, out, fps=cfg.fps))
+        if cfg.gif and out.suffix.lower() != ".gif":
+            result.paths.append(write_frames(frames, out.with_suffix(".gif"), fps=cfg.fps))
+        import imageio.v2 as imageio
+
+        sheet = out.with_suffix(".png")
+        imageio.imwrite(sheet, contact_sheet(frames, context))
+        result.paths.append(sheet)
+        summary.update(frames=result.frames, width=result.width, height=result.height, fps=cfg.fps)
+    json_path = out.with_suffix(".json")
+    json_path.write_text(json.dumps(summary, indent=1))
+    result.paths.append(json_path)
+    return result

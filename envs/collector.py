@@ -1,0 +1,176 @@
+"""Collect whole episodes from a vector env with any policy.
+
+Gymnasium 1.x vector envs autoreset in ``NEXT_STEP`` mode: when env ``i`` ends an episode at step k
+(terminated or truncated), the observation of step k is the episode's last one, and at step k + 1 the
+env ignores its action, resets, and returns the first observation of the next episode with reward 0
+and both flags False. That step is not a transition: the collector records it as the start
+(``is_first``) of a new episode and never pairs the last observation of one episode with the first of
+the next.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from envs.episode import Episode, StepObs
+
+
+class Policy(Protocol):
+    """Anything that acts in N vectorised envs."""
+
+    def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
+        """Choose actions.
+
+        Args:
+            obs: observations (N, *obs_shape) and ``is_first`` (N,); reset recurrent state where True.
+            state: the recurrent state returned by the previous call, or None for a fresh start.
+            deterministic: act greedily (evaluation) instead of sampling (exploration).
+
+        Returns:
+            actions (N, A) float32 in [-1, 1], and the new recurrent state.
+        """
+        ...
+
+
+class RandomPolicy:
+    """Uniform random actions in [-1, 1]; stateless."""
+
+    def __init__(self, action_dim: int, seed: int) -> None:
+        """Create the policy.
+
+        Args:
+            action_dim: A, the size of one action.
+            seed: seed of its own random generator.
+        """
+        self.action_dim = action_dim
+        self._rng = np.random.default_rng(seed)
+
+    def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
+        """Actions (N, A) float32 uniform in [-1, 1] (also when ``deterministic``); state stays None."""
+        n = len(obs.is_first)
+        return self._rng.uniform(-1.0, 1.0, size=(n, self.action_dim)).astype(np.float32), None
+
+
+class _EpisodeBuffer:
+    """Records of one unfinished episode (storage convention of :mod:`envs.episode`)."""
+
+    def __init__(self, obs: np.ndarray, action_dim: int) -> None:
+        self.obs = [obs]
+        self.action = [np.zeros(action_dim, np.float32)]
+        self.reward = [0.0]
+        self.terminated = [False]
+        self.truncated = [False]
+
+    def add(
+        self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool, truncated: bool
+    ) -> None:
+        self.obs.append(obs)
+        self.action.append(action)
+        self.reward.append(reward)
+        self.terminated.append(terminated)
+        self.truncated.append(truncated)
+
+    def episode(self) -> Episode:
+        n = len(self.obs)
+        is_first = np.zeros(n, bool)
+        is_first[0] = True
+        return Episode(
+            obs=np.stack(self.obs),
+            action=np.stack(self.action).astype(np.float32, copy=False),
+            reward=np.asarray(self.reward, np.float32),
+            terminated=np.asarray(self.terminated, bool),
+            truncated=np.asarray(self.truncated, bool),
+            is_first=is_first,
+        )
+
+
+class Collector:
+    """Steps a vector env with a policy and returns the episodes that finish.
+
+    Unfinished episodes, the current observations and the policy's recurrent state are kept across
+    :meth:`collect` calls, so collection can be interleaved with training.
+
+    Attributes:
+        env_steps: simulator steps collected so far (agent transitions x action_repeat; reset steps do
+            not count).
+        episodes: episodes finished so far.
+    """
+
+    def __init__(self, venv: gym.vector.VectorEnv, *, action_repeat: int) -> None:
+        """Wrap a vector env from :func:`envs.make_vector_env`.
+
+        Args:
+            venv: vector env with ``NEXT_STEP`` autoreset and actions in [-1, 1].
+            action_repeat: simulator steps per agent step (the env's ``cfg.action_repeat``).
+        """
+        mode = venv.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+        if mode != gym.vector.AutoresetMode.NEXT_STEP:
+            raise ValueError(f"Collector needs NEXT_STEP autoreset, the vector env uses {mode}")
+        shape = venv.single_action_space.shape
+        assert shape is not None and len(shape) == 1, f"need a flat action space, got {shape}"
+        self.venv = venv
+        self.action_repeat = action_repeat
+        self.num_envs = venv.num_envs
+        self.action_dim = int(shape[0])
+        self.env_steps = 0
+        self.episodes = 0
+        self._obs: np.ndarray | None = None
+        self._is_first = np.ones(self.num_envs, bool)
+        self._resetting = np.zeros(self.num_envs, bool)  # the next step of env i is an autoreset
+        self._buffers: list[_EpisodeBuffer] = []
+        self._policy_state: Any = None
+
+    def _start(self) -> np.ndarray:
+        obs, _ = self.venv.reset()
+        self._buffers = [_EpisodeBuffer(np.array(obs[i]), self.action_dim) for i in range(self.num_envs)]
+        self._is_first[:] = True
+        self._resetting[:] = False
+        self._policy_state = None
+        return obs
+
+    def collect(self, policy: Policy, env_steps: int, *, deterministic: bool = False) -> list[Episode]:
+        """Step the envs until at least ``env_steps`` simulator steps were added.
+
+        Args:
+            policy: chooses actions (N, A) in [-1, 1] from :class:`StepObs`.
+            env_steps: simulator steps to add in this call (>= 1; counted as agent steps x action_repeat).
+            deterministic: passed to the policy.
+
+        Returns:
+            The episodes that finished during this call, in the order they finished.
+        """
+        obs = self._start() if self._obs is None else self._obs
+        finished: list[Episode] = []
+        added = 0
+        while added < env_steps:
+            action, self._policy_state = policy.act(
+                StepObs(obs=obs, is_first=self._is_first.copy()),
+                self._policy_state,
+                deterministic=deterministic,
+            )
+            action = np.asarray(action, np.float32)
+            assert action.shape == (self.num_envs, self.action_dim), (
+                f"policy returned actions {action.shape}, expected {(self.num_envs, self.action_dim)}"
+            )
+            obs, reward, terminated, truncated, _ = self.venv.step(action)
+            for i in range(self.num_envs):
+                if self._resetting[i]:
+                    # NEXT_STEP autoreset: the action was ignored and obs[i] starts a new episode.
+                    self._buffers[i] = _EpisodeBuffer(np.array(obs[i]), self.action_dim)
+                    self._resetting[i] = False
+                    self._is_first[i] = True
+                    continue
+                self._is_first[i] = False
+                term, trunc = bool(terminated[i]), bool(truncated[i])
+                self._buffers[i].add(np.array(obs[i]), action[i].copy(), float(reward[i]), term, trunc)
+                added += self.action_repeat
+                if term or trunc:
+                    finished.append(self._buffers[i].episode())
+                    self._resetting[i] = True
+        self.env_steps += added
+        self.episodes += len(finished)
+        self._obs = obs
+        return finished

@@ -1,0 +1,241 @@
+"""Build one environment: name resolution, action scaling, action repeat, pixel observations.
+
+Wrapper stack, innermost first::
+
+    gym.make(id, render_mode="rgb_array", width=size, height=size)   # TimeLimit inside, in sim steps
+    FastRender                 # pixels / render only, with cfg.fast_render: no shadows, reflections, skybox
+    DtypeObservation(float32)  # state observations only (MuJoCo returns float64)
+    RescaleAction(-1, 1)       # the agent always acts in [-1, 1]
+    ActionRepeat               # cfg.action_repeat > 1; sums rewards, stops at the end of the episode
+    AddRenderObservation       # cfg.obs == "pixels": uint8 (size, size, 3) frames replace the state
+
+Pixel observations sit outside the action repeat so that one frame is rendered per agent step, not per
+simulator step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from envs.config import EnvConfig
+from envs.errors import UserError
+from envs.names import resolve_env_id
+
+Obs = np.ndarray
+Act = np.ndarray
+
+# What the first offscreen render raises when no OpenGL backend works or the env cannot render at all.
+_RENDER_ERRORS: tuple[type[BaseException], ...] = (
+    ImportError,
+    OSError,
+    AttributeError,
+    RuntimeError,
+    gym.error.DependencyNotInstalled,
+)
+
+
+class ActionRepeat(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstructorArgs):
+    """Applies each action ``repeat`` times and sums the rewards.
+
+    Stops early when the episode terminates or is truncated, and returns the last step's observation,
+    flags and info, so ``terminated`` and ``truncated`` keep their meaning.
+    """
+
+    def __init__(self, env: gym.Env[Obs, Act], repeat: int) -> None:
+        """Wrap ``env``.
+
+        Args:
+            env: the environment to wrap.
+            repeat: simulator steps per agent step, >= 1.
+        """
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        gym.utils.RecordConstructorArgs.__init__(self, repeat=repeat)
+        gym.Wrapper.__init__(self, env)
+        self.repeat = repeat
+
+    def step(self, action: Act) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step ``repeat`` times (fewer if the episode ends) and return the summed reward."""
+        total = 0.0
+        for _ in range(self.repeat):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
+class FastRender(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstructorArgs):
+    """Turns off shadows, reflections and the skybox in a MuJoCo env's offscreen renderer.
+
+    With software OpenGL (Mesa llvmpipe) these effects cost about 10x the frame time of the bare scene;
+    a learning agent does not need them. Uses only public attributes
+    (``env.unwrapped.mujoco_renderer.viewer.scn.flags``); a no-op for envs without a MuJoCo renderer.
+    The viewer is created lazily by the first ``render()``, so that call is rendered twice.
+    """
+
+    def __init__(self, env: gym.Env[Obs, Act]) -> None:
+        """Wrap ``env`` (built with ``render_mode="rgb_array"``)."""
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        self._configured: object | None = None
+
+    def render(self) -> Any:
+        """Render a frame with the expensive scene effects switched off."""
+        frame = self.env.render()
+        renderer = getattr(self.env.unwrapped, "mujoco_renderer", None)
+        viewer = getattr(renderer, "viewer", None)
+        if viewer is not None and viewer is not self._configured:
+            import mujoco
+
+            for flag in (
+                mujoco.mjtRndFlag.mjRND_SHADOW,
+                mujoco.mjtRndFlag.mjRND_REFLECTION,
+                mujoco.mjtRndFlag.mjRND_SKYBOX,
+            ):
+                viewer.scn.flags[flag] = 0
+            self._configured = viewer
+            frame = self.env.render()
+        return frame
+
+
+def _render_error(env_id: str, err: BaseException, *, doing: str = "render frames") -> UserError:
+    """A one-line message for an env that cannot render offscreen (or load its OpenGL backend)."""
+    import os
+
+    first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, gym.error.DependencyNotInstalled):
+        return UserError(f"{env_id} cannot {doing}: {first_line}")
+    backend = os.environ.get("MUJOCO_GL", "<unset>")
+    return UserError(
+        f"{env_id} cannot {doing} with MUJOCO_GL={backend} ({first_line}); headless rendering needs "
+        "MUJOCO_GL=egl (libEGL) or MUJOCO_GL=osmesa (libOSMesa) set before MuJoCo is imported"
+    )
+
+
+def _import_mujoco(env_id: str) -> None:
+    """Import MuJoCo for a MuJoCo env, turning a broken GL set-up into a UserError.
+
+    MuJoCo loads the OpenGL backend named by ``MUJOCO_GL`` when it is first imported, so a bad value or
+    a missing library fails even for state observations.
+    """
+    entry_point = str(gym.spec(env_id).entry_point)
+    if "mujoco" not in entry_point:
+        return
+    try:
+        import mujoco  # noqa: F401
+    except _RENDER_ERRORS as err:
+        raise _render_error(env_id, err, doing="load MuJoCo") from err
+
+
+def _check_config(cfg: EnvConfig) -> None:
+    if cfg.obs not in ("state", "pixels"):
+        raise UserError(f"obs must be 'state' or 'pixels', got {cfg.obs!r}")
+    if cfg.size < 8:
+        raise UserError(f"pixel size must be at least 8, got {cfg.size}")
+    if cfg.action_repeat < 1:
+        raise UserError(f"action_repeat must be at least 1, got {cfg.action_repeat}")
+    if cfg.max_episode_steps is not None and cfg.max_episode_steps < 1:
+        raise UserError(f"max_episode_steps must be at least 1, got {cfg.max_episode_steps}")
+
+
+def make_env(
+    name: str,
+    cfg: EnvConfig | None = None,
+    *,
+    seed: int | None = None,
+    render: bool = False,
+    render_size: int | None = None,
+) -> gym.Env[Obs, Act]:
+    """Build one environment as the agents see it.
+
+    Args:
+        name: short name (``"Walker2d"``, latest version) or full Gymnasium id (``"Walker2d-v5"``).
+        cfg: observation kind, pixel size, action repeat, time limit; default ``EnvConfig()``.
+        seed: when given, the env is reset once with it and its spaces are seeded, so later unseeded
+            ``reset()`` calls are reproducible.
+        render: also make ``env.render()`` return RGB frames (for videos) when observations are states.
+        render_size: side of the frames ``render()`` returns; default ``cfg.size``. With pixel
+            observations it is always ``cfg.size`` (the frames are the observations).
+
+    Returns:
+        The wrapped env: actions Box(-1, 1, (A,), float32); observations float32 ``(D,)`` states or
+        uint8 ``(size, size, 3)`` frames. Rewards of repeated steps are summed.
+
+    Raises:
+        UserError: unknown name, bad option, non-continuous action space, or an env that cannot render.
+    """
+    cfg = cfg if cfg is not None else EnvConfig()
+    _check_config(cfg)
+    env_id = resolve_env_id(name)
+    pixels = cfg.obs == "pixels"
+    rendering = pixels or render
+    kwargs: dict[str, Any] = {}
+    if rendering:
+        size = cfg.size if pixels or render_size is None else render_size
+        kwargs.update(render_mode="rgb_array", width=size, height=size)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    _import_mujoco(env_id)
+    try:
+        try:
+            env: gym.Env[Obs, Act] = gym.make(env_id, **kwargs)
+        except TypeError as err:
+            if not (rendering and "width" in str(err)):
+                raise
+            if pixels:
+                raise UserError(
+                    f"{env_id} cannot give pixel observations: only MuJoCo envs render offscreen at a "
+                    "chosen size (use obs=state)"
+                ) from err
+            # Videos of a non-MuJoCo env (e.g. Pendulum with pygame): its own frame size.
+            del kwargs["width"], kwargs["height"]
+            env = gym.make(env_id, **kwargs)
+    except (gym.error.DependencyNotInstalled, ImportError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"{env_id} cannot be built here: {first_line}") from err
+
+    if not isinstance(env.action_space, gym.spaces.Box):
+        env.close()
+        raise UserError(
+            f"{env_id} has a {type(env.action_space).__name__} action space; need continuous (Box)"
+        )
+    if not np.all(np.isfinite(env.action_space.low) & np.isfinite(env.action_space.high)):
+        env.close()
+        raise UserError(f"{env_id} has unbounded actions; cannot rescale them to [-1, 1]")
+    if not pixels and not isinstance(env.observation_space, gym.spaces.Box):
+        env.close()
+        raise UserError(f"{env_id} has {type(env.observation_space).__name__} observations; need a Box")
+
+    if rendering and cfg.fast_render:
+        env = FastRender(env)
+    if not pixels and env.observation_space.dtype != np.float32:
+        with warnings.catch_warnings():
+            # MuJoCo's float64 bounds are +-inf: casting them to float32 loses nothing.
+            warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32")
+            env = gym.wrappers.DtypeObservation(env, np.float32)
+    env = gym.wrappers.RescaleAction(env, np.float32(-1.0), np.float32(1.0))
+    if cfg.action_repeat > 1:
+        env = ActionRepeat(env, cfg.action_repeat)
+    try:
+        if pixels:
+            # Renders once while building (after an unseeded reset) to learn the frame shape.
+            env = gym.wrappers.AddRenderObservation(env, render_only=True)
+        elif render:
+            env.reset()
+            env.render()
+    except _RENDER_ERRORS as err:
+        raise _render_error(env_id, err) from err
+    if pixels:
+        shape = env.observation_space.shape
+        assert shape == (cfg.size, cfg.size, 3), f"pixel observations {shape} != ({cfg.size}, {cfg.size}, 3)"
+
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        env.observation_space.seed(seed)
+    return env

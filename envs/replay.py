@@ -1,0 +1,266 @@
+"""Episode replay: whole episodes on disk, a ring of steps in memory, uniform sequence sampling.
+
+Memory: one preallocated ring per field (``obs``, ``action``, ``reward``, ``terminated``, ``truncated``,
+``is_first``) of ``capacity`` records, allocated when the first episode arrives (its shapes and dtypes fix
+the ring's). Episodes are stored back to back in arrival order; when a new episode does not fit, whole
+oldest episodes are evicted from memory until it does.
+
+Disk: with a ``directory``, every added episode is also written there as ``<index:06d>-<records>.npz``
+(atomically: a temporary file, fsync, ``os.replace``), so a crashed or stopped run loses at most its
+unfinished episodes; temporary files left by a killed process are removed when the replay is opened.
+Episode files are never deleted: the directory holds the whole dataset collected by the run, also the
+episodes evicted from memory. :meth:`EpisodeReplay.load` (on resume) reads back the newest episodes
+that fit into ``capacity``. A file that cannot be read (which atomic writes never produce; think of a
+damaged disk or a hand-edited directory) is skipped with a warning naming it, so that one bad episode
+does not block resuming a long run.
+
+Memory use: the rings take ``capacity`` x (record size) bytes, e.g. 12 KiB per 64x64x3 pixel record
+(1M records = 12 GiB) or 68 B per 17-dim float32 state record; pages are touched only as they fill.
+
+Sampling: sequences start uniformly at any stored record from which ``seq_len`` records follow in
+arrival order; they may cross from one episode into the next (``is_first`` marks the start of the new
+one) but never wrap from the newest episode into the oldest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from envs.episode import Episode, SequenceBatch
+from envs.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "is_first")
+_FILE_RE = re.compile(r"^(\d{6,})-(\d+)\.npz$")
+
+
+class _Stored(NamedTuple):
+    """Where one episode lives in the ring."""
+
+    number: int  # episode index (file name)
+    start: int  # ring position of its first record
+    length: int  # records
+
+
+class EpisodeReplay:
+    """Replay of whole episodes with uniform sampling of ``(B, T)`` sequences.
+
+    Args:
+        directory: Where episodes are written as they are added (and read back by :meth:`load`);
+            ``None`` keeps them in memory only.
+        capacity: Records (steps) kept in memory; an episode of L transitions takes L + 1 records.
+        seed: Seed of the sampling generator.
+
+    Attributes:
+        steps: Records stored in memory.
+        num_episodes: Episodes stored in memory.
+    """
+
+    def __init__(self, directory: Path | None, capacity: int, *, seed: int) -> None:
+        if capacity < 2:
+            raise ValueError(f"replay capacity must be at least 2 records, got {capacity}")
+        self.directory = Path(directory) if directory is not None else None
+        self.capacity = int(capacity)
+        self._rng = np.random.default_rng(seed)
+        self._ring: dict[str, np.ndarray] = {}
+        self._episodes: deque[_Stored] = deque()
+        self._head = 0  # ring position of the oldest stored record
+        self.steps = 0
+        self._next_index = 0
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for stale in self.directory.glob(".*.npz.*.tmp"):  # left by a process killed mid-write
+                stale.unlink(missing_ok=True)
+            files = self._files()
+            # Never overwrite an episode already on disk, whether or not load() is called.
+            self._next_index = files[-1][0] + 1 if files else 0
+
+    def __len__(self) -> int:
+        """Records stored in memory."""
+        return self.steps
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes stored in memory."""
+        return len(self._episodes)
+
+    @property
+    def episodes_added(self) -> int:
+        """Index the next added episode gets (episodes ever added, including ones on disk)."""
+        return self._next_index
+
+    def add(self, episode: Episode) -> None:
+        """Store one finished episode (and write it to ``directory`` when one is set).
+
+        Raises:
+            UserError: If the episode has more records than the whole capacity.
+            ValueError: If its shapes or dtypes differ from the episodes already stored.
+        """
+        index = self._next_index
+        self._insert(episode, index)
+        self._next_index += 1
+        if self.directory is not None:
+            self._write(episode, self.directory / f"{index:06d}-{len(episode)}.npz")
+
+    def load(self) -> int:
+        """Replace the memory contents with the newest episodes on disk that fit into ``capacity``.
+
+        Unreadable files are skipped with a warning naming them (older episodes take their place).
+
+        Returns:
+            Records loaded.
+        """
+        if self.directory is None:
+            raise ValueError("EpisodeReplay.load needs a directory")
+        self._episodes.clear()
+        self._head = 0
+        self.steps = 0
+        chosen: list[tuple[int, Episode]] = []
+        total = 0
+        for index, length, path in reversed(self._files()):
+            if total + length > self.capacity:
+                if length > self.capacity:
+                    continue  # could never fit; older ones still might
+                break
+            episode = self._read(path, length)
+            if episode is None:
+                continue
+            chosen.append((index, episode))
+            total += length
+        for index, episode in reversed(chosen):
+            self._insert(episode, index)
+        return self.steps
+
+    def sample(self, batch_size: int, seq_len: int) -> SequenceBatch[np.ndarray]:
+        """Sample ``batch_size`` sequences of ``seq_len`` consecutive records.
+
+        Returns:
+            SequenceBatch with obs (B, T, *obs_shape), action (B, T, A), reward (B, T) float32,
+            terminated / truncated / is_first (B, T) bool; fresh arrays (not views of the ring).
+
+        Raises:
+            ValueError: If fewer than ``seq_len`` records are stored.
+        """
+        if self.steps < seq_len:
+            raise ValueError(
+                f"replay holds {self.steps} steps, fewer than the sequence length {seq_len}: "
+                "collect more before sampling"
+            )
+        starts = self._rng.integers(0, self.steps - seq_len + 1, size=batch_size)
+        idx = (self._head + starts[:, None] + np.arange(seq_len)[None, :]) % self.capacity
+        return SequenceBatch(*(self._ring[name][idx] for name in _FIELDS))
+
+    def state_dict(self) -> dict[str, Any]:
+        """Sampling generator state (for exact resumption; plain Python types only)."""
+        return {"rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._rng.bit_generator.state = state["rng"]
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _insert(self, episode: Episode, index: int) -> None:
+        n = len(episode)
+        if n > self.capacity:
+            raise UserError(
+                f"an episode of {n} steps does not fit into a replay capacity of {self.capacity} steps; "
+                "raise the replay capacity"
+            )
+        arrays = {name: np.asarray(getattr(episode, name)) for name in _FIELDS}
+        if not self._ring:
+            self._ring = {
+                name: np.empty((self.capacity, *a.shape[1:]), dtype=a.dtype) for name, a in arrays.items()
+            }
+        for name, a in arrays.items():
+            ring = self._ring[name]
+            if a.shape[1:] != ring.shape[1:] or a.dtype != ring.dtype:
+                raise ValueError(
+                    f"episode {name} has shape {a.shape[1:]} {a.dtype}, the replay stores "
+                    f"{ring.shape[1:]} {ring.dtype}"
+                )
+        while self.steps + n > self.capacity:
+            old = self._episodes.popleft()
+            self._head = (self._head + old.length) % self.capacity
+            self.steps -= old.length
+        start = (self._head + self.steps) % self.capacity
+        first = min(n, self.capacity - start)
+        for name, a in arrays.items():
+            ring = self._ring[name]
+            ring[start : start + first] = a[:first]
+            ring[: n - first] = a[first:]
+        self._episodes.append(_Stored(index, start, n))
+        self.steps += n
+
+    def _files(self) -> list[tuple[int, int, Path]]:
+        """(index, records, path) of the episode files, oldest first."""
+        assert self.directory is not None
+        found = []
+        for path in self.directory.iterdir():
+            m = _FILE_RE.match(path.name)
+            if m:
+                found.append((int(m.group(1)), int(m.group(2)), path))
+        return sorted(found)
+
+    @staticmethod
+    def _write(episode: Episode, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **{name: getattr(episode, name) for name in _FIELDS})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _read(path: Path, length: int) -> Episode | None:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                episode = Episode(**{name: data[name] for name in _FIELDS})
+            if len(episode) != length:
+                raise ValueError(f"holds {len(episode)} records, its name says {length}")
+        except Exception as e:  # any damage: zip, missing key, wrong length
+            warnings.warn(f"skipping unreadable replay file {path}: {e}", RuntimeWarning, stacklevel=3)
+            return None
+        return episode
+
+
+def to_torch(batch: SequenceBatch[np.ndarray], device: torch.device) -> SequenceBatch[torch.Tensor]:
+    """Move a sampled batch to ``device`` without needless copies.
+
+    ``torch.from_numpy`` shares memory with the numpy arrays (no copy on CPU); on CUDA the arrays are
+    pinned and copied asynchronously (``non_blocking``). Dtypes are kept: pixel observations stay uint8
+    (normalise on the device), flags stay bool, floats stay float32.
+
+    Args:
+        batch: Fields (B, T, ...) as returned by :meth:`EpisodeReplay.sample`.
+        device: Target device.
+
+    Returns:
+        The same batch as tensors on ``device``.
+    """
+    import torch
+
+    device = torch.device(device)
+    out = []
+    for a in batch:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        if device.type == "cuda":
+            t = t.pin_memory().to(device, non_blocking=True)
+        elif device.type != "cpu":
+            t = t.to(device)
+        out.append(t)
+    return SequenceBatch(*out)

@@ -1,0 +1,400 @@
+"""Run a fixed benchmark protocol: our agents and the SB3 baselines, then the comparison report.
+
+    python -m scripts.benchmark --suite smoke --seeds 1 --out bench/smoke
+    python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --jobs 2
+    python -m scripts.benchmark --suite mujoco --seeds 5 --out bench/mujoco --device cuda
+
+Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or ``python -m
+scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
+``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
+peak resident memory) to ``bench.json`` in the run directory. Runs go one after another; ``--jobs J``
+runs J at once, each with one CPU thread (OMP_NUM_THREADS=1, which torch follows).
+
+Run the same command again to resume an interrupted suite: a run whose eval.csv reaches its budget is
+skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
+checkpoint starts over. At the end the compare report (``report.md``, ``report.json``, one PNG per env,
+with a speed table and the machine description) is written into OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import tyro
+
+from agents.report import build_report, find_run_dirs, load_runs, read_eval_csv, write_report
+from envs.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ----------------------------------------------------------------------------------------------------
+# The protocol: plain tables.
+
+AGENTS: dict[str, tuple[str, ...]] = {
+    # label      module and fixed arguments
+    "dreamer": ("scripts.dream",),
+    "mpc-mppi": ("scripts.dream", "--act", "planner", "--planner", "mppi"),
+    "sac": ("scripts.baseline", "--algo", "sac"),
+    "td3": ("scripts.baseline", "--algo", "td3"),
+    "ppo": ("scripts.baseline", "--algo", "ppo"),
+}
+"""Agents by report label. The label is also the run's folder name; it must match what
+``agents.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
+else the folder name)."""
+
+DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "mujoco": "dreamerv3"}
+"""``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""
+
+ALL = tuple(AGENTS)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One environment of a suite: each agent trains ``steps`` env steps per seed."""
+
+    env: str
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    agents: tuple[str, ...] = ALL
+
+
+SUITES: dict[str, tuple[Task, ...]] = {
+    "smoke": (
+        #    env                        steps   eval_every  eval_episodes
+        Task("Pendulum", 400, 200, 1),
+    ),
+    "cpu": (
+        Task("Pendulum", 10_000, 1_000, 5),
+        Task("InvertedPendulum", 5_000, 500, 5),
+        Task("InvertedDoublePendulum", 10_000, 1_000, 5),
+        Task("HalfCheetah", 20_000, 2_000, 5),
+    ),
+    "mujoco": (
+        Task("Walker2d", 1_000_000, 10_000, 10),
+        Task("Hopper", 1_000_000, 10_000, 10),
+        Task("HalfCheetah", 1_000_000, 10_000, 10),
+        Task("Ant", 1_000_000, 10_000, 10),
+    ),
+}
+"""The suites. ``mujoco`` runs to 1M steps; the report reads the 100k / 500k / 1M budgets off the way."""
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Command-line options of ``scripts.benchmark``."""
+
+    suite: Literal["smoke", "cpu", "mujoco"] = "smoke"
+    """Which protocol to run (see SUITES in scripts/benchmark.py)."""
+    seeds: int = 3
+    """Seeds per (env, agent): 0 .. K-1."""
+    out: Path = Path("bench")
+    """Output folder: runs/, logs/, the report, and benchmark.json."""
+    jobs: int = 1
+    """Runs at once (each then uses one CPU thread)."""
+    device: str | None = None
+    """Passed to every run as --device (default: the scripts' own, auto)."""
+    agents: tuple[str, ...] = ()
+    """Only these agents (labels from AGENTS; default all of the suite's)."""
+    dry_run: bool = False
+    """Print what would run (and what is finished or resumable), run nothing."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the suite."""
+
+    agent: str
+    env: str
+    seed: int
+    task: Task
+    preset: str | None
+    run_dir: Path
+    log: Path
+
+
+JobState = Literal["done", "resume", "fresh"]
+
+
+def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
+    """The suite's runs in execution order: seed-major, so every agent has seed 0 before any has seed 1.
+
+    Raises:
+        UserError: unknown agent label, or a non-positive --seeds / --jobs.
+    """
+    if cfg.seeds < 1 or cfg.jobs < 1:
+        raise UserError("--seeds and --jobs must be at least 1")
+    unknown = sorted(set(cfg.agents) - set(AGENTS))
+    if unknown:
+        raise UserError(f"unknown agent {', '.join(unknown)}; choose from {', '.join(AGENTS)}")
+    out = cfg.out.resolve()
+    jobs = []
+    for seed in range(cfg.seeds):
+        for task in SUITES[cfg.suite]:
+            for agent in task.agents:
+                if cfg.agents and agent not in cfg.agents:
+                    continue
+                preset = DREAM_PRESETS[cfg.suite] if AGENTS[agent][0] == "scripts.dream" else None
+                name = f"{task.env}-{agent}-seed{seed}"
+                run_dir = out / "runs" / task.env / agent / f"seed{seed}"
+                jobs.append(Job(agent, task.env, seed, task, preset, run_dir, out / "logs" / f"{name}.log"))
+    return jobs
+
+
+def job_state(job: Job) -> JobState:
+    """``done`` (eval.csv reaches the budget), ``resume`` (a checkpoint exists) or ``fresh``."""
+    steps = read_eval_csv(job.run_dir / "eval.csv")["step"]
+    if len(steps) and steps[-1] >= job.task.steps:
+        return "done"
+    checkpoints = job.run_dir / "checkpoints"
+    if (job.run_dir / "config.yaml").is_file() and checkpoints.is_dir() and any(checkpoints.iterdir()):
+        return "resume"
+    return "fresh"
+
+
+def job_command(job: Job, state: JobState, device: str | None) -> list[str]:
+    """The subprocess command line for ``job`` (a resumed run takes its saved config)."""
+    module, *fixed = AGENTS[job.agent]
+    cmd = [sys.executable, "-m", module]
+    if state == "resume":
+        cmd += ["--resume", "--run-dir", str(job.run_dir), "--steps", str(job.task.steps)]
+    else:
+        if job.preset is not None:
+            cmd += ["--preset", job.preset]
+        cmd += [*fixed, "--env", job.env, "--steps", str(job.task.steps), "--seed", str(job.seed)]
+        cmd += ["--run-dir", str(job.run_dir), "--eval-every", str(job.task.eval_every)]
+        cmd += ["--eval-episodes", str(job.task.eval_episodes)]
+    if device is not None:
+        cmd += ["--device", device]
+    return cmd
+
+
+def job_env(jobs: int) -> dict[str, str]:
+    """The subprocess environment: the repo importable, one thread per run when several run at once."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("MUJOCO_GL", "egl")
+    if jobs > 1:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = "1"
+    return env
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one job in this invocation."""
+
+    job: Job
+    state: JobState
+    returncode: int
+    wall_s: float
+    peak_rss_mb: float
+
+
+_LIVE: set[subprocess.Popen[bytes]] = set()
+"""Runs in progress (to pass a SIGTERM on to them)."""
+
+
+def _forward_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM to the benchmark: ask every live run to checkpoint and stop, then stop waiting."""
+    for proc in list(_LIVE):
+        proc.send_signal(signal.SIGTERM)
+    raise KeyboardInterrupt
+
+
+def run_job(job: Job, state: JobState, cfg: BenchmarkConfig, lock: threading.Lock) -> Outcome:
+    """Run one job to completion (or failure); measure its wall time and peak RSS; update bench.json."""
+    if state == "fresh" and job.run_dir.exists():
+        shutil.rmtree(job.run_dir)  # died before its first checkpoint: nothing to continue
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = job_command(job, state, cfg.device)
+    with lock:
+        print(f"[{job.env} {job.agent} seed {job.seed}] {state}: {shlex.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    with job.log.open("a") as log:
+        log.write(f"\n$ {shlex.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=job_env(cfg.jobs), cwd=os.getcwd()
+        )
+        with lock:
+            _LIVE.add(proc)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
+        finally:
+            with lock:
+                _LIVE.discard(proc)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    outcome = Outcome(job, state, proc.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024.0)
+    if job.run_dir.is_dir():
+        _record(outcome, cfg)
+    with lock:
+        verdict = "ok" if outcome.returncode == 0 else f"FAILED (exit {outcome.returncode}, see {job.log})"
+        print(f"[{job.env} {job.agent} seed {job.seed}] {verdict} in {outcome.wall_s:.0f} s", flush=True)
+    return outcome
+
+
+def _record(outcome: Outcome, cfg: BenchmarkConfig) -> None:
+    """Add this session to ``bench.json``: measured wall seconds (summed) and peak RSS (max)."""
+    path = outcome.job.run_dir / "bench.json"
+    old: dict[str, Any] = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    sessions = [*old.get("sessions", []), {"state": outcome.state, "returncode": outcome.returncode}]
+    measured = old.get("measured", {})
+    data = {
+        "agent": outcome.job.agent,
+        "preset": outcome.job.preset,
+        "device": resolved_device(cfg.device),
+        "measured": {
+            "wall_s": float(measured.get("wall_s", 0.0)) + outcome.wall_s,
+            "peak_rss_mb": max(float(measured.get("peak_rss_mb", 0.0)), outcome.peak_rss_mb),
+        },
+        "sessions": sessions,
+    }
+    path.write_text(json.dumps(data, indent=1))
+
+
+def resolved_device(device: str | None) -> str:
+    """The device the runs use: the given one, or what ``auto`` picks on this machine."""
+    if device not in (None, "auto"):
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def machine_description() -> str:
+    """One line: CPU model and cores, memory, OS, Python, torch and the GPU if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages * size / 2**30:.0f} GiB RAM"
+    except (ValueError, OSError):
+        pass
+    import torch
+
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{cpu}, {cores} cores available{memory}{gpu}; {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
+    """Run (or resume) the suite, then write the report. Returns the exit status (1 if a run failed)."""
+    jobs = build_jobs(cfg)
+    states = [(job, job_state(job)) for job in jobs]
+    todo = [(job, state) for job, state in states if state != "done"]
+    print(f"suite {cfg.suite}: {len(jobs)} runs, {len(jobs) - len(todo)} finished, {len(todo)} to run")
+    if cfg.dry_run:
+        for job, state in states:
+            print(f"{state:7s} {shlex.join(job_command(job, state, cfg.device)[1:])}")
+        return 0
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    lock = threading.Lock()
+    outcomes: list[Outcome] = []
+    interrupted = False
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _forward_sigterm) if main_thread else None
+    try:
+        with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
+            futures = [pool.submit(run_job, job, state, cfg, lock) for job, state in todo]
+            try:
+                outcomes = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                interrupted = True
+                for f in futures:
+                    f.cancel()
+                print("interrupted: the runs checkpoint and stop; run the same command again to resume")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        return 130
+    failed = [o for o in outcomes if o.returncode != 0]
+    summary = {
+        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
+        "suite": cfg.suite,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "device": resolved_device(cfg.device),
+        "runs": [
+            {"env": j.env, "agent": j.agent, "seed": j.seed, "steps": j.task.steps, "state": s}
+            for j, s in states
+        ],
+        "failed": [
+            {"run_dir": str(o.job.run_dir), "log": str(o.job.log), "exit": o.returncode} for o in failed
+        ],
+    }
+    (cfg.out / "benchmark.json").write_text(json.dumps(summary, indent=1))
+    preamble = [
+        f"# Benchmark: suite `{cfg.suite}`",
+        "",
+        f"- command: `{summary['command']}`",
+        f"- date: {summary['finished']} (UTC; this invocation started {summary['started']})",
+        f"- machine: {summary['machine']}",
+        f"- runs: {len(jobs)} ({len(jobs) - len(todo)} already finished before this invocation)",
+    ]
+    preamble += [f"- FAILED: {o.job.env} {o.job.agent} seed {o.job.seed}, see `{o.job.log}`" for o in failed]
+    runs_dir = cfg.out / "runs"
+    if not runs_dir.is_dir():
+        print("error: no run produced a run directory", file=sys.stderr)
+        return 1
+    try:
+        runs, skipped = load_runs(find_run_dirs([str(runs_dir)]))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = build_report(runs, skipped=skipped, speed=True)
+    for path in write_report(report, cfg.out, preamble="\n".join(preamble) + "\n"):
+        print(path)
+    return 1 if failed else 0
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point."""
+    argv = list(sys.argv[1:] if args is None else args)
+    cfg = tyro.cli(BenchmarkConfig, args=argv, description=__doc__)
+    try:
+        status = run_suite(cfg, argv)
+    except UserError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    main()

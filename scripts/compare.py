@@ -1,0 +1,66 @@
+"""Compare runs: eval-return curves, a table at fixed step budgets, and the same numbers as JSON.
+
+    python -m scripts.compare runs/Pendulum-v1 'runs/*/sac/*' --out report/
+
+Groups runs by env and algorithm (read from each run's config.yaml) and writes into ``--out``:
+``report.md`` (tables at 10k/20k/50k/100k/300k/500k/1M steps where reached, final return, area under
+the curve, speed figures, notes on short or unevaluated runs), ``report.json`` and one ``<env>.png`` per
+env (median over seeds with an IQR or min-max band, against env steps and against wall-clock time).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from agents.report import build_report, find_run_dirs, load_runs, write_report
+from envs.errors import UserError
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Command-line options of ``scripts.compare``."""
+
+    runs: tyro.conf.Positional[tuple[str, ...]]
+    """Run directories, folders that hold runs (searched recursively), or glob patterns."""
+    out: Path = Path("report")
+    """Output folder for report.md, report.json and the plots."""
+    band: Literal["iqr", "minmax"] = "iqr"
+    """Spread shown around the median over seeds: interquartile range or min-max."""
+    speed: bool = True
+    """Include the runs' speed figures (TensorBoard time/ scalars, speed.json, bench.json)."""
+
+
+def compare(cfg: CompareConfig) -> list[Path]:
+    """Load the runs named in ``cfg``, write the report, and return the written paths.
+
+    Raises:
+        UserError: nothing matches, or no run could be loaded.
+    """
+    if not cfg.runs:
+        raise UserError("name at least one run directory or glob pattern")
+    runs, skipped = load_runs(find_run_dirs(cfg.runs))
+    if not runs:
+        raise UserError("no readable run: " + "; ".join(skipped))
+    report = build_report(runs, band=cfg.band, skipped=skipped, speed=cfg.speed)
+    return write_report(report, cfg.out)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: parse the command line, write the report, print what was written."""
+    cfg = tyro.cli(CompareConfig, args=args, description=__doc__)
+    try:
+        written = compare(cfg)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for path in written:
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

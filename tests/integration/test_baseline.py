@@ -1,0 +1,129 @@
+"""Tiny ``python -m scripts.baseline`` runs in a subprocess: what they write, refusal, resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.evaluation import EVAL_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A tiny but real SAC run: updates start after 100 agent steps, two evaluations of 2 episodes.
+TINY_SAC = [
+    "--algo", "sac", "--env", "Pendulum", "--seed", "3",
+    "--eval-every", "150", "--eval-episodes", "2",
+    "--hp.learning-starts", "100", "--hp.batch-size", "32", "--hp.buffer-size", "1000",
+]  # fmt: skip
+
+
+def run_baseline(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.baseline", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, float]]]:
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]
+    return header, rows
+
+
+def eval_scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    points: list[tuple[int, float]] = []
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            points += [(e.step, e.value) for e in acc.Scalars(tag)]
+    return sorted(points)
+
+
+def test_tiny_sac_run_writes_the_run_directory_refuses_reuse_and_resumes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = run_baseline(*TINY_SAC, "--steps", "300", "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+
+    # eval.csv: the shared columns, one row per evaluation, in simulator steps.
+    header, rows = read_csv(run_dir / "eval.csv")
+    assert tuple(header) == EVAL_COLUMNS
+    assert [int(r["step"]) for r in rows] == [150, 300]
+    for r in rows:
+        assert r["episodes"] == 2 and r["length_mean"] == 200  # Pendulum's time limit
+        assert -2000 < r["return_min"] <= r["return_mean"] <= r["return_max"] <= 0
+        assert r["wall_time"] > 0
+    assert rows[1]["wall_time"] > rows[0]["wall_time"]
+
+    # config.yaml holds the final config, hyperparams.yaml the resolved SB3 settings.
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["algo"] == "sac" and config["steps"] == 300 and config["hp"]["batch_size"] == 32
+    hp = yaml.safe_load((run_dir / "hyperparams.yaml").read_text())
+    assert hp["kwargs"]["learning_rate"] == 1e-3 and "sac.yml" in hp["source"]
+
+    # TensorBoard events with the evaluation curve.
+    assert [step for step, _ in eval_scalars(run_dir, "eval/return_mean")] == [150, 300]
+
+    # The final model loads with plain SB3 and acts in [-1, 1]; the replay buffer is kept.
+    from stable_baselines3 import SAC
+
+    model = SAC.load(run_dir / "checkpoints" / "model.zip", device="cpu")
+    assert model.num_timesteps == 300
+    action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
+    assert action.shape == (1,) and abs(float(action[0])) <= 1.0
+    assert (run_dir / "checkpoints" / "replay_buffer.pkl").is_file()
+
+    # The same run directory again without --resume: one-line error, exit 2, nothing overwritten.
+    again = run_baseline(*TINY_SAC, "--steps", "300", "--run-dir", str(run_dir))
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: ") and again.stderr.count("\n") == 1
+    assert "exists" in again.stderr and "--resume" in again.stderr
+    assert len(read_csv(run_dir / "eval.csv")[1]) == 2
+
+    # --resume continues to the new budget with the saved config.
+    resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", "450")
+    assert resumed.returncode == 0, resumed.stderr
+    _, rows = read_csv(run_dir / "eval.csv")
+    assert [int(r["step"]) for r in rows] == [150, 300, 450]
+    assert SAC.load(run_dir / "checkpoints" / "model.zip", device="cpu").num_timesteps == 450
+
+    # ... and refuses to change the hyperparameters of the run.
+    changed = run_baseline("--resume", "--run-dir", str(run_dir), "--hp.batch-size", "64")
+    assert changed.returncode == 2 and "hp.batch_size" in changed.stderr
+
+
+def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
+    bad = run_baseline(
+        "--algo", "ppo", "--hp.buffer-size", "10", "--steps", "10", "--run-dir", str(tmp_path / "r")
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --hp.buffer-size does not apply to ppo"
+
+
+@pytest.mark.mujoco
+def test_tiny_ppo_run_on_mujoco_keeps_the_normaliser(tmp_path: Path) -> None:
+    run_dir = tmp_path / "ppo"
+    done = run_baseline(
+        "--algo", "ppo", "--env", "InvertedPendulum", "--steps", "64", "--eval-every", "32",
+        "--eval-episodes", "2", "--hp.n-steps", "32", "--hp.batch-size", "32", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, rows = read_csv(run_dir / "eval.csv")
+    assert [int(r["step"]) for r in rows] == [32, 64]
+    assert all(r["length_mean"] >= 1 for r in rows)
+    assert (run_dir / "checkpoints" / "vecnormalize.pkl").is_file()
+    assert (run_dir / "checkpoints" / "model.zip").is_file()

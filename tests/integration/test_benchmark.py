@@ -1,0 +1,110 @@
+"""`scripts.benchmark`: the job table, and a resumed suite of fake agent subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envs.errors import UserError
+from scripts import benchmark
+from scripts.benchmark import BenchmarkConfig, Task, build_jobs, job_command, job_state, run_suite
+
+FAKE_AGENT = '''
+"""A stand-in agent script: writes config.yaml, eval.csv and a checkpoint like the real ones."""
+import argparse, os, sys
+from pathlib import Path
+
+p = argparse.ArgumentParser()
+for name in ("--env", "--steps", "--seed", "--run-dir", "--eval-every", "--eval-episodes", "--device"):
+    p.add_argument(name)
+p.add_argument("--resume", action="store_true")
+a = p.parse_args()
+run = Path(a.run_dir)
+if a.resume:
+    text = (run / "config.yaml").read_text()
+    cfg = dict(line.split(": ", 1) for line in text.splitlines())
+    lines = (run / "eval.csv").read_text().splitlines()
+    start = int(float(lines[-1].split(",")[0])) + int(cfg["eval_every"])
+else:
+    run.mkdir(parents=True)
+    cfg = {"env": a.env, "seed": a.seed, "steps": a.steps, "algo": "fake", "eval_every": a.eval_every}
+    (run / "config.yaml").write_text("".join(f"{k}: {v}\\n" for k, v in cfg.items()))
+    header = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
+    (run / "eval.csv").write_text(header + "\\n")
+    start = 0
+print("threads", os.environ.get("OMP_NUM_THREADS"), "seed", cfg["seed"])
+crash = os.environ.get("FAKE_CRASH_SEED") == cfg["seed"] and not a.resume
+(run / "checkpoints").mkdir(exist_ok=True)
+for step in range(start, int(a.steps) + 1, int(cfg["eval_every"])):
+    if crash and step >= 200:
+        sys.exit(1)
+    with open(run / "eval.csv", "a") as f:
+        f.write(f"{step},{step / 100},1,{-1000 + step + int(cfg['seed'])},0,0,0,200\\n")
+    (run / "checkpoints" / f"ckpt-{step}.pt").write_text("x")
+'''
+
+
+def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) -> None:
+    cfg = BenchmarkConfig(suite="smoke", seeds=2, out=tmp_path)
+    jobs = build_jobs(cfg)
+    assert [(j.seed, j.agent) for j in jobs[:3]] == [(0, "dreamer"), (0, "mpc-mppi"), (0, "sac")]
+    assert len(jobs) == 2 * len(benchmark.AGENTS) and jobs[-1].seed == 1
+    dream = job_command(jobs[1], "fresh", None)
+    assert dream[1:7] == ["-m", "scripts.dream", "--preset", "debug", "--act", "planner"]
+    assert "--eval-episodes" in dream and str(tmp_path / "runs/Pendulum/mpc-mppi/seed0") in dream
+    resume = job_command(jobs[2], "resume", "cpu")
+    run_dir = str(jobs[2].run_dir)
+    assert resume[1:] == [
+        "-m",
+        "scripts.baseline",
+        "--resume",
+        "--run-dir",
+        run_dir,
+        *["--steps", "400", "--device", "cpu"],
+    ]
+    assert job_state(jobs[0]) == "fresh"
+    only = build_jobs(BenchmarkConfig(suite="mujoco", seeds=1, out=tmp_path, agents=("sac",)))
+    assert [(j.env, j.task.steps) for j in only[:1]] == [("Walker2d", 1_000_000)] and len(only) == 4
+    with pytest.raises(UserError, match="unknown agent dqn"):
+        build_jobs(BenchmarkConfig(agents=("dqn",)))
+
+
+def test_suite_resumes_without_redoing_finished_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "fakeagent.py").write_text(FAKE_AGENT)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(benchmark, "AGENTS", {"fake": ("fakeagent",)})
+    monkeypatch.setattr(benchmark, "SUITES", {"smoke": (Task("Pendulum-v1", 300, 100, 1, ("fake",)),)})
+    out = tmp_path / "out"
+    cfg = BenchmarkConfig(suite="smoke", seeds=2, out=out, jobs=2)
+    monkeypatch.setenv("FAKE_CRASH_SEED", "1")  # seed 1 dies after its 100-step evaluation
+
+    assert run_suite(cfg, ["--suite", "smoke"]) == 1
+    seed0, seed1 = out / "runs/Pendulum-v1/fake/seed0", out / "runs/Pendulum-v1/fake/seed1"
+    assert len((seed1 / "eval.csv").read_text().splitlines()) == 1 + 2  # steps 0 and 100
+    md = (out / "report.md").read_text()
+    assert "FAILED: Pendulum-v1 fake seed 1" in md and "fake seed 1: stopped at 100 of 300 steps" in md
+    assert "threads 1 seed 0" in (out / "logs/Pendulum-v1-fake-seed0.log").read_text()  # --jobs 2
+    assert json.loads((seed0 / "bench.json").read_text())["measured"]["peak_rss_mb"] > 1
+
+    monkeypatch.delenv("FAKE_CRASH_SEED")
+    dry = BenchmarkConfig(suite="smoke", seeds=2, out=out, dry_run=True)
+    capsys.readouterr()
+    assert run_suite(dry, []) == 0
+    assert "1 finished, 1 to run" in capsys.readouterr().out
+
+    assert run_suite(BenchmarkConfig(suite="smoke", seeds=2, out=out), ["--suite", "smoke"]) == 0
+    assert (out / "logs/Pendulum-v1-fake-seed0.log").read_text().count("$ ") == 1  # not run again
+    log1 = (out / "logs/Pendulum-v1-fake-seed1.log").read_text()
+    assert log1.count("$ ") == 2 and "--resume" in log1.split("$ ")[2]
+    steps = [line.split(",")[0] for line in (seed1 / "eval.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "100", "200", "300"]
+    assert len(json.loads((seed1 / "bench.json").read_text())["sessions"]) == 2
+    report = json.loads((out / "report.json").read_text())
+    fake = report["envs"]["Pendulum-v1"]["algos"]["fake"]
+    assert fake["final"]["values"] == [-700.0, -699.0] and report["speed"][0]["peak_rss_mb"] > 1
+    assert (out / "Pendulum-v1.png").stat().st_size > 0
+    assert json.loads((out / "benchmark.json").read_text())["failed"] == []

@@ -1,0 +1,65 @@
+"""`python -m scripts.compare` in a subprocess on synthetic run directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
+
+
+def write_run(path: Path, env: str, algo: str, seed: int, evals: list[tuple[int, float]]) -> None:
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(
+        yaml.safe_dump({"env": env, "algo": algo, "seed": seed, "steps": 20_000})
+    )
+    rows = [f"{s},{s / 50},5,{r},2.0,{r - 3},{r + 3},200" for s, r in evals]
+    (path / "eval.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+
+def run_compare(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.compare", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_compare_writes_png_markdown_and_json(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed in range(3):
+        steps = [0, 5_000, 10_000, 15_000, 20_000][: 5 - (seed == 2) * 2]  # seed 2 stops at 10k
+        write_run(
+            runs / f"sac-{seed}", "Pendulum-v1", "sac", seed, [(s, -1200 + s / 20 + seed) for s in steps]
+        )
+    write_run(runs / "dreamer-0", "Pendulum-v1", "dreamer", 0, [(0, -1100), (10_000, -300), (20_000, -150)])
+    (runs / "not-a-run").mkdir()
+    out = tmp_path / "report"
+    proc = run_compare(str(runs / "*"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    png = out / "Pendulum-v1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    md = (out / "report.md").read_text()
+    assert "| dreamer | 1 (0) | -300.0 (n=1) | -150.0 (n=1) |" in md
+    assert "| sac | 3 (0,1,2) | -699.0 [-699.5, -698.5] (n=3) | -199.5 [-199.8, -199.2] (n=2) |" in md
+    assert "sac seed 2: stopped at 10,000 of 20,000 steps" in md
+    data = json.loads((out / "report.json").read_text())
+    sac = data["envs"]["Pendulum-v1"]["algos"]["sac"]
+    assert sac["budgets"]["20000"]["n"] == 2 and sac["curve_steps"]["n"][-1] == 2
+    assert [r["finished"] for r in sac["runs"]] == [True, True, False]
+
+
+def test_compare_reports_bad_input_on_one_line(tmp_path: Path) -> None:
+    proc = run_compare(str(tmp_path / "missing"), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: no run directory")
+    assert len(proc.stderr.strip().splitlines()) == 1

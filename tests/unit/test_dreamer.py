@@ -1,0 +1,182 @@
+"""Dreamer actor-critic: actor distribution, losses on a hand-built case, update, checkpoint round trip."""
+
+from __future__ import annotations
+
+import io
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+from agents.dreamer import Actor, ActorCriticConfig, DreamerAgent, DreamerState
+from envs.episode import SequenceBatch, StepObs
+
+AC = ActorCriticConfig(horizon=3, hidden=16, layers=1, critic_bins=31)
+
+
+# --------------------------------------------------------------------------- a hand-built world model
+class ConstantWorldModel(nn.Module):
+    """Feature = the start feature forever; reward 1 and continue 1 everywhere (unless told otherwise)."""
+
+    def __init__(self, feat_dim: int = 4, cont: float = 1.0) -> None:
+        super().__init__()
+        self.feat_dim = feat_dim
+        self.scale = nn.Parameter(torch.ones(()))
+        self.cont_value = cont
+
+    def imagine(self, start: Tensor, policy: Any, horizon: int) -> SimpleNamespace:
+        feats, actions = [start], []
+        for _ in range(horizon):
+            actions.append(policy(feats[-1]))
+            feats.append(feats[-1] * self.scale)
+        return SimpleNamespace(feat=torch.stack(feats, 1), action=torch.stack(actions, 1))
+
+    def reward(self, feat: Tensor) -> Tensor:
+        return torch.ones(feat.shape[:-1])
+
+    def cont(self, feat: Tensor) -> Tensor:
+        return torch.full(feat.shape[:-1], self.cont_value)
+
+
+def _fake_agent(cfg: ActorCriticConfig = AC, cont: float = 1.0) -> DreamerAgent:
+    wm = ConstantWorldModel(cont=cont)
+    return DreamerAgent(wm, learner=None, cfg=cfg, action_dim=1, device=torch.device("cpu"))  # type: ignore[arg-type]
+
+
+def test_losses_on_hand_built_case() -> None:
+    torch.manual_seed(0)
+    cfg = ActorCriticConfig(horizon=3, gamma=0.5, lam=0.5, entropy=0.0, hidden=16, layers=1, critic_bins=31)
+    agent = _fake_agent(cfg)
+    start = torch.randn(2, 4)
+    out = agent.imagine_losses(start, torch.ones(2))
+    # zero-initialised critic: value 0; r = 1: R_2 = 1, R_1 = 1 + 0.25 * 1, R_0 = 1 + 0.25 * 1.25
+    expected = torch.tensor([1.3125, 1.25, 1.0]).expand(2, 3)
+    assert torch.allclose(out["return"], expected, atol=1e-5)
+    assert torch.allclose(out["value"], torch.zeros(2, 4), atol=1e-5)
+    # weights: 1, gamma, gamma^2; scale floored at 1
+    assert torch.allclose(out["weight"], torch.tensor([1.0, 0.5, 0.25]).expand(2, 3))
+    assert out["scale"].item() == pytest.approx(1.0)
+    assert out["actor_loss"].item() == pytest.approx(-(1.3125 + 0.625 + 0.25) / 3)
+    # uniform critic logits: log p(any target) = -log K (two-hot weights sum to 1)
+    assert out["critic_loss"].item() == pytest.approx(math.log(31) * 1.75 / 3, rel=1e-5)
+    # a terminal start state gets no weight at all
+    out = agent.imagine_losses(start, torch.tensor([1.0, 0.0]))
+    assert torch.all(out["weight"][1] == 0)
+
+
+def test_predicted_terminal_stops_returns() -> None:
+    cfg = ActorCriticConfig(horizon=3, gamma=0.5, lam=0.5, entropy=0.0, hidden=16, layers=1, critic_bins=31)
+    out = _fake_agent(cfg, cont=0.0).imagine_losses(torch.randn(2, 4), torch.ones(2))
+    # every arrival is terminal: the return is the arrival reward only, later states get no weight
+    assert torch.allclose(out["return"], torch.ones(2, 3))
+    assert torch.allclose(out["weight"], torch.tensor([1.0, 0.0, 0.0]).expand(2, 3))
+
+
+def test_actor_gradient_flows_through_dynamics_only_into_actor() -> None:
+    agent = _fake_agent()
+    out = agent.imagine_losses(torch.randn(8, 4), torch.ones(8))
+    out["actor_loss"].backward()
+    assert all(p.grad is not None for p in agent.actor.parameters())
+    assert all(p.grad is None for p in agent.critic.parameters())
+
+
+def test_actor_bounds_mode_and_entropy_estimate() -> None:
+    torch.manual_seed(0)
+    actor = Actor(3, 1, ActorCriticConfig(hidden=8, layers=1, min_std=0.5, max_std=0.5))
+    feat = torch.randn(1, 3)
+    a = actor.sample(feat.expand(1000, 3))
+    assert torch.all(a.abs() < 1)
+    mu, std = (x.detach() for x in actor.dist(feat))
+    assert torch.allclose(actor.mode(feat), torch.tanh(mu))
+    assert torch.allclose(std, torch.full_like(std, 0.5))
+    _, ent = actor.sample_with_entropy(feat.expand(200_000, 3))
+    # numerical entropy of a = tanh(u), u ~ N(mu, std): -int p(a) log p(a) da on a fine grid in u space
+    u = torch.linspace(float(mu) - 8 * 0.5, float(mu) + 8 * 0.5, 200_001, dtype=torch.float64)
+    pu = torch.exp(-0.5 * ((u - float(mu)) / 0.5) ** 2) / (0.5 * math.sqrt(2 * math.pi))
+    log_pa = torch.log(pu) - torch.log(1 - torch.tanh(u) ** 2)
+    exact = -(pu * log_pa).sum() * (u[1] - u[0])
+    assert ent.mean().item() == pytest.approx(exact.item(), abs=0.01)
+
+
+# ------------------------------------------------------------------------------- the real world model
+def _tiny_agent(seed: int = 0, obs_dim: int = 3) -> DreamerAgent:
+    from world_model.presets import world_model_preset
+
+    torch.manual_seed(seed)
+    return DreamerAgent.build(world_model_preset("tiny"), AC, (obs_dim,), 1, device=torch.device("cpu"))
+
+
+def _batch(B: int = 3, T: int = 6, obs_dim: int = 3, seed: int = 0) -> SequenceBatch[Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = True
+    terminated = torch.zeros(B, T, dtype=torch.bool)
+    terminated[0, -1] = True
+    return SequenceBatch(
+        obs=torch.randn(B, T, obs_dim, generator=g),
+        action=torch.rand(B, T, 1, generator=g) * 2 - 1,
+        reward=torch.randn(B, T, generator=g),
+        terminated=terminated,
+        truncated=torch.zeros(B, T, dtype=torch.bool),
+        is_first=is_first,
+    )
+
+
+def test_update_metrics_and_imagination_shapes() -> None:
+    agent = _tiny_agent()
+    metrics = agent.update(_batch())
+    for key in ("actor/loss", "critic/loss", "actor/entropy", "actor/return_scale"):
+        assert key in metrics and math.isfinite(metrics[key])
+    assert any(k.startswith("wm/") for k in metrics)
+    assert agent.updates == 1
+    start = agent.world_model.initial(5)
+    imag = agent.world_model.imagine(start, agent.actor.sample, 4)
+    assert imag.feat.shape == (5, 5, agent.world_model.feat_dim)
+    assert imag.action.shape == (5, 4, 1)
+    assert torch.all(imag.action.abs() <= 1)
+
+
+def test_act_shapes_resets_and_determinism() -> None:
+    agent = _tiny_agent()
+    obs = StepObs(np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32), np.array([True, True]))
+    # the posterior latent is sampled, so the same torch seed gives the same actions
+    torch.manual_seed(1)
+    a1, s1 = agent.act(obs, None, deterministic=True)
+    assert a1.shape == (2, 1) and a1.dtype == np.float32 and np.all(np.abs(a1) <= 1)
+    assert isinstance(s1, DreamerState)
+    torch.manual_seed(1)
+    a2, _ = agent.act(obs, None, deterministic=True)
+    np.testing.assert_array_equal(a1, a2)
+    # rows with is_first behave like a fresh state, whatever the state passed in
+    torch.manual_seed(1)
+    a3, _ = agent.act(obs, s1, deterministic=True)
+    np.testing.assert_allclose(a3, a1, atol=1e-6)
+    # a continuing row uses its state: the action differs from a fresh start
+    torch.manual_seed(1)
+    a4, _ = agent.act(StepObs(obs.obs, np.array([False, False])), s1, deterministic=True)
+    assert not np.allclose(a4, a1)
+
+
+def test_checkpoint_round_trip_identical_actions_and_next_update() -> None:
+    agent = _tiny_agent(seed=0)
+    agent.update(_batch(seed=1))
+    buf = io.BytesIO()
+    torch.save(agent.state_dict(), buf)
+    buf.seek(0)
+    clone = _tiny_agent(seed=123)
+    clone.load_state_dict(torch.load(buf, weights_only=True))
+    obs = StepObs(np.ones((2, 3), np.float32), np.array([True, False]))
+    torch.manual_seed(7)
+    a, _ = agent.act(obs, None, deterministic=False)
+    m = agent.update(_batch(seed=2))
+    torch.manual_seed(7)
+    b, _ = clone.act(obs, None, deterministic=False)
+    n = clone.update(_batch(seed=2))
+    np.testing.assert_array_equal(a, b)
+    assert m == n
+    for p, q in zip(agent.actor.parameters(), clone.actor.parameters(), strict=True):
+        assert torch.equal(p, q)

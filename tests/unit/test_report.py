@@ -1,0 +1,261 @@
+"""Report maths and loading, checked by hand on synthetic run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.report import (
+    Run,
+    algo_label,
+    build_report,
+    curve_on_grid,
+    find_run_dirs,
+    format_steps,
+    load_run,
+    load_runs,
+    mean_return_over,
+    read_eval_csv,
+    read_speed,
+    summarize,
+    to_json,
+    to_markdown,
+    value_at_budget,
+)
+from envs.errors import UserError
+
+HEADER = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
+
+
+def make_run(
+    root: Path,
+    name: str,
+    *,
+    env: str = "Pendulum-v1",
+    algo: str | None = "sac",
+    seed: int = 0,
+    steps: int = 20_000,
+    evals: list[tuple[float, float]] | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """A run directory with config.yaml and (unless evals is None) eval.csv rows (step, return)."""
+    path = root / name
+    path.mkdir(parents=True)
+    cfg: dict = {"env": env, "steps": steps, "seed": seed, **(extra or {})}
+    if algo is not None:
+        cfg["algo"] = algo
+    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    if evals is not None:
+        rows = [HEADER] + [f"{s},{s / 100},10,{r},1.0,{r - 1},{r + 1},200" for s, r in evals]
+        (path / "eval.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run_of(step: list[float], ret: list[float], *, algo: str = "a", target: int | None = None) -> Run:
+    return Run(
+        path=Path("x"),
+        env="E",
+        algo=algo,
+        seed=0,
+        target_steps=target,
+        step=np.array(step, dtype=float),
+        wall_time=np.array(step, dtype=float) / 10,
+        returns=np.array(ret, dtype=float),
+        config={},
+    )
+
+
+def test_summarize_quartiles_by_hand() -> None:
+    s = summarize([4.0, 1.0, 3.0, 2.0])
+    assert (s.n, s.median, s.q25, s.q75, s.min, s.max) == (4, 2.5, 1.75, 3.25, 1.0, 4.0)
+    one = summarize([7.0])
+    assert (one.n, one.median, one.q25, one.q75) == (1, 7.0, 7.0, 7.0)
+    none = summarize([])
+    assert none.n == 0 and math.isnan(none.median)
+    assert summarize([1.0, math.nan, 3.0]).n == 2
+
+
+def test_curve_on_union_grid_interpolates_and_counts_seeds() -> None:
+    # A is evaluated every 10 steps, B only at 0 and 20 (interpolated: 20 at step 10), C stops at 10.
+    xs = [np.array([0.0, 10, 20]), np.array([0.0, 20]), np.array([0.0, 10])]
+    ys = [np.array([0.0, 10, 20]), np.array([0.0, 40]), np.array([6.0, 6])]
+    c = curve_on_grid(xs, ys)
+    np.testing.assert_array_equal(c.x, [0, 10, 20])
+    np.testing.assert_array_equal(c.n, [3, 3, 2])
+    np.testing.assert_allclose(c.median, [0, 10, 30])  # step 10: {10, 20, 6}; step 20: {20, 40}
+    np.testing.assert_allclose(c.q25, [0, 8, 25])
+    np.testing.assert_allclose(c.q75, [3, 15, 35])
+    np.testing.assert_allclose(c.min, [0, 6, 20])
+    np.testing.assert_allclose(c.max, [6, 20, 40])
+
+
+def test_curve_tolerance_and_empty_runs() -> None:
+    # A run that stopped at 9,950 steps still counts at 10,000 with 1% slack; an empty run counts nowhere.
+    xs = [np.array([0.0, 9_950]), np.array([0.0, 10_000]), np.zeros(0)]
+    ys = [np.array([1.0, 3]), np.array([1.0, 5]), np.zeros(0)]
+    c = curve_on_grid(xs, ys, tol=0.01)
+    np.testing.assert_array_equal(c.x, [0, 9_950, 10_000])
+    np.testing.assert_array_equal(c.n, [2, 2, 2])
+    assert c.median[2] == 4.0  # the short run is clamped to its last value, 3
+    strict = curve_on_grid(xs, ys)
+    np.testing.assert_array_equal(strict.n, [2, 2, 1])
+    grid_only = curve_on_grid(xs, ys, np.array([20_000.0]))
+    assert grid_only.n[0] == 0 and math.isnan(grid_only.median[0])
+
+
+def test_value_at_budget_takes_latest_eval_at_or_before() -> None:
+    run = run_of([0, 5_000, 10_004, 15_000], [1, 2, 3, 4])
+    assert value_at_budget(run, 10_000) == 3  # 10,004 is within 1% of 10k
+    assert value_at_budget(run, 11_000) == 3  # no interpolation into the future
+    assert value_at_budget(run, 12_000) is None  # 10,004 is more than 10% before 12k: stale
+    assert value_at_budget(run, 20_000) is None  # never trained 20k steps
+    assert value_at_budget(run_of([0, 9_500, 20_000], [-5, 7, 9]), 10_000) == 7  # 5% early: fine
+    sparse = run_of([0, 20_000], [-5, 9])
+    assert value_at_budget(sparse, 10_000) is None  # its latest eval before 10k is the stale step-0 one
+    late = run_of([15_000, 30_000], [1, 2])
+    assert value_at_budget(late, 10_000) is None  # no evaluation at or before 10k
+    assert value_at_budget(run_of([], []), 10_000) is None
+
+
+def test_mean_return_over_is_area_divided_by_range() -> None:
+    run = run_of([0, 10, 20], [0, 10, 10])
+    assert mean_return_over(run, 0, 20) == pytest.approx((50 + 100) / 20)
+    assert mean_return_over(run, 5, 15) == pytest.approx((37.5 + 50) / 10)  # 5->7.5..10 then flat 10
+    assert mean_return_over(run, 10, 10) == 10
+    assert mean_return_over(run, 0, 40) is None  # does not reach 40
+    assert mean_return_over(run_of([5, 20], [1, 1]), 0, 20) is None  # starts too late
+
+
+def test_read_eval_csv_skips_broken_rows_and_keeps_last_duplicate(tmp_path: Path) -> None:
+    path = tmp_path / "eval.csv"
+    path.write_text(
+        f"{HEADER}\n0,0.5,10,-100,1,-101,-99,200\n1000,9.0,10,-50,1,-51,-49,200\n"
+        "1000,12.0,10,-40,1,-41,-39,200\n1500,15.0,10,-30,,,,\n2000,20.0,10,-3"
+    )  # a resumed run re-evaluated 1000; optional columns left empty at 1500; last row cut mid-write
+    cols = read_eval_csv(path)
+    np.testing.assert_array_equal(cols["step"], [0, 1000, 1500])
+    np.testing.assert_array_equal(cols["return_mean"], [-100, -40, -30])
+    assert math.isnan(cols["return_std"][2])
+    assert len(read_eval_csv(tmp_path / "missing.csv")["step"]) == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("step,wall_time,foo\n1,2,3\n")
+    with pytest.raises(UserError, match="return_mean"):
+        read_eval_csv(bad)
+
+
+def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:
+    run_dir = tmp_path / "Pendulum-v1" / "dreamer" / "0-20260101-000000"
+    assert algo_label({"algo": "sac"}, run_dir) == "sac"
+    assert algo_label({}, run_dir) == "dreamer"
+    assert algo_label({"act": "planner", "planner": "mppi"}, run_dir) == "mpc-mppi"
+    assert algo_label({"agent": {"act": "planner", "planner": {"name": "cem"}}}, run_dir) == "mpc-cem"
+
+
+def test_load_run_reads_python_tagged_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "r"
+    path.mkdir()
+    (path / "config.yaml").write_text(
+        "env: Hopper-v5\nseed: 3\nsteps: 1000\nalgo: ppo\n"
+        "run_dir: !!python/object/apply:pathlib.PosixPath [runs, x]\n"
+    )
+    run = load_run(path)
+    assert (run.env, run.algo, run.seed, run.target_steps, len(run.step)) == ("Hopper-v5", "ppo", 3, 1000, 0)
+    assert not run.finished
+    with pytest.raises(UserError, match=r"no config\.yaml"):
+        load_run(tmp_path)
+
+
+def test_build_report_groups_budgets_auc_and_notes(tmp_path: Path) -> None:
+    make_run(tmp_path, "s0", seed=0, evals=[(0, -1000), (10_000, -500), (20_000, -200)])
+    make_run(tmp_path, "s1", seed=1, evals=[(0, -1200), (10_000, -300), (20_000, -100)])
+    make_run(tmp_path, "s2", seed=2, evals=[(0, -1100), (10_000, -400)])  # crashed at 10k
+    make_run(tmp_path, "s3", seed=3, evals=None)  # never evaluated
+    make_run(tmp_path, "d0", algo="dreamer", evals=[(0, -900), (10_000, -150), (20_000, -140)])
+    make_run(tmp_path, "h0", env="Hopper-v5", algo="ppo", steps=300, evals=[(0, 10), (300, 20)])
+    runs, skipped = load_runs(find_run_dirs([str(tmp_path)]))
+    assert skipped == [] and len(runs) == 6
+    report = build_report(runs)
+    assert [e.env for e in report.envs] == ["Hopper-v5", "Pendulum-v1"]
+    hopper, pend = report.envs
+    assert hopper.budgets == () and hopper.algos[0].final.median == 20
+    assert pend.budgets == (10_000, 20_000)
+    dreamer, sac = pend.algos
+    assert (dreamer.algo, sac.algo) == ("dreamer", "sac")
+    assert len(sac.runs) == 4
+    b10, b20 = sac.budgets[10_000], sac.budgets[20_000]
+    assert (b10.n, b10.median, b10.q25, b10.q75) == (3, -400, -450, -350)
+    assert (b20.n, b20.median) == (2, -150)
+    assert sac.final.n == 3 and sac.final.median == -200  # finals {-200, -100, -400}
+    # AUC window 0..20k (both algorithms' longest runs reach 20k); the crashed seed is left out.
+    assert pend.auc_range == (0.0, 20_000.0)
+    s0 = ((-1000 - 500) / 2 * 10_000 + (-500 - 200) / 2 * 10_000) / 20_000
+    s1 = ((-1200 - 300) / 2 * 10_000 + (-300 - 100) / 2 * 10_000) / 20_000
+    assert sac.auc.n == 2 and sac.auc.median == pytest.approx((s0 + s1) / 2)
+    assert dreamer.auc.n == 1
+    np.testing.assert_array_equal(sac.curve_steps.n, [3, 3, 2])
+    notes = "\n".join(pend.notes)
+    assert "sac seed 2: stopped at 10,000 of 20,000 steps" in notes
+    assert "sac seed 3: no evaluations" in notes
+    assert "sac seed 2: left out of the AUC" in notes
+
+
+def test_markdown_and_json_show_counts(tmp_path: Path) -> None:
+    make_run(tmp_path, "s0", seed=0, evals=[(0, -1000), (10_000, -500)], steps=10_000)
+    make_run(tmp_path, "s1", seed=1, evals=[(0, -1200), (10_000, -300)], steps=10_000)
+    make_run(tmp_path, "p0", algo="ppo", evals=[(0, -1300), (10_000, -800)], steps=10_000)
+    runs, _ = load_runs(find_run_dirs([str(tmp_path / "*")]))
+    report = build_report(runs, skipped=["junk has no config.yaml"])
+    md = to_markdown(report)
+    assert "| algorithm | seeds | 10k | final | AUC (0-10k) |" in md
+    assert "| ppo | 1 (0) | -800.0 (n=1) | -800.0 (n=1) @10k | -1050.0 (n=1) |" in md
+    assert "| sac | 2 (0,1) | -400.0 [-450.0, -350.0] (n=2) |" in md
+    assert "junk has no config.yaml" in md and "![Pendulum-v1](Pendulum-v1.png)" in md
+    data = json.loads(json.dumps(to_json(report)))
+    sac = data["envs"]["Pendulum-v1"]["algos"]["sac"]
+    assert sac["budgets"]["10000"]["values"] == [-500.0, -300.0]
+    assert sac["curve_steps"]["n"] == [2, 2]
+    minmax = to_markdown(build_report(runs, band="minmax"))
+    assert "-400.0 [-500.0, -300.0] (n=2)" in minmax
+
+
+def test_find_run_dirs_patterns(tmp_path: Path) -> None:
+    a = make_run(tmp_path / "runs", "a", evals=[(0, 1)])
+    b = make_run(tmp_path / "runs" / "deeper", "b", evals=[(0, 1)])
+    assert find_run_dirs([str(a)]) == [a.resolve()]
+    assert set(find_run_dirs([str(tmp_path / "runs")])) == {a.resolve(), b.resolve()}
+    assert find_run_dirs([str(tmp_path / "runs" / "*"), str(a)]) == [a.resolve(), b.resolve()]
+    with pytest.raises(UserError, match="nope"):
+        find_run_dirs([str(tmp_path / "nope*")])
+
+
+def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = make_run(tmp_path, "r", evals=[(0, 1), (1000, 2)])  # wall_time = step / 100 -> 100 steps/s
+    writer = SummaryWriter(str(run / "tb"))
+    for i, v in enumerate([10.0, 30.0, 20.0]):
+        writer.add_scalar("time/wm_update_ms", v, i)
+        writer.add_scalar("time/total_timesteps", 100.0 * i, i)  # an SB3 counter, not a speed
+        writer.add_scalar("train/loss", 5.0, i)
+    writer.close()
+    bench = {"preset": "debug", "device": "cpu", "measured": {"peak_rss_mb": 512.0, "wall_s": 10}}
+    (run / "bench.json").write_text(json.dumps(bench))
+    speed = read_speed(run)
+    assert speed == {
+        "time/wm_update_ms": 20.0,
+        "peak_rss_mb": 512.0,
+        "wall_s": 10.0,
+        "overall_steps_per_s": 100.0,
+    }
+    md = to_markdown(build_report(load_runs([run])[0], speed=True))
+    assert "| preset | device | runs | ms/WM update | peak RSS MB | overall steps/s | wall s |" in md
+    assert "| Pendulum-v1 | sac | debug | cpu | 1 | 20 | 512 | 100 | 10 |" in md
+
+
+def test_format_steps() -> None:
+    assert [format_steps(s) for s in (300, 2_500, 10_000, 1_000_000)] == ["300", "2.5k", "10k", "1M"]

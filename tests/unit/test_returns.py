@@ -1,0 +1,72 @@
+"""Lambda-returns, loss weights and the return normaliser against hand calculations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.returns import ReturnNormalizer, discount_weights, lambda_return
+
+
+def _t(*rows: list[float]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def test_lambda_return_hand_calculation() -> None:
+    # gamma = lam = 0.5, r = [1, 2], v = [0, 4, 8], no terminals:
+    # R_1 = 2 + 0.5 * (0.5 * 8 + 0.5 * 8) = 6;  R_0 = 1 + 0.5 * (0.5 * 4 + 0.5 * 6) = 3.5
+    ret = lambda_return(_t([1.0, 2.0]), _t([0.0, 4.0, 8.0]), _t([1.0, 1.0]), gamma=0.5, lam=0.5)
+    assert torch.allclose(ret, _t([3.5, 6.0]))
+
+
+def test_lambda_return_limits() -> None:
+    r, v, c = _t([1.0, 2.0]), _t([0.0, 4.0, 8.0]), _t([1.0, 1.0])
+    # lam = 0: one-step TD targets r_t + gamma v_{t+1}
+    assert torch.allclose(lambda_return(r, v, c, gamma=0.5, lam=0.0), _t([3.0, 6.0]))
+    # lam = 1: discounted sum bootstrapped at the horizon: 1 + 0.5 * 2 + 0.25 * 8 = 4
+    assert torch.allclose(lambda_return(r, v, c, gamma=0.5, lam=1.0), _t([4.0, 6.0]))
+
+
+def test_lambda_return_stops_at_terminal() -> None:
+    # arriving in s_1 is terminal: R_0 = r_0 only; R_1 is unaffected (it is never used with weight)
+    ret = lambda_return(_t([1.0, 2.0]), _t([0.0, 4.0, 8.0]), _t([0.0, 1.0]), gamma=0.5, lam=0.5)
+    assert torch.allclose(ret, _t([1.0, 6.0]))
+
+
+def test_lambda_return_batched_rows_independent() -> None:
+    r = _t([1.0, 2.0], [0.0, 0.0])
+    v = _t([0.0, 4.0, 8.0], [0.0, 0.0, 2.0])
+    c = _t([1.0, 1.0], [1.0, 1.0])
+    ret = lambda_return(r, v, c, gamma=0.5, lam=0.5)
+    # row 2: R_1 = 0.5 * 2 = 1; R_0 = 0.5 * (0.5 * 0 + 0.5 * 1) = 0.25
+    assert torch.allclose(ret, _t([3.5, 6.0], [0.25, 1.0]))
+
+
+def test_discount_weights() -> None:
+    w = discount_weights(_t([1.0, 0.0, 1.0]), gamma=0.5)
+    # w_0 = 1, w_1 = 0.5 * 1, w_2 = 0.5 * 0.5 * 0 = 0 (after the terminal state)
+    assert torch.allclose(w, _t([1.0, 0.5, 0.0]))
+
+
+def test_return_normalizer_ema_of_percentiles() -> None:
+    norm = ReturnNormalizer(decay=0.9)
+    x = torch.arange(101, dtype=torch.float32)  # 5th percentile 5, 95th percentile 95
+    norm.update(x)
+    assert norm.low.item() == pytest.approx(0.5)
+    assert norm.high.item() == pytest.approx(9.5)
+    assert norm.scale().item() == pytest.approx(9.0)
+    norm.update(x)
+    assert norm.low.item() == pytest.approx(0.9 * 0.5 + 0.5)
+    assert norm.high.item() == pytest.approx(0.9 * 9.5 + 9.5)
+    assert int(norm.count) == 2
+
+
+def test_return_normalizer_floor_and_state_dict() -> None:
+    norm = ReturnNormalizer(decay=0.0)
+    norm.update(torch.tensor([0.1, 0.2, 0.3]))
+    assert norm.scale().item() == pytest.approx(1.0)  # a small range is not blown up
+    norm.update(torch.linspace(-50.0, 50.0, 101))
+    assert norm.scale().item() == pytest.approx(90.0)
+    other = ReturnNormalizer(decay=0.0)
+    other.load_state_dict(norm.state_dict())
+    assert other.scale().item() == pytest.approx(90.0)

@@ -1,0 +1,120 @@
+"""Run directories: layout, refusal of an existing directory, resume, config.yaml round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+import yaml
+
+from agents.config import RunConfig
+from agents.run_dir import RunDir, load_config, save_config
+from envs.config import EnvConfig
+from envs.errors import UserError
+
+
+@dataclass(frozen=True)
+class Inner:
+    sizes: tuple[int, ...] = (64, 64)
+    """Layer sizes."""
+    kind: Literal["a", "b"] = "a"
+    """A choice."""
+
+
+@dataclass(frozen=True)
+class ToyConfig(RunConfig):
+    lr: float = 3e-4
+    """Learning rate."""
+    inner: Inner = field(default_factory=Inner)
+    """Nested options."""
+    extra: Path | None = None
+    """An optional path."""
+
+
+def test_default_path_and_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = RunDir.open(ToyConfig(env="Pendulum", seed=3), algo="toy")
+    parts = run.path.parts
+    assert parts[:4] == ("runs", "Pendulum-v1", "toy", parts[3])
+    assert re.fullmatch(r"3-\d{8}-\d{6}", parts[3])
+    for d in (run.checkpoints, run.episodes, run.videos):
+        assert d.is_dir() and d.parent == run.path
+    assert not run.resumed
+    assert run.config.run_dir == run.path
+    saved = yaml.safe_load((run.path / "config.yaml").read_text())
+    assert saved["env"] == "Pendulum" and saved["run_dir"] == str(run.path)
+    assert saved["envs"]["obs"] == "state"
+
+
+def test_existing_dir_is_refused_without_resume(tmp_path: Path) -> None:
+    cfg = ToyConfig(run_dir=tmp_path / "run")
+    RunDir.open(cfg, algo="toy")
+    with pytest.raises(UserError, match=r"exists; pass --resume to continue it or choose another --run-dir"):
+        RunDir.open(cfg, algo="toy")
+    (tmp_path / "other").mkdir()  # any existing path, even an empty directory
+    with pytest.raises(UserError, match="exists"):
+        RunDir.open(ToyConfig(run_dir=tmp_path / "other"), algo="toy")
+
+
+def test_resume_reopens_and_records_new_steps(tmp_path: Path) -> None:
+    cfg = ToyConfig(run_dir=tmp_path / "run", steps=1000)
+    first = RunDir.open(cfg, algo="toy")
+    (first.checkpoints / "marker").write_text("kept")
+    run = RunDir.open(dataclasses.replace(cfg, resume=True, steps=5000), algo="toy")
+    assert run.resumed and run.path == first.path
+    assert (run.checkpoints / "marker").read_text() == "kept"
+    assert load_config(ToyConfig, run.path / "config.yaml").steps == 5000
+
+
+def test_resume_needs_an_existing_run(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--resume needs --run-dir"):
+        RunDir.open(ToyConfig(resume=True), algo="toy")
+    with pytest.raises(UserError, match="is not a run directory"):
+        RunDir.open(ToyConfig(resume=True, run_dir=tmp_path / "missing"), algo="toy")
+
+
+def test_config_round_trip(tmp_path: Path) -> None:
+    cfg = ToyConfig(
+        env="Walker2d",
+        steps=12,
+        lr=1e-5,
+        run_dir=tmp_path / "r",
+        inner=Inner(sizes=(1, 2, 3), kind="b"),
+        extra=Path("some/where"),
+        envs=EnvConfig(obs="pixels", size=32, action_repeat=2),
+    )
+    save_config(cfg, tmp_path / "config.yaml")
+    back = load_config(ToyConfig, tmp_path / "config.yaml")
+    assert back == cfg
+    assert isinstance(back.inner.sizes, tuple) and isinstance(back.extra, Path)
+    # Missing fields take their defaults; unknown or ill-typed ones are refused.
+    (tmp_path / "partial.yaml").write_text("steps: 7\nenvs:\n  size: 16\n")
+    assert load_config(ToyConfig, tmp_path / "partial.yaml") == ToyConfig(steps=7, envs=EnvConfig(size=16))
+    (tmp_path / "bad.yaml").write_text("steps: 7\nenvs:\n  colour: red\n")
+    with pytest.raises(UserError, match=r"unknown fields envs\.colour"):
+        load_config(ToyConfig, tmp_path / "bad.yaml")
+    (tmp_path / "bad2.yaml").write_text("inner:\n  kind: c\n")
+    with pytest.raises(UserError, match=r"inner\.kind"):
+        load_config(ToyConfig, tmp_path / "bad2.yaml")
+    (tmp_path / "bad3.yaml").write_text("steps: [1\n")
+    with pytest.raises(UserError, match="cannot read config"):
+        load_config(ToyConfig, tmp_path / "bad3.yaml")
+
+
+def test_logger_writes_events_into_the_run_dir(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from agents.logger import Logger
+
+    with Logger(tmp_path) as logger:
+        logger.scalars({"train/return": 1.5, "wm/loss": float("nan")}, step=10)
+        logger.scalars({"train/return": 2.5}, step=20)
+        logger.text("config", "steps: 1")
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/return")] == [(10, 1.5), (20, 2.5)]
+    assert "wm/loss" in events.Tags()["scalars"]

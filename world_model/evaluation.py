@@ -1,0 +1,190 @@
+"""Evaluation of a world model on its own: open-loop prediction against held-out real sequences.
+
+Observe a context of K real steps, then roll the prior open-loop with the real actions for H steps,
+and compare per horizon step with what really happened: observations (normalised MSE, via the
+decoder or the probe; SSIM for pixels), rewards (MSE) and episode continuation (accuracy). The
+trivial references are the predictor that repeats the last context observation and the one that
+predicts the mean reward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from envs.episode import Episode, SequenceBatch
+from world_model.model import WorldModel
+
+
+def eval_windows(
+    episodes: Sequence[Episode], length: int, *, stride: int | None = None, max_windows: int | None = None
+) -> SequenceBatch[np.ndarray]:
+    """Cut windows of ``length`` records out of whole episodes (none crosses an episode boundary).
+
+    Args:
+        episodes: held-out episodes.
+        length: records per window (context + horizon).
+        stride: step between window starts in an episode (default ``length``: disjoint windows).
+        max_windows: keep at most this many, spread evenly over all windows found.
+
+    Returns:
+        A batch (N, length, ...); ``is_first`` is True only where a window starts an episode.
+
+    Raises:
+        ValueError: if no episode has ``length`` records.
+    """
+    stride = stride or length
+    keys = [(i, s) for i, ep in enumerate(episodes) for s in range(0, len(ep) - length + 1, stride)]
+    if not keys:
+        longest = max((len(ep) for ep in episodes), default=0)
+        raise ValueError(f"no episode has {length} records (longest: {longest}); shorten context + horizon")
+    if max_windows is not None and len(keys) > max_windows:
+        pick = np.linspace(0, len(keys) - 1, max_windows).round().astype(int)
+        keys = [keys[j] for j in pick]
+    fields = []
+    for name in SequenceBatch._fields:
+        fields.append(np.stack([getattr(episodes[i], name)[s : s + length] for i, s in keys]))
+    return SequenceBatch(*fields)
+
+
+def ssim(x: Tensor, y: Tensor) -> Tensor:
+    """Structural similarity of images in [0, 1] with an 11x11 Gaussian window (sigma 1.5).
+
+    Args:
+        x, y: (N, H, W, C) images.
+
+    Returns:
+        (N,) mean SSIM per image (1 for identical images).
+    """
+    c = x.shape[-1]
+    a, b = x.movedim(-1, -3).to(torch.float32), y.movedim(-1, -3).to(torch.float32)
+    coords = torch.arange(11, dtype=torch.float32, device=x.device) - 5.0
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, 11, 11).contiguous()
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(t, kernel, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return s.flatten(1).mean(1)
+
+
+def prediction_horizon(nmse: Sequence[float], threshold: float) -> int:
+    """T_h: the largest h whose normalised MSE of steps 1..h all stay under ``threshold`` (0 if none)."""
+    for h, value in enumerate(nmse):
+        if not value < threshold:
+            return h
+    return len(nmse)
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over the batch axis 0 of (B, H) values where ``mask``; (H,) (nan where no valid row)."""
+    m = mask.to(x.dtype)
+    return (x * m).sum(0) / m.sum(0)
+
+
+@torch.no_grad()
+def openloop_eval(
+    model: WorldModel, batch: SequenceBatch[Tensor], *, context: int, horizon: int, threshold: float = 0.1
+) -> dict[str, Any]:
+    """Open-loop evaluation on real sequences.
+
+    Args:
+        model: the world model (its decoder, or probe for the latent objective, maps features to obs).
+        batch: (B, T, ...) real sequences with T >= context + horizon, on the model's device; steps after
+            an ``is_first`` inside the horizon are left out.
+        context: K real steps observed first.
+        horizon: H steps predicted open-loop with the real actions.
+        threshold: normalised MSE under which a prediction counts as accurate (for ``prediction_horizon``).
+
+    Returns:
+        Lists over horizon steps 1..H: ``openloop_nmse``, ``openloop_nmse_repeat_last``,
+        ``openloop_reward_mse``, ``openloop_cont_accuracy`` (and ``openloop_ssim``,
+        ``openloop_ssim_repeat_last`` for pixels); scalars ``nmse_1step``, ``reward_mse`` (over the horizon),
+        ``reward_mse_1step``, ``reward_mse_mean_predictor``, ``cont_accuracy``, ``prediction_horizon``,
+        ``threshold``, ``context``, ``horizon``, ``sequences``.
+    """
+    K, H = context, horizon
+    if context < 1 or horizon < 1 or batch.obs.shape[1] < K + H:
+        raise ValueError(
+            f"need context >= 1, horizon >= 1 and T >= context + horizon, got T={batch.obs.shape[1]}"
+        )
+    was_training = model.training
+    model.eval()
+    post, _ = model.observe(batch.obs[:, :K], batch.action[:, :K], batch.is_first[:, :K])
+    start = post.map(lambda x: x[:, -1])
+    imag = model.imagine(start, batch.action[:, K : K + H].to(start.deter.dtype), H)
+    feat = imag.feat[:, 1:]  # (B, H, F): predicted states K .. K+H-1
+    valid = batch.is_first[:, K : K + H].cumsum(1) == 0  # (B, H)
+    true = batch.obs[:, K : K + H].to(torch.float32)
+    pred = model.decode(feat)
+    last = batch.obs[:, K - 1 : K].to(torch.float32).expand_as(true)
+    pixels = len(model.obs_shape) == 3
+    flat_true = true[valid]  # (M, *obs_shape)
+    if pixels:
+        var = flat_true.var().clamp(min=1e-6)
+    else:
+        var = flat_true.var(0)
+        var = var.clamp(min=max(1e-3 * float(var.mean()), 1e-8))
+    obs_axes = tuple(range(2, true.dim()))
+
+    def nmse(p: Tensor) -> Tensor:
+        return ((p - true) ** 2 / var).mean(obs_axes)  # (B, H)
+
+    result: dict[str, Any] = {
+        "openloop_nmse": _masked_mean(nmse(pred), valid).tolist(),
+        "openloop_nmse_repeat_last": _masked_mean(nmse(last), valid).tolist(),
+    }
+    reward = batch.reward[:, K : K + H].to(torch.float32)
+    r_pred = model.reward(feat)
+    r_mean = reward[valid].mean()
+    result["openloop_reward_mse"] = _masked_mean((r_pred - reward) ** 2, valid).tolist()
+    result["reward_mse"] = float(((r_pred - reward) ** 2)[valid].mean())
+    result["reward_mse_1step"] = result["openloop_reward_mse"][0]
+    result["reward_mse_mean_predictor"] = float(((reward - r_mean) ** 2)[valid].mean())
+    cont_true = ~batch.terminated[:, K : K + H]
+    correct = ((model.cont(feat) > 0.5) == cont_true).to(torch.float32)
+    result["openloop_cont_accuracy"] = _masked_mean(correct, valid).tolist()
+    result["cont_accuracy"] = float(correct[valid].mean())
+    if pixels:
+        B = true.shape[0]
+        s_pred = ssim(pred.flatten(0, 1) / 255.0, true.flatten(0, 1) / 255.0).reshape(B, H)
+        s_last = ssim(last.flatten(0, 1) / 255.0, true.flatten(0, 1) / 255.0).reshape(B, H)
+        result["openloop_ssim"] = _masked_mean(s_pred, valid).tolist()
+        result["openloop_ssim_repeat_last"] = _masked_mean(s_last, valid).tolist()
+    result["nmse_1step"] = result["openloop_nmse"][0]
+    result["prediction_horizon"] = prediction_horizon(result["openloop_nmse"], threshold)
+    result.update(threshold=threshold, context=K, horizon=H, sequences=int(true.shape[0]))
+    model.train(was_training)
+    return result
+
+
+def openloop_scalars(result: dict[str, Any], prefix: str = "wm/") -> dict[str, float]:
+    """The headline numbers of :func:`openloop_eval` as flat scalars for TensorBoard (``wm/...``)."""
+    nmse = result["openloop_nmse"]
+    out = {
+        "openloop_nmse_1": nmse[0],
+        f"openloop_nmse_{len(nmse)}": nmse[-1],
+        "openloop_nmse_mean": float(np.nanmean(nmse)),
+        "repeat_last_nmse_1": result["openloop_nmse_repeat_last"][0],
+        "prediction_horizon": float(result["prediction_horizon"]),
+        "reward_mse": result["reward_mse"],
+        "reward_mse_mean_predictor": result["reward_mse_mean_predictor"],
+        "cont_accuracy": result["cont_accuracy"],
+    }
+    if "openloop_ssim" in result:
+        out["ssim_1"] = result["openloop_ssim"][0]
+        out[f"ssim_{len(nmse)}"] = result["openloop_ssim"][-1]
+    return {f"{prefix}{k}": float(v) for k, v in out.items() if not math.isnan(float(v))}

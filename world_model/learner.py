@@ -1,0 +1,58 @@
+"""Training of the world model: Adam, gradient clipping, EMA of the latent objective's target encoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from envs.episode import SequenceBatch
+from world_model.config import WorldModelConfig
+from world_model.model import WorldModel
+from world_model.rssm import RSSMState
+
+
+class WorldModelLearner:
+    """Owns the optimiser of a :class:`WorldModel` and performs its updates.
+
+    Args:
+        model: the world model (its parameters are optimised in place).
+        cfg: the model's config (``optim`` and ``latent.ema`` are used).
+    """
+
+    def __init__(self, model: WorldModel, cfg: WorldModelConfig) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        opt = cfg.optim
+        self.opt = torch.optim.AdamW(self.params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay)
+        self.updates = 0
+
+    def update(self, batch: SequenceBatch[torch.Tensor]) -> tuple[dict[str, float], RSSMState]:
+        """One gradient step on a batch of real sequences (B, T, ...).
+
+        Returns:
+            (metrics under ``wm/``, detached posterior states (B, T, ...) for imagination).
+        """
+        self.model.train()
+        loss, metrics, post = self.model.loss(batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.optim.grad_clip
+        norm = nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+        self.opt.step()
+        self.model.update_target(self.cfg.latent.ema)
+        self.updates += 1
+        metrics["wm/grad_norm"] = float(norm)
+        return metrics, post.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimiser and update count."""
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.updates = int(state["updates"])

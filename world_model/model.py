@@ -1,0 +1,204 @@
+"""The world model: encoder, RSSM, reward / continue heads and the representation objective."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from envs.episode import SequenceBatch
+from world_model.config import WorldModelConfig
+from world_model.distributions import free_bits
+from world_model.heads import ContinueHead, RewardHead
+from world_model.objectives import LatentPrediction, ObsCodec, build_decoder, reconstruction_loss
+from world_model.rssm import RSSM, RSSMState
+
+
+class Imagination(NamedTuple):
+    """An imagined rollout of N trajectories over H steps.
+
+    Attributes:
+        state: states with leading dims (N, H + 1); index 0 is the start state.
+        feat: (N, H + 1, F) features of those states.
+        action: (N, H, A); ``action[:, t]`` is taken in state t and leads to state t + 1.
+    """
+
+    state: RSSMState
+    feat: Tensor
+    action: Tensor
+
+
+class WorldModel(nn.Module):
+    """Action-conditioned latent dynamics with reward and continue heads.
+
+    Args:
+        cfg: the whole world-model config.
+        obs_shape: (D,) for float state vectors or (H, W, 3) for uint8 pixels.
+        action_dim: action size A (continuous actions in [-1, 1]).
+
+    Conventions follow :mod:`envs.episode`: ``action[t]`` led to step t, ``reward[t]`` is received on
+    arriving in step t and ``terminated[t]`` says step t is terminal; the state is reset where ``is_first``.
+    """
+
+    def __init__(self, cfg: WorldModelConfig, obs_shape: tuple[int, ...], action_dim: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.obs_shape = tuple(obs_shape)
+        self.action_dim = action_dim
+        self.encoder = ObsCodec(cfg.encoder, self.obs_shape)
+        self.rssm = RSSM(cfg.rssm, action_dim, self.encoder.embed_dim)
+        self.feat_dim = self.rssm.deter_dim + self.rssm.stoch_dim
+        self.reward_head = RewardHead(cfg.heads, self.feat_dim)
+        self.cont_head = ContinueHead(cfg.heads, self.feat_dim)
+        # The decoder reconstructs (objective "reconstruction") or, fed stopped features, probes ("latent").
+        self.decoder = build_decoder(cfg.encoder, self.feat_dim, self.obs_shape)
+        self.latent: LatentPrediction | None = None
+        if cfg.objective == "latent":
+            self.latent = LatentPrediction(cfg.latent, self.encoder, self.rssm.deter_dim, cfg.rssm.hidden)
+        self._scales = {
+            "dyn": cfg.loss.dyn,
+            "rep": cfg.loss.rep,
+            "reward": cfg.loss.reward,
+            "cont": cfg.loss.cont,
+        }
+        if cfg.objective == "reconstruction":
+            self._scales["dec"] = cfg.loss.dec
+        else:
+            self._scales.update(latent=cfg.loss.latent, var=cfg.latent.var_weight, probe=cfg.loss.probe)
+
+    # ----- states and features -------------------------------------------------------------
+    def initial(self, batch_size: int) -> RSSMState:
+        """All-zero state for ``batch_size`` rows."""
+        return self.rssm.initial(batch_size)
+
+    def feat(self, state: RSSMState) -> Tensor:
+        """Features [h, z] (..., F) of states with any leading dims."""
+        return torch.cat([state.deter, state.stoch], -1)
+
+    def encode(self, obs: Tensor) -> Tensor:
+        """Embeddings (..., E) of raw observations (..., *obs_shape) (float vectors or uint8 pixels)."""
+        return self.encoder(self.encoder.to_net(obs))
+
+    # ----- observe / imagine ---------------------------------------------------------------
+    def observe(
+        self, obs: Tensor, action: Tensor, is_first: Tensor, state: RSSMState | None = None
+    ) -> tuple[RSSMState, RSSMState]:
+        """Posterior and prior states over real sequences.
+
+        Args:
+            obs: (B, T, *obs_shape) observations.
+            action: (B, T, A); ``action[:, t]`` led to step t.
+            is_first: (B, T) bool; state and action are zeroed there.
+            state: (B, ...) state before step 0, or ``None`` for zeros.
+
+        Returns:
+            (post, prior), each with leading dims (B, T).
+        """
+        self._check(obs, action, is_first)
+        post = self.rssm.observe(self.encode(obs), action, is_first, state)
+        return post, self.rssm.prior(post.deter)
+
+    def obs_step(self, state: RSSMState | None, action: Tensor, obs: Tensor, is_first: Tensor) -> RSSMState:
+        """One posterior step for acting.
+
+        Args:
+            state: (B, ...) previous state, or ``None`` for zeros.
+            action: (B, A) the action that led to ``obs``.
+            obs: (B, *obs_shape) the new observation.
+            is_first: (B,) bool; resets those rows first.
+
+        Returns:
+            (B, ...) posterior state.
+        """
+        post = self.rssm.observe(
+            self.encode(obs.unsqueeze(1)), action.unsqueeze(1), is_first.unsqueeze(1), state
+        )
+        return post.map(lambda x: x[:, 0])
+
+    def imagine(
+        self, start: RSSMState, policy_or_actions: Callable[[Tensor], Tensor] | Tensor, horizon: int
+    ) -> Imagination:
+        """Roll the prior from ``start`` under a policy or fixed action sequences.
+
+        Args:
+            start: (N, ...) start states (flatten (B, T) posteriors with ``state.flatten()``).
+            policy_or_actions: policy mapping features (N, F) -> actions (N, A) (gradients flow through
+                the dynamics), or a tensor of actions (N, H, A).
+            horizon: H.
+
+        Returns:
+            :class:`Imagination` with states / features (N, H + 1, ...) and actions (N, H, A).
+        """
+        states, actions = self.rssm.imagine(start, policy_or_actions, horizon)
+        return Imagination(states, self.feat(states), actions)
+
+    # ----- heads -------------------------------------------------------------------------
+    def reward(self, feat: Tensor) -> Tensor:
+        """(...) expected reward of arriving in the state with features (..., F)."""
+        return self.reward_head(feat)
+
+    def cont(self, feat: Tensor) -> Tensor:
+        """(...) probability that the episode continues past the state with features (..., F)."""
+        return self.cont_head(feat)
+
+    def decode(self, feat: Tensor) -> Tensor:
+        """Predicted observations (..., *obs_shape) as float (pixels 0..255) via the decoder or probe."""
+        out = self.decoder(feat)
+        return self.encoder.from_net(out)
+
+    # ----- training ----------------------------------------------------------------------
+    def loss(self, batch: SequenceBatch[Tensor]) -> tuple[Tensor, dict[str, float], RSSMState]:
+        """World-model loss on a batch of real sequences.
+
+        Args:
+            batch: (B, T, ...) tensors on the model's device.
+
+        Returns:
+            (scalar loss, metrics under ``wm/``, posterior states (B, T, ...) still attached to the graph).
+        """
+        self._check(batch.obs, batch.action, batch.is_first)
+        net_obs = self.encoder.to_net(batch.obs)
+        embed = self.encoder(net_obs)
+        post = self.rssm.observe(embed, batch.action, batch.is_first, None)
+        prior = self.rssm.prior(post.deter)
+        feat = self.feat(post)
+        dyn, rep = self.rssm.kl(post, prior)
+        not_first = (~batch.is_first).to(feat.dtype)
+        losses: dict[str, Tensor] = {
+            "dyn": free_bits(dyn, self.cfg.loss.free_nats).mean(),
+            "rep": free_bits(rep, self.cfg.loss.free_nats).mean(),
+            "reward": (self.reward_head.loss(feat, batch.reward.to(feat.dtype)) * not_first).sum()
+            / not_first.sum().clamp(min=1.0),
+            "cont": self.cont_head.loss(feat, 1.0 - batch.terminated.to(feat.dtype)).mean(),
+        }
+        obs_dims = len(self.obs_shape)
+        stats: dict[str, Tensor] = {"dyn_kl": dyn.mean(), "rep_kl": rep.mean()}
+        if self.latent is None:
+            losses["dec"] = reconstruction_loss(self.decoder(feat), net_obs, obs_dims).mean()
+        else:
+            lat = self.latent(post.deter, net_obs, embed, not_first)
+            losses.update(latent=lat["latent"], var=lat["var"])
+            stats["embed_spread"] = lat["spread"]
+            losses["probe"] = reconstruction_loss(self.decoder(feat.detach()), net_obs, obs_dims).mean()
+        total = sum((self._scales[k] * v for k, v in losses.items()), torch.zeros((), device=feat.device))
+        stats["post_entropy"] = self.rssm.entropy(post).mean()
+        names = ["loss", *(f"{k}_loss" for k in losses), *stats]
+        values = torch.stack([total.detach(), *(v.detach() for v in losses.values()), *stats.values()])
+        metrics = {f"wm/{n}": float(v) for n, v in zip(names, values.tolist(), strict=True)}
+        return total, metrics, post
+
+    def update_target(self, decay: float) -> None:
+        """EMA step of the latent objective's target encoder (no-op for ``reconstruction``)."""
+        if self.latent is not None:
+            self.latent.update_target(self.encoder, decay)
+
+    def _check(self, obs: Tensor, action: Tensor, is_first: Tensor) -> None:
+        n = len(self.obs_shape)
+        if tuple(obs.shape[-n:]) != self.obs_shape or obs.dim() != n + 2:
+            raise ValueError(f"obs {tuple(obs.shape)} is not (B, T, *{self.obs_shape})")
+        if action.shape != (*obs.shape[:2], self.action_dim):
+            raise ValueError(f"action {tuple(action.shape)} is not (B, T, {self.action_dim})")
+        if is_first.shape != obs.shape[:2] or is_first.dtype != torch.bool:
+            raise ValueError(f"is_first {tuple(is_first.shape)} {is_first.dtype} is not (B, T) bool")

@@ -1,9 +1,10 @@
 """Dreamer agent: a policy learned inside the world model's imagination (actor-critic on latent states).
 
-Per update: the world model learns from a replayed batch; from every posterior state of the batch the
-actor's actions are imagined ``horizon`` steps forward through the (frozen) learned dynamics; the critic
-regresses two-hot symlog targets onto lambda-returns computed with a slow target critic; the actor
-maximises the normalised lambda-returns by backpropagating through the dynamics, plus an entropy bonus.
+Per update: the world model learns from a replayed batch; from its posterior states (all, or a random
+subset of ``imag_starts``) the actor's actions are imagined ``horizon`` steps forward through the frozen
+learned dynamics; the critic regresses two-hot symlog targets onto lambda-returns computed with a slow
+target critic; the actor maximises the normalised lambda-returns by backpropagating through the
+dynamics, plus an entropy bonus.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from agents.returns import ReturnNormalizer, discount_weights, lambda_return
 from envs.episode import SequenceBatch, StepObs
+from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.learner import WorldModelLearner
@@ -63,6 +65,22 @@ class ActorCriticConfig:
     """EMA decay of the slow target critic per update (it provides the bootstrap values)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "horizon >= 1": self.horizon >= 1,
+            "imag_starts >= 0": self.imag_starts >= 0,
+            "0 < gamma <= 1": 0 < self.gamma <= 1,
+            "0 <= lam <= 1": 0 <= self.lam <= 1,
+            "hidden >= 1 and layers >= 0": self.hidden >= 1 and self.layers >= 0,
+            "0 < min_std <= max_std": 0 < self.min_std <= self.max_std,
+            "critic_bins >= 2": self.critic_bins >= 2,
+            "0 <= slow_critic_decay < 1": 0 <= self.slow_critic_decay < 1,
+            "0 <= return_norm_decay < 1": 0 <= self.return_norm_decay < 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise UserError(f"actor-critic config needs {', '.join(bad)}")
 
 
 class Actor(nn.Module):
@@ -146,7 +164,7 @@ def _map_state(state: Any, fn: Any) -> Any:
         return {k: _map_state(v, fn) for k, v in state.items()}
     if dataclasses.is_dataclass(state) and not isinstance(state, type):
         return dataclasses.replace(
-            state,  # type: ignore[type-var]
+            state,
             **{f.name: _map_state(getattr(state, f.name), fn) for f in dataclasses.fields(state)},
         )
     raise TypeError(f"cannot map over a latent state of type {type(state)}")
@@ -320,8 +338,16 @@ class DreamerAgent:
             ``entropy`` (N, H), ``scale`` ().
         """
         cfg = self.cfg
-        imag = self.world_model.imagine(start, self.actor.sample, cfg.horizon)
+        entropies: list[Tensor] = []
+
+        def policy(f: Tensor) -> Tensor:
+            action, ent = self.actor.sample_with_entropy(f)
+            entropies.append(ent)  # the entropy of the action taken, without a second actor pass
+            return action
+
+        imag = self.world_model.imagine(start, policy, cfg.horizon)
         feat = imag.feat  # (N, H+1, F), gradients to the actor through the dynamics
+        entropy = torch.stack(entropies, 1)  # (N, H)
         reward = self.world_model.reward(feat[:, 1:]).float()  # (N, H)
         cont = self.world_model.cont(feat[:, 1:]).float()  # (N, H)
         value = self.target_critic(feat).mean().float()  # (N, H+1)
@@ -329,7 +355,6 @@ class DreamerAgent:
         weight = (start_cont.unsqueeze(1) * discount_weights(cont, gamma=cfg.gamma)).detach()
         self.normalizer.update(ret)
         scale = self.normalizer.scale()
-        _, entropy = self.actor.sample_with_entropy(feat[:, :-1].detach())
         actor_loss = -(weight * (ret / scale + cfg.entropy * entropy)).mean()
         dist = self.critic(feat[:, :-1].detach())
         critic_loss = -(weight * dist.log_prob(ret.detach())).mean()

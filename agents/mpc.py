@@ -258,7 +258,8 @@ class MPCAgent:
         self._calls += 1
 
     def metrics(self) -> dict[str, float]:
-        """Planner statistics averaged over the :meth:`act` calls since the last call (then reset).
+        """Planner statistics averaged over all :meth:`act` calls since the last call, evaluation included
+        (then reset).
 
         Keys: ``planner/return_plan`` (objective of the chosen plan: the mean sequence as scored in the
         last iteration, or the best candidate for random shooting), ``planner/return_elites``,

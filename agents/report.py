@@ -450,15 +450,37 @@ class Report:
     band: Band = "iqr"
     speed: tuple[tuple[Run, dict[str, float]], ...] = ()
     """Per run, the speed figures of ``read_speed`` (runs without any are left out)."""
+    base: Path | None = None
+    """Run paths inside this folder are shown relative to it (the report's own folder)."""
+
+    def show(self, path: Path) -> str:
+        """``path`` as the report shows it: relative to ``base`` when inside it."""
+        return show_path(path, self.base)
+
+
+def show_path(path: Path, base: Path | None) -> str:
+    """``path`` relative to ``base`` when it lies inside ``base``, else unchanged."""
+    if base is not None:
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(path)
 
 
 def _auc_range(runs: Sequence[Run]) -> tuple[float, float] | None:
-    """The env's AUC window: from the latest first evaluation to the shortest algorithm's longest run."""
+    """The env's AUC window, common to its algorithms.
+
+    It ends at the shortest algorithm's longest finished run (an algorithm whose runs all stopped
+    early does not shrink the window; it is left out of the AUC, with a note) and starts at the
+    latest first evaluation among the runs that reach that end.
+    """
     evaluated = [r for r in runs if len(r.step)]
     if not evaluated:
         return None
+    finished = [r for r in evaluated if r.finished]
     longest: dict[str, float] = {}
-    for r in evaluated:
+    for r in finished or evaluated:
         longest[r.algo] = max(longest.get(r.algo, 0.0), float(r.last_step))
     hi = min(longest.values())
     reaching = [r for r in evaluated if r.last_step >= hi * (1 - TOLERANCE)]
@@ -467,7 +489,12 @@ def _auc_range(runs: Sequence[Run]) -> tuple[float, float] | None:
 
 
 def build_report(
-    runs: Sequence[Run], *, band: Band = "iqr", skipped: Sequence[str] = (), speed: bool = False
+    runs: Sequence[Run],
+    *,
+    band: Band = "iqr",
+    skipped: Sequence[str] = (),
+    speed: bool = False,
+    base: Path | None = None,
 ) -> Report:
     """Group runs by env and algorithm and compute every number the report shows.
 
@@ -476,6 +503,7 @@ def build_report(
         band: Spread shown around the median: interquartile range or min-max.
         skipped: Notes on directories that could not be loaded (shown in the report).
         speed: Also read each run's speed figures (``read_speed``).
+        base: Show run paths inside this folder relative to it (pass the report's output folder).
     """
     by_env: dict[str, list[Run]] = {}
     for run in runs:
@@ -486,11 +514,11 @@ def build_report(
         notes: list[str] = []
         for r in env_runs:
             if len(r.step) == 0:
-                notes.append(f"{r.algo} seed {r.seed}: no evaluations ({r.path})")
+                notes.append(f"{r.algo} seed {r.seed}: no evaluations ({show_path(r.path, base)})")
             elif not r.finished:
                 notes.append(
                     f"{r.algo} seed {r.seed}: stopped at {r.last_step:,} of "
-                    f"{r.target_steps:,} steps ({r.path})"
+                    f"{r.target_steps:,} steps ({show_path(r.path, base)})"
                 )
         budgets = tuple(b for b in BUDGETS if any(value_at_budget(r, b) is not None for r in env_runs))
         window = _auc_range(env_runs)
@@ -528,7 +556,7 @@ def build_report(
             figures = read_speed(run.path)
             if figures:
                 speed_rows.append((run, figures))
-    return Report(tuple(envs), tuple(skipped), band, tuple(speed_rows))
+    return Report(tuple(envs), tuple(skipped), band, tuple(speed_rows), base)
 
 
 def load_runs(run_dirs: Iterable[Path]) -> tuple[list[Run], list[str]]:
@@ -641,7 +669,7 @@ def to_json(report: Report) -> dict[str, Any]:
             algos[a.algo] = {
                 "runs": [
                     {
-                        "path": str(r.path),
+                        "path": report.show(r.path),
                         "seed": r.seed,
                         "evaluations": len(r.step),
                         "last_step": r.last_step,
@@ -664,7 +692,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "notes": list(env.notes),
         }
     speed = [
-        {"path": str(r.path), "env": r.env, "algo": r.algo, "seed": r.seed, **figures}
+        {"path": report.show(r.path), "env": r.env, "algo": r.algo, "seed": r.seed, **figures}
         for r, figures in report.speed
     ]
     return {
@@ -698,9 +726,14 @@ def plot_env(env: EnvReport, path: Path, *, band: Band = "iqr") -> None:
     scale, unit = (3600.0, "hours") if max_wall > 3 * 3600 else (60.0, "minutes")
     for i, a in enumerate(env.algos):
         color = f"C{i % 10}"
-        total = len([r for r in a.runs if len(r.step)])
-        label = f"{a.algo} (n={total})"
         evaluated = [r for r in a.runs if len(r.step)]
+        total = len(evaluated)
+        label = f"{a.algo} (n={total})"
+        if total < len(a.runs):
+            label += f", {len(a.runs) - total} without evaluations"
+        if total == 0:  # still in the legend, so the missing algorithm is seen
+            axes[0].plot([], [], color=color, label=label)
+            continue
         panels = (
             (axes[0], a.curve_steps, 1.0, [r.step for r in evaluated]),
             (axes[1], a.curve_wall, scale, [r.wall_time for r in evaluated]),
@@ -727,8 +760,7 @@ def plot_env(env: EnvReport, path: Path, *, band: Band = "iqr") -> None:
         ax.grid(alpha=0.3)
     axes[0].set_title(f"{env.env}: median over seeds, {spread} band")
     axes[1].set_title("against wall-clock time (dashed: fewer seeds)")
-    if env.algos:
-        axes[0].legend(loc="best", fontsize=9)
+    axes[0].legend(loc="best", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -33,7 +33,9 @@ from agents.logger import Logger
 from agents.run_dir import RunDir, config_to_dict
 from envs import Collector, EpisodeReplay, RandomPolicy, seeds
 from envs.episode import Episode, SequenceBatch, StepObs
+from envs.errors import UserError
 from envs.replay import to_torch
+from world_model import WorldModel
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,19 @@ class TrainerConfig:
     """Open-loop evaluation: error threshold that defines the prediction horizon."""
     progress: bool = True
     """Show a progress bar (env steps, steps/s, last eval return, ETA)."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "prefill >= 0": self.prefill >= 0,
+            "train_ratio >= 0": self.train_ratio >= 0,
+            "batch_size >= 1 and seq_len >= 2": self.batch_size >= 1 and self.seq_len >= 2,
+            "replay_capacity >= seq_len": self.replay_capacity >= self.seq_len,
+            "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
+            "wm_eval_every >= 0": self.wm_eval_every >= 0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise UserError(f"training loop config needs {', '.join(bad)}")
 
 
 class Agent(Protocol):
@@ -137,7 +152,7 @@ class Trainer:
         train_cfg: TrainerConfig,
         *,
         device: torch.device,
-        world_model: torch.nn.Module | None = None,
+        world_model: WorldModel | None = None,
     ):
         self.agent, self.venv, self.run, self.cfg, self.tc = agent, venv, run, cfg, train_cfg
         self.device, self.world_model = device, world_model
@@ -266,7 +281,13 @@ class Trainer:
                 horizon=tc.wm_eval_horizon,
                 threshold=tc.wm_eval_threshold,
             )
-        self.logger.scalars({f"wm/openloop/{k}": float(v) for k, v in metrics.items()}, self.env_steps)
+        out: dict[str, float] = {}
+        for k, v in metrics.items():
+            if isinstance(v, int | float):
+                out[f"wm/openloop/{k}"] = float(v)
+            elif isinstance(v, list | tuple) and v:  # per horizon step: log the last (hardest) one
+                out[f"wm/openloop/{k}_last"] = float(v[-1])
+        self.logger.scalars(out, self.env_steps)
 
     def train(self) -> None:
         """Run until ``cfg.steps`` env steps, evaluating, logging and checkpointing on schedule.

@@ -602,6 +602,8 @@ def write_imagination_video(
         "error": "mean squared error per step"
         + (" of pixels in [0, 1]" if pixels else " of the observation"),
         "mse_mean": mse.mean(0).round(6).tolist(),
+        "mse_context_mean": round(float(mse[:, :context].mean()), 6),
+        "mse_imagined_mean": round(float(mse[:, context:].mean()), 6) if mse.shape[1] > context else None,
         "per_segment": [
             {
                 "mse": mse[i].round(6).tolist(),
@@ -674,3 +676,38 @@ def write_imagination_video(
     json_path.write_text(json.dumps(summary, indent=1))
     result.paths.append(json_path)
     return result
+
+
+def write_replay_video(
+    model: Any,
+    episodes: Path | Sequence[Episode],
+    env: str,
+    out: Path,
+    cfg: VideoConfig,
+    *,
+    action_repeat: int = 1,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> VideoResult:
+    """Segments of stored episodes, imagined under their actions, written as a video (one call for a trainer).
+
+    Args:
+        model: the world model.
+        episodes: a run's ``episodes/`` directory (the newest 100 are read) or the episodes themselves.
+        env: env name or id.
+        out: ``FILE.mp4`` (see :func:`write_imagination_video` for what is written beside it).
+        cfg: context, horizon, segments, size, fps.
+        action_repeat: simulator steps per agent step.
+        seed: chooses the segments and the model's latent samples.
+        env_kwargs: the observation options the env was made with.
+
+    Raises:
+        UserError: no stored episode has ``context + horizon`` steps.
+    """
+    if isinstance(episodes, str | Path):
+        episodes = read_episodes(Path(episodes), limit=100)
+    batch = segments_from_episodes(episodes, length=cfg.context + cfg.horizon, count=cfg.segments, seed=seed)
+    imagined = imagine_segments(model, batch, context=cfg.context, seed=seed)
+    return write_imagination_video(
+        env, batch, imagined, out, cfg, action_repeat=action_repeat, mode="replay", env_kwargs=env_kwargs
+    )

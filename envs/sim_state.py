@@ -390,11 +390,24 @@ class SimState:
 
         Returns:
             (size, size, 3) uint8 RGB frame.
+
+        Raises:
+            UserError: no offscreen OpenGL context could be made (callers fall back to a plot).
         """
         import mujoco
 
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.size, self.size)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.size, self.size)
+            except (ImportError, OSError, RuntimeError, AttributeError, mujoco.FatalError) as err:
+                import os
+
+                first_line = (str(err).splitlines() or [type(err).__name__])[0]
+                backend = os.environ.get("MUJOCO_GL", "<unset>")
+                raise UserError(
+                    f"cannot render {self.env_id} offscreen with MUJOCO_GL={backend} "
+                    f"({first_line}); set MUJOCO_GL=egl or osmesa before MuJoCo is imported"
+                ) from err
             if self.fast_render:
                 for flag in _FAST_RENDER_FLAGS:
                     self._renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = 0

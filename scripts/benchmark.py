@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import tyro
 
-from agents.report import build_report, find_run_dirs, load_runs, read_eval_csv, write_report
+from agents.report import build_report, find_run_dirs, load_runs, read_eval_csv, show_path, write_report
 from envs.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,16 @@ else the folder name)."""
 DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "mujoco": "dreamerv3"}
 """``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""
 
+COST_PER_STEP: dict[str, float] = {"dreamer": 11.0, "mpc-mppi": 20.0, "sac": 1.0, "td3": 0.8, "ppo": 0.3}
+"""Rough relative CPU cost of one env step per agent: with --jobs > 1 the longest runs of a seed start
+first, so the last minutes do not leave cores idle."""
+
+SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
+    # (suite, agent): extra arguments
+    ("cpu", "mpc-mppi"): ("--plan.population", "256", "--plan.iterations", "3"),  # ~4x cheaper planning
+}
+"""Per-suite changes to an agent's defaults, kept few and visible (they are in each run's config.yaml)."""
+
 ALL = tuple(AGENTS)
 
 
@@ -74,25 +84,32 @@ class Task:
     agents: tuple[str, ...] = ALL
 
 
+MODEL_FREE = ("sac", "td3", "ppo")
+
+# fmt: off
 SUITES: dict[str, tuple[Task, ...]] = {
-    "smoke": (
-        #    env                        steps   eval_every  eval_episodes
-        Task("Pendulum", 400, 200, 1),
+    # Estimated CPU-minutes per seed (one thread per run, idle machine; from the runs' own speed logs:
+    # dreamer `cpu` preset ~0.11 s per env step, MPC with SUITE_ARGS' planner ~0.06 s more per planned
+    # step, SAC ~0.01 s).
+    #    env                       steps  eval_every  eval_episodes  agents                    CPU-min
+    "smoke": (  # every agent for a few hundred steps (CI): ~1.5 min in all
+        Task("Pendulum",                 400,    200,   1),
     ),
-    "cpu": (
-        Task("Pendulum", 10_000, 1_000, 5),
-        Task("InvertedPendulum", 5_000, 500, 5),
-        Task("InvertedDoublePendulum", 10_000, 1_000, 5),
-        Task("HalfCheetah", 20_000, 2_000, 5),
+    "cpu": (  # ~137 CPU-min per seed: about an hour per seed with --jobs 2 on 2 cores
+        Task("Pendulum",              10_000,  1_000,   5),                                  # ~58
+        Task("InvertedPendulum",       5_000,    500,   5, ("dreamer", *MODEL_FREE)),        # ~12
+        Task("InvertedDoublePendulum", 10_000, 1_000,   5, ("dreamer", *MODEL_FREE)),        # ~22
+        Task("HalfCheetah",           20_000,  2_000,   5, ("dreamer", *MODEL_FREE)),        # ~45
     ),
-    "mujoco": (
-        Task("Walker2d", 1_000_000, 10_000, 10),
-        Task("Hopper", 1_000_000, 10_000, 10),
-        Task("HalfCheetah", 1_000_000, 10_000, 10),
-        Task("Ant", 1_000_000, 10_000, 10),
+    "mujoco": (  # GPU machines; the 100k / 500k / 1M budgets are read off the way to 1M
+        Task("Walker2d",           1_000_000, 10_000,  10),
+        Task("Hopper",             1_000_000, 10_000,  10),
+        Task("HalfCheetah",        1_000_000, 10_000,  10),
+        Task("Ant",                1_000_000, 10_000,  10),
     ),
 }
-"""The suites. ``mujoco`` runs to 1M steps; the report reads the 100k / 500k / 1M budgets off the way."""
+# fmt: on
+"""The suites: per env, the budget in env steps, the evaluation schedule and the agents (default all)."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -127,6 +144,7 @@ class Job:
     seed: int
     task: Task
     preset: str | None
+    extra: tuple[str, ...]
     run_dir: Path
     log: Path
 
@@ -135,7 +153,10 @@ JobState = Literal["done", "resume", "fresh"]
 
 
 def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
-    """The suite's runs in execution order: seed-major, so every agent has seed 0 before any has seed 1.
+    """The suite's runs in execution order.
+
+    Seed-major, so every agent has seed 0 before any has seed 1; within a seed the longest runs first
+    (``COST_PER_STEP`` x steps) when several run at once, else in table order.
 
     Raises:
         UserError: unknown agent label, or a non-positive --seeds / --jobs.
@@ -146,8 +167,9 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
     if unknown:
         raise UserError(f"unknown agent {', '.join(unknown)}; choose from {', '.join(AGENTS)}")
     out = cfg.out.resolve()
-    jobs = []
+    jobs: list[Job] = []
     for seed in range(cfg.seeds):
+        first = len(jobs)
         for task in SUITES[cfg.suite]:
             for agent in task.agents:
                 if cfg.agents and agent not in cfg.agents:
@@ -155,7 +177,11 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
                 preset = DREAM_PRESETS[cfg.suite] if AGENTS[agent][0] == "scripts.dream" else None
                 name = f"{task.env}-{agent}-seed{seed}"
                 run_dir = out / "runs" / task.env / agent / f"seed{seed}"
-                jobs.append(Job(agent, task.env, seed, task, preset, run_dir, out / "logs" / f"{name}.log"))
+                extra = SUITE_ARGS.get((cfg.suite, agent), ())
+                log = out / "logs" / f"{name}.log"
+                jobs.append(Job(agent, task.env, seed, task, preset, extra, run_dir, log))
+        if cfg.jobs > 1:
+            jobs[first:] = sorted(jobs[first:], key=lambda j: -COST_PER_STEP.get(j.agent, 1.0) * j.task.steps)
     return jobs
 
 
@@ -179,7 +205,7 @@ def job_command(job: Job, state: JobState, device: str | None) -> list[str]:
     else:
         if job.preset is not None:
             cmd += ["--preset", job.preset]
-        cmd += [*fixed, "--env", job.env, "--steps", str(job.task.steps), "--seed", str(job.seed)]
+        cmd += [*fixed, *job.extra, "--env", job.env, "--steps", str(job.task.steps), "--seed", str(job.seed)]
         cmd += ["--run-dir", str(job.run_dir), "--eval-every", str(job.task.eval_every)]
         cmd += ["--eval-episodes", str(job.task.eval_episodes)]
     if device is not None:
@@ -213,11 +239,21 @@ _LIVE: set[subprocess.Popen[bytes]] = set()
 """Runs in progress (to pass a SIGTERM on to them)."""
 
 
+_STOPPING = threading.Event()
+
+
 def _forward_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM to the benchmark: ask every live run to checkpoint and stop, then stop waiting."""
+    """SIGTERM to the benchmark: ask every live run to checkpoint and stop, then stop waiting.
+
+    Only the first SIGTERM interrupts the wait (``timeout`` sends one to the process and one to its
+    group); later ones are only passed on.
+    """
     for proc in list(_LIVE):
-        proc.send_signal(signal.SIGTERM)
-    raise KeyboardInterrupt
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    if not _STOPPING.is_set():
+        _STOPPING.set()
+        raise KeyboardInterrupt
 
 
 def run_job(job: Job, state: JobState, cfg: BenchmarkConfig, lock: threading.Lock) -> Outcome:
@@ -248,6 +284,8 @@ def run_job(job: Job, state: JobState, cfg: BenchmarkConfig, lock: threading.Loc
         _record(outcome, cfg)
     with lock:
         verdict = "ok" if outcome.returncode == 0 else f"FAILED (exit {outcome.returncode}, see {job.log})"
+        if outcome.returncode != 0 and _STOPPING.is_set():
+            verdict = f"stopped (exit {outcome.returncode})"
         print(f"[{job.env} {job.agent} seed {job.seed}] {verdict} in {outcome.wall_s:.0f} s", flush=True)
     return outcome
 
@@ -326,6 +364,7 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     interrupted = False
+    _STOPPING.clear()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _forward_sigterm) if main_thread else None
     try:
@@ -368,7 +407,10 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         f"- machine: {summary['machine']}",
         f"- runs: {len(jobs)} ({len(jobs) - len(todo)} already finished before this invocation)",
     ]
-    preamble += [f"- FAILED: {o.job.env} {o.job.agent} seed {o.job.seed}, see `{o.job.log}`" for o in failed]
+    preamble += [
+        f"- FAILED: {o.job.env} {o.job.agent} seed {o.job.seed}, see `{show_path(o.job.log, cfg.out)}`"
+        for o in failed
+    ]
     runs_dir = cfg.out / "runs"
     if not runs_dir.is_dir():
         print("error: no run produced a run directory", file=sys.stderr)
@@ -378,7 +420,7 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    report = build_report(runs, skipped=skipped, speed=True)
+    report = build_report(runs, skipped=skipped, speed=True, base=cfg.out)
     for path in write_report(report, cfg.out, preamble="\n".join(preamble) + "\n"):
         print(path)
     return 1 if failed else 0

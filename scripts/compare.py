@@ -46,7 +46,7 @@ def compare(cfg: CompareConfig) -> list[Path]:
     runs, skipped = load_runs(find_run_dirs(cfg.runs))
     if not runs:
         raise UserError("no readable run: " + "; ".join(skipped))
-    report = build_report(runs, band=cfg.band, skipped=skipped, speed=cfg.speed)
+    report = build_report(runs, band=cfg.band, skipped=skipped, speed=cfg.speed, base=cfg.out)
     return write_report(report, cfg.out)
 
 

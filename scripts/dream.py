@@ -88,7 +88,7 @@ _DEBUG = DreamConfig(
     agent=ActorCriticConfig(horizon=5, hidden=32, layers=1, critic_bins=63),
     train=TrainerConfig(
         prefill=100,
-        train_ratio=32.0,
+        train_ratio=16.0,
         batch_size=4,
         seq_len=8,
         replay_capacity=10_000,

@@ -164,7 +164,7 @@ def main(args: list[str] | None = None) -> None:
         if opts.mode == "replay":
             episodes = read_episodes(Path(opts.run) / "episodes")
             batch = segments_from_episodes(episodes, length=length, count=opts.segments, seed=opts.seed)
-            imagined = imagine_segments(model, batch, context=opts.context)
+            imagined = imagine_segments(model, batch, context=opts.context, seed=opts.seed)
         else:
             assert actor is not None
             parts = [

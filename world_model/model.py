@@ -185,7 +185,7 @@ class WorldModel(nn.Module):
         total = sum((self._scales[k] * v for k, v in losses.items()), torch.zeros((), device=feat.device))
         stats["post_entropy"] = self.rssm.entropy(post).mean()
         names = ["loss", *(f"{k}_loss" for k in losses), *stats]
-        values = torch.stack([total.detach(), *(v.detach() for v in losses.values()), *stats.values()])
+        values = torch.stack([t.detach().float() for t in (total, *losses.values(), *stats.values())])
         metrics = {f"wm/{n}": float(v) for n, v in zip(names, values.tolist(), strict=True)}
         return total, metrics, post
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,7 +89,8 @@ def test_suite_resumes_without_redoing_finished_runs(
     seed0, seed1 = out / "runs/Pendulum-v1/fake/seed0", out / "runs/Pendulum-v1/fake/seed1"
     assert len((seed1 / "eval.csv").read_text().splitlines()) == 1 + 2  # steps 0 and 100
     md = (out / "report.md").read_text()
-    assert "FAILED: Pendulum-v1 fake seed 1" in md and "fake seed 1: stopped at 100 of 300 steps" in md
+    assert "FAILED: Pendulum-v1 fake seed 1, see `logs/Pendulum-v1-fake-seed1.log`" in md
+    assert "fake seed 1: stopped at 100 of 300 steps (runs/Pendulum-v1/fake/seed1)" in md
     assert "threads 1 seed 0" in (out / "logs/Pendulum-v1-fake-seed0.log").read_text()  # --jobs 2
     assert json.loads((seed0 / "bench.json").read_text())["measured"]["peak_rss_mb"] > 1
 
@@ -108,3 +112,18 @@ def test_suite_resumes_without_redoing_finished_runs(
     assert fake["final"]["values"] == [-700.0, -699.0] and report["speed"][0]["peak_rss_mb"] > 1
     assert (out / "Pendulum-v1.png").stat().st_size > 0
     assert json.loads((out / "benchmark.json").read_text())["failed"] == []
+
+
+@pytest.mark.slow
+def test_smoke_suite_runs_every_agent_for_real(tmp_path: Path) -> None:
+    """The real smoke suite (about two minutes on 2 cores): every agent evaluates and the report has it."""
+    root = Path(__file__).resolve().parents[2]
+    args = ["--suite", "smoke", "--seeds", "1", "--out", str(tmp_path)]
+    cmd = [sys.executable, "-m", "scripts.benchmark", *args]
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    algos = report["envs"]["Pendulum-v1"]["algos"]
+    assert sorted(algos) == sorted(benchmark.AGENTS)
+    assert all(a["final"]["n"] == 1 for a in algos.values())
+    assert {row["algo"] for row in report["speed"]} == set(benchmark.AGENTS)

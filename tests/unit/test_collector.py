@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
@@ -148,7 +149,7 @@ def test_async_vector_env_collects_the_same_episodes_as_sync() -> None:
     cfg = EnvConfig(max_episode_steps=5, num_envs=2)
     runs = []
     for kind in ("sync", "async"):
-        venv = make_vector_env("Hopper", EnvConfig(**{**cfg.__dict__, "vector": kind}), seed=2)
+        venv = make_vector_env("Hopper", dataclasses.replace(cfg, vector=kind), seed=2)
         assert isinstance(venv, gym.vector.SyncVectorEnv if kind == "sync" else gym.vector.AsyncVectorEnv)
         runs.append(Collector(venv, action_repeat=1).collect(RandomPolicy(3, seed=0), 30))
         venv.close()

@@ -86,7 +86,9 @@ def test_categorical_kl_matches_torch() -> None:
 def test_gaussian_kl_matches_torch() -> None:
     m1, m2 = torch.randn(2, 6), torch.randn(2, 6)
     s1, s2 = torch.rand(2, 6) + 0.1, torch.rand(2, 6) + 0.1
-    ref = torch.distributions.kl_divergence(torch.distributions.Normal(m1, s1), torch.distributions.Normal(m2, s2))
+    ref = torch.distributions.kl_divergence(
+        torch.distributions.Normal(m1, s1), torch.distributions.Normal(m2, s2)
+    )
     torch.testing.assert_close(gaussian_kl(m1, s1, m2, s2), ref.sum(-1))
 
 

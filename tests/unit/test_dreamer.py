@@ -180,3 +180,29 @@ def test_checkpoint_round_trip_identical_actions_and_next_update() -> None:
     assert m == n
     for p, q in zip(agent.actor.parameters(), clone.actor.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_continue_head_learns_terminals_not_truncations() -> None:
+    """The continue head (which stops imagined returns) drops at terminal states, not at truncations."""
+    torch.manual_seed(0)
+    agent = _tiny_agent()
+    B, T = 4, 8
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(B, T, 3, generator=g) * 0.5
+    obs[0::2, -1] = 3.0  # rows 0, 2 end in a (visibly different) terminal state
+    terminated = torch.zeros(B, T, dtype=torch.bool)
+    terminated[0::2, -1] = True
+    truncated = torch.zeros(B, T, dtype=torch.bool)
+    truncated[1::2, -1] = True  # rows 1, 3 are cut by a time limit in an ordinary state
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = True
+    batch = SequenceBatch(obs, torch.zeros(B, T, 1), torch.zeros(B, T), terminated, truncated, is_first)
+    for _ in range(200):
+        _, post = agent.learner.update(batch)
+    with torch.no_grad():
+        cont = agent.world_model.cont(agent.world_model.feat(post))  # (B, T)
+        out = agent.imagine_losses(post.map(lambda x: x[:, -1]), 1.0 - terminated[:, -1].float())
+    assert torch.all(cont[0::2, -1] < 0.5), cont[:, -1]
+    assert torch.all(cont[1::2, -1] > 0.8), cont[:, -1]
+    # imagination from a terminal state gets no weight; from a truncated one it does
+    assert torch.all(out["weight"][0::2] == 0) and torch.all(out["weight"][1::2, 0] == 1)

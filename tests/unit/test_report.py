@@ -204,6 +204,16 @@ def test_build_report_groups_budgets_auc_and_notes(tmp_path: Path) -> None:
     assert "sac seed 2: left out of the AUC" in notes
 
 
+def test_auc_window_ignores_an_algorithm_that_only_crashed(tmp_path: Path) -> None:
+    make_run(tmp_path, "a", algo="sac", steps=300, evals=[(100, 1), (200, 2), (300, 3)])
+    make_run(tmp_path, "b", algo="ppo", steps=300, evals=[(100, 5), (200, 5), (300, 5)])
+    make_run(tmp_path, "c", algo="dreamer", steps=300, evals=[(100, 0)])  # crashed after one eval
+    pend = build_report(load_runs(find_run_dirs([str(tmp_path)]))[0]).envs[0]
+    assert pend.auc_range == (100.0, 300.0)
+    dreamer, ppo, sac = pend.algos
+    assert (dreamer.auc.n, ppo.auc.median, sac.auc.median) == (0, 5.0, 2.0)
+
+
 def test_markdown_and_json_show_counts(tmp_path: Path) -> None:
     make_run(tmp_path, "s0", seed=0, evals=[(0, -1000), (10_000, -500)], steps=10_000)
     make_run(tmp_path, "s1", seed=1, evals=[(0, -1200), (10_000, -300)], steps=10_000)

@@ -24,6 +24,7 @@ from agents.video import (
     step_errors,
     write_frames,
     write_imagination_video,
+    write_replay_video,
 )
 from envs.episode import Episode
 from envs.errors import UserError
@@ -239,6 +240,25 @@ def test_policy_rollout_follows_imagined_actions() -> None:
     assert batch.obs.shape == (1, 7, 11) and imagined.obs.shape == (1, 7, 11)
     # The real env took the policy's context actions, then exactly the actions chosen in imagination.
     np.testing.assert_allclose(batch.action[0, 1:], np.stack(taken), atol=1e-6)
+
+
+@pytest.mark.mujoco
+def test_write_replay_video_from_run_episodes(tmp_path: Path) -> None:
+    from envs import EpisodeReplay
+
+    replay = EpisodeReplay(tmp_path / "episodes", 1000, seed=0)
+    for i, length in enumerate((4, 12)):
+        replay.add(_episode(length, (11,), 3, seed=i))
+    cfg = VideoConfig(context=2, horizon=6, segments=1, size=S)
+    result = write_replay_video(
+        _tiny_model((11,), 3), tmp_path / "episodes", "Hopper", tmp_path / "v.mp4", cfg
+    )
+    assert result.kind == "video" and result.frames == 8 and result.mse.shape == (1, 8)
+    summary = json.loads((tmp_path / "v.json").read_text())
+    assert summary["mse_context_mean"] == pytest.approx(result.mse[:, :2].mean(), abs=1e-5)
+    with pytest.raises(UserError, match="no episode has 13 steps"):
+        write_replay_video(_tiny_model((11,), 3), tmp_path / "episodes", "Hopper", tmp_path / "w.mp4",
+                           VideoConfig(context=3, horizon=10))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ scripts.imagine

@@ -1,0 +1,139 @@
+"""`python -m scripts.dream --preset debug` in a subprocess: what it writes, --resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.evaluation import read_eval_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cmd(run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "scripts.dream", "--preset", "debug", "--run-dir", str(run_dir), *args]
+
+
+def _resume(run_dir: Path, *args: str) -> list[str]:
+    """Resuming takes the run's saved config as the defaults (no --preset needed)."""
+    return [sys.executable, "-m", "scripts.dream", "--resume", "--run-dir", str(run_dir), *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+
+
+def _run(cmd: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _run(_cmd(run, "--threads", "1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run / "config.yaml").is_file()
+    rows = read_eval_csv(run / "eval.csv")
+    assert [r["step"] for r in rows] == [200, 400]
+    assert all(r["episodes"] == 1 for r in rows)
+    assert list(run.glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt"))[-1].endswith("400.pt")
+    assert list((run / "episodes").glob("*.npz"))
+
+
+def test_resume_after_kill_continues_steps_and_eval_csv(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # long enough that SIGTERM arrives mid-run; --steps may change on resume
+    proc = subprocess.Popen(
+        _cmd(run, "--steps", "100000", "--threads", "1"),
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not list((run / "checkpoints").glob("*.pt")):
+            time.sleep(0.5)
+        assert list((run / "checkpoints").glob("*.pt")), "no checkpoint before the deadline"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    steps = sorted(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("*.pt"))
+    killed_at = steps[-1]
+    assert killed_at >= 200
+    before = read_eval_csv(run / "eval.csv")
+    target = killed_at + 400
+    proc2 = _run(_resume(run, "--steps", str(target)))
+    assert proc2.returncode == 0, proc2.stderr[-3000:]
+    rows = read_eval_csv(run / "eval.csv")
+    got = [r["step"] for r in rows]
+    assert got[: len(before)] == [r["step"] for r in before if r["step"] <= killed_at]
+    assert got == sorted(set(got)), got  # every step once, increasing
+    assert got[-1] >= target
+    assert all(s > killed_at for s in got[len(before) :])
+    # the wall-clock column continues instead of restarting at zero
+    assert rows[-1]["wall_time"] >= before[-1]["wall_time"]
+    steps_after = sorted(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("*.pt"))
+    assert steps_after[-1] >= target
+
+
+def test_resume_refuses_changed_model(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _run(_cmd(run, "--steps", "200", "--train.wm-eval-every", "0")).returncode == 0
+    proc = _run(_resume(run, "--agent.horizon", "7"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "agent.horizon" in proc.stderr
+
+
+@pytest.mark.parametrize("planner", ["mppi"])
+def test_debug_run_with_planner(tmp_path: Path, planner: str) -> None:
+    run = tmp_path / "run"
+    proc = _run(
+        _cmd(
+            run,
+            "--steps",
+            "200",
+            "--act",
+            "planner",
+            "--planner",
+            planner,
+            "--plan.horizon",
+            "4",
+            "--plan.population",
+            "32",
+            "--plan.elites",
+            "4",
+            "--plan.iterations",
+            "2",
+        )
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in read_eval_csv(run / "eval.csv")] == [200]
+
+
+def test_amp_on_cpu_is_a_user_error(tmp_path: Path) -> None:
+    proc = _run(_cmd(tmp_path / "run", "--device", "cpu", "--amp"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --amp and --compile need a CUDA device"
+
+
+@pytest.mark.gpu
+def test_debug_run_on_cuda_with_amp(tmp_path: Path) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    run = tmp_path / "run"
+    proc = _run(_cmd(run, "--steps", "200", "--device", "cuda", "--amp"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in read_eval_csv(run / "eval.csv")] == [200]

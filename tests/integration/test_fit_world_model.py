@@ -1,0 +1,58 @@
+"""`python -m scripts.fit_world_model --preset tiny` in a subprocess: the JSON, TensorBoard, checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "scripts.fit_world_model", "--preset", "tiny", "--run-dir", str(run_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*cmd, "--threads", "1", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("objective", ["reconstruction", "latent"])
+def test_tiny_fit_writes_eval_json_events_and_checkpoint(tmp_path: Path, objective: str) -> None:
+    run = tmp_path / "run"
+    proc = _run(run, "--env", "Pendulum", "--objective", objective, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["env"] == "Pendulum-v1" and out["objective"] == objective
+    assert out["updates"] == 40 and out["train_steps"] >= 1000 and out["ms_per_update"] > 0
+    assert len(out["openloop_nmse"]) == len(out["openloop_nmse_repeat_last"]) == 8
+    for key in ("reward_mse", "reward_mse_mean_predictor", "nmse_1step", "cont_accuracy"):
+        assert isinstance(out[key], float), key
+    assert 0 <= out["prediction_horizon"] <= 8
+    assert ("embed_spread" in out) == (objective == "latent")
+    events = list(run.glob("events.out.tfevents.*"))
+    assert events and b"wm/openloop_nmse_1" in events[0].read_bytes() and b"wm/loss" in events[0].read_bytes()
+    assert "prediction horizon" in proc.stdout
+
+    from agents.checkpoint import load_checkpoint
+    from world_model import WorldModel, world_model_preset
+
+    state = load_checkpoint(run / "checkpoints")
+    cfg = world_model_preset("tiny")
+    model = WorldModel(dataclasses.replace(cfg, objective=objective), (3,), 1)  # type: ignore[arg-type]
+    model.load_state_dict(state["learner"]["model"])
+    assert state["learner"]["updates"] == 40
+    assert torch.isfinite(next(model.parameters())).all()
+
+
+def test_user_errors_exit_2(tmp_path: Path) -> None:
+    proc = _run(tmp_path / "a", "--env", "Pendulum", "--context", "150", "--horizon", "100")
+    assert proc.returncode == 2 and "error:" in proc.stderr and "too short" in proc.stderr
+    proc = _run(tmp_path / "b", "--env", "Pendulum", "--updates", "0")
+    assert proc.returncode == 2 and "--updates must be at least 1" in proc.stderr

@@ -186,9 +186,10 @@ def _nested_get(cfg: dict[str, Any], key: str) -> Any:
 def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
     """The grouping label of a run.
 
-    ``algo`` from the config (``sac``, ``dreamer``, ...) or, when absent, the run directory's parent
-    folder name (the ``runs/<env>/<algo>/<seed>-<time>`` layout). A run acting with a planner
-    (``act: planner``) is labelled ``mpc-<planner>`` (e.g. ``mpc-mppi``), since it is a different agent.
+    ``algo`` from the config (``sac``, ``td3``, ``ppo``: scripts.baseline), ``dreamer`` for a
+    scripts.dream config acting with its actor (``act: policy``), ``mpc-<planner>`` (e.g. ``mpc-mppi``)
+    for one acting with a planner (``act: planner``), else the run directory's parent folder name
+    (the ``runs/<env>/<algo>/<seed>-<time>`` layout).
     """
     act = _nested_get(cfg, "act")
     if act == "planner":
@@ -198,6 +199,8 @@ def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
     algo = cfg.get("algo")
     if isinstance(algo, str) and algo:
         return algo
+    if act == "policy":  # scripts.dream's config, acting with its learned actor
+        return "dreamer"
     return run_dir.parent.name or "unknown"
 
 

@@ -396,9 +396,10 @@ def compose_tile(
     panels = np.concatenate([real, framed, diff], axis=1)
     caption = np.zeros((caption_height(), 3 * s, 3), dtype=np.uint8)
     phase = "observe" if step < context else "imagine"
-    if s >= 40:
-        labels = "".join(name.ljust(max(1, s // _FONT_W)) for name in ("real", "model", "|diff|"))
-        lines = [labels, f"t={step} {phase} mse {mse:.3g}", f"r {reward:+.2f} pred {pred_reward:+.2f}"]
+    if s >= 40:  # panel names under the panels, then two lines across
+        for i, name in enumerate(("real", "model", "|diff|")):
+            caption = draw_text(caption, [name], x=i * s + 2)
+        lines = ["", f"t={step} {phase} mse {mse:.3g}", f"r {reward:+.2f} pred {pred_reward:+.2f}"]
     else:
         lines = [f"t={step} {phase[:3]}", f"mse {mse:.2g}", f"r{reward:+.1f} p{pred_reward:+.1f}"]
     caption = draw_text(caption, lines)

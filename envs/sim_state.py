@@ -380,9 +380,15 @@ class SimState:
                 getattr(cam, key)[:] = value
             else:
                 setattr(cam, key, value)
-        if int(self._cam_config.get("trackbodyid", -1)) >= 0:
-            # Follow the body, so a walker that moves along x stays in view.
-            cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        track = int(self._cam_config.get("trackbodyid", -1))
+        if track < 0 and self._hidden:
+            track = 1  # a locomotion body without a tracked body in the env's camera: follow its root
+        if track > 0:
+            # Follow the body along the floor (Gymnasium's own renderer leaves the camera in place, so a
+            # walker leaves the view); the height stays the env's. A pure function of the state.
+            cam.lookat[:2] = self.data.subtree_com[track][:2]
+            if "lookat" not in self._cam_config:
+                cam.lookat[2] = self.data.subtree_com[track][2]
         return cam
 
     def render(self) -> np.ndarray:

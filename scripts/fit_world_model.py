@@ -241,7 +241,7 @@ def main() -> None:
     out: dict[str, Any] = {
         "env": env_id,
         "objective": cfg.model.objective,
-        "train_steps": int(replay.steps - replay.num_episodes),
+        "train_steps": int(replay.steps - replay.num_episodes) * cfg.envs.action_repeat,
         "updates": learner.updates,
         "ms_per_update": 1000.0 * update_time / timed if timed else float("nan"),
         "batch_size": cfg.batch_size,

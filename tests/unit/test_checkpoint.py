@@ -141,4 +141,5 @@ def test_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path: Path
     state = load_checkpoint(tmp_path)
     assert state["step"] >= 1
     torch.testing.assert_close(state["x"], torch.full((2_000_000,), float(state["step"])))
-    assert len(list_checkpoints(tmp_path)) <= 3
+    # A kill between the rename and the pruning of the oldest leaves one extra (whole) checkpoint.
+    assert len(list_checkpoints(tmp_path)) <= 4

@@ -152,6 +152,7 @@ def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / "Pendulum-v1" / "dreamer" / "0-20260101-000000"
     assert algo_label({"algo": "sac"}, run_dir) == "sac"
     assert algo_label({}, run_dir) == "dreamer"
+    assert algo_label({"act": "policy"}, tmp_path / "custom" / "dir") == "dreamer"
     assert algo_label({"act": "planner", "planner": "mppi"}, run_dir) == "mpc-mppi"
     assert algo_label({"agent": {"act": "planner", "planner": {"name": "cem"}}}, run_dir) == "mpc-cem"
 

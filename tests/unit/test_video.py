@@ -97,6 +97,9 @@ def test_compose_tile_layout_and_context_colours() -> None:
     np.testing.assert_array_equal(observed[S // 2, S + S // 2], model[0, 0])  # inside the frame: the model
     assert observed[S:].max() == 255 and observed[S:].mean() < 128  # white text on black
     assert not np.array_equal(observed[S:], imagined[S:])  # the caption says which phase
+    big = compose_tile(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64, 3), np.uint8), step=0, **kwargs)  # type: ignore[arg-type]
+    names = big[64 : 64 + 12]  # larger panels get their names written under each of them
+    assert all(names[:, i * 64 : i * 64 + 40].max() == 255 for i in range(3))
 
 
 def test_compose_frames_grid_and_contact_sheet() -> None:

@@ -5,7 +5,7 @@ A run directory holds ``config.yaml`` (the run's config) and ``eval.csv`` (heade
 evaluation). Runs are grouped by environment and algorithm, and each group is summarised over its seeds:
 
 - curves: every run's eval return is linearly interpolated onto a common grid (the union of the
-  group's eval steps, or wall-clock seconds); a run counts at a grid point only inside its own
+  env's eval steps, or 200 even wall-clock times); a run counts at a grid point only inside its own
   evaluated range (plus ``TOLERANCE`` of the step, for collectors that overshoot a budget by a few
   steps), so runs of different lengths give a curve whose seed count ``n`` drops where runs end;
 - budgets: the return at a fixed step budget ``b`` is, per run, the latest evaluation at or before
@@ -549,7 +549,11 @@ def build_report(
                     curve_steps=curve_on_grid(
                         [r.step for r in group], [r.returns for r in group], step_grid, tol=TOLERANCE
                     ),
-                    curve_wall=curve_on_grid([r.wall_time for r in group], [r.returns for r in group]),
+                    curve_wall=curve_on_grid(
+                        [r.wall_time for r in group],
+                        [r.returns for r in group],
+                        _even_grid([r.wall_time for r in group]),
+                    ),
                 )
             )
         envs.append(EnvReport(env, budgets, window, tuple(algos), tuple(notes)))
@@ -580,6 +584,16 @@ def _present(values: Iterable[float | None]) -> list[float]:
 def _union(xs: Sequence[np.ndarray]) -> np.ndarray:
     parts = [x for x in xs if len(x)]
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0)
+
+
+def _even_grid(xs: Sequence[np.ndarray], points: int = 200) -> np.ndarray:
+    """``points`` evenly spaced positions from the smallest to the largest x (wall-clock times of
+    different seeds rarely coincide, so their union would give a jagged median)."""
+    parts = [x for x in xs if len(x)]
+    if not parts:
+        return np.zeros(0)
+    lo, hi = min(float(x[0]) for x in parts), max(float(x[-1]) for x in parts)
+    return np.linspace(lo, hi, points) if hi > lo else np.array([lo])
 
 
 def _num(v: float) -> float | None:
@@ -727,6 +741,8 @@ def plot_env(env: EnvReport, path: Path, *, band: Band = "iqr") -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     max_wall = max((float(np.nanmax(a.curve_wall.x)) for a in env.algos if len(a.curve_wall.x)), default=0.0)
     scale, unit = (3600.0, "hours") if max_wall > 3 * 3600 else (60.0, "minutes")
+    if max_wall < 120:
+        scale, unit = 1.0, "seconds"
     for i, a in enumerate(env.algos):
         color = f"C{i % 10}"
         evaluated = [r for r in a.runs if len(r.step)]

@@ -283,6 +283,8 @@ class Trainer:
             )
         out: dict[str, float] = {}
         for k, v in metrics.items():
+            if k in ("threshold", "context", "horizon", "sequences"):  # settings, not measurements
+                continue
             if isinstance(v, int | float):
                 out[f"wm/openloop/{k}"] = float(v)
             elif isinstance(v, list | tuple) and v:  # per horizon step: log the last (hardest) one

@@ -372,7 +372,6 @@ class SimState:
         import mujoco
 
         cam = mujoco.MjvCamera()
-        mujoco.mjv_defaultFreeCamera(self.model, cam)
         cam.lookat[:] = np.median(self.data.geom_xpos, axis=0)
         cam.distance = float(self.model.stat.extent)
         for key, value in self._cam_config.items():
@@ -380,15 +379,11 @@ class SimState:
                 getattr(cam, key)[:] = value
             else:
                 setattr(cam, key, value)
-        track = int(self._cam_config.get("trackbodyid", -1))
-        if track < 0 and self._hidden:
-            track = 1  # a locomotion body without a tracked body in the env's camera: follow its root
-        if track > 0:
-            # Follow the body along the floor (Gymnasium's own renderer leaves the camera in place, so a
-            # walker leaves the view); the height stays the env's. A pure function of the state.
-            cam.lookat[:2] = self.data.subtree_com[track][:2]
-            if "lookat" not in self._cam_config:
-                cam.lookat[2] = self.data.subtree_com[track][2]
+        if self._hidden:
+            # Follow the root body along the floor (Gymnasium's own renderer leaves the camera in place,
+            # so a walker leaves the view); the height stays the env's. The floor's checkers then show
+            # the root's travel. A pure function of the root position, not of the limbs' pose.
+            cam.lookat[:2] = self.data.xpos[1][:2]
         return cam
 
     def render(self) -> np.ndarray:

@@ -8,7 +8,9 @@ Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or `
 scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
 ``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
 peak resident memory) to ``bench.json`` in the run directory. Runs go one after another; ``--jobs J``
-runs J at once, each with one CPU thread (OMP_NUM_THREADS=1, which torch follows).
+runs J at once, each with one CPU thread (OMP_NUM_THREADS=1, which torch follows). With one job at a
+time the runs keep torch's default thread count, or the OMP_NUM_THREADS you set (on a machine busy
+with other work, one thread per run is much faster than oversubscribed threads).
 
 Run the same command again to resume an interrupted suite: a run whose eval.csv reaches its budget is
 skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
@@ -66,6 +68,7 @@ first, so the last minutes do not leave cores idle."""
 
 SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
     # (suite, agent): extra arguments
+    ("smoke", "mpc-mppi"): ("--plan.population", "64", "--plan.iterations", "2"),  # seconds, not minutes
     ("cpu", "mpc-mppi"): ("--plan.population", "256", "--plan.iterations", "3"),  # ~4x cheaper planning
 }
 """Per-suite changes to an agent's defaults, kept few and visible (they are in each run's config.yaml)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -12,9 +14,11 @@ from envs.sim_state import SUPPORTED_ENVS, SimState, is_supported
 pytestmark = pytest.mark.mujoco
 
 
-def _rollout(env_id: str, steps: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rollout(
+    env_id: str, steps: int, seed: int = 3, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observations, true qpos and true qvel of a random-action rollout (reset included)."""
-    env = gym.make(env_id)
+    env = gym.make(env_id, **kwargs)
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     data = env.unwrapped.data  # type: ignore[attr-defined]
@@ -51,6 +55,17 @@ def test_round_trip(env_id: str) -> None:
                 clip = 10.0 if sim.env_id.startswith(("Walker2d", "Hopper")) else np.inf
                 np.testing.assert_allclose(qpos, true_qpos[t], atol=1e-9)
                 np.testing.assert_allclose(qvel, np.clip(true_qvel[t], -clip, clip), atol=1e-9)
+
+
+def test_observation_options_change_the_layout() -> None:
+    kwargs = {"exclude_current_positions_from_observation": False, "include_cfrc_ext_in_observation": False}
+    obs, true_qpos, true_qvel = _rollout("Ant-v5", steps=5, **kwargs)
+    with SimState("Ant", env_kwargs=kwargs) as sim:
+        assert sim.hidden == () and sim.obs_dim == 29 and sim.exact.all()
+        for t, o in enumerate(obs):
+            qpos, qvel = sim.state_from_obs(o)
+            np.testing.assert_allclose(qpos, true_qpos[t], atol=1e-12)
+            np.testing.assert_allclose(qvel, true_qvel[t], atol=1e-12)
 
 
 def test_pusher_object_positions_recovered() -> None:

@@ -28,6 +28,7 @@ from agents.video import (
 )
 from envs.episode import Episode
 from envs.errors import UserError
+from world_model import WorldModel
 
 S = 32
 
@@ -73,8 +74,8 @@ def _walker_episodes(count: int, length: int) -> list[Episode]:
     return episodes
 
 
-def _tiny_model(obs_shape: tuple[int, ...], action_dim: int) -> torch.nn.Module:
-    from world_model import WorldModel, world_model_preset
+def _tiny_model(obs_shape: tuple[int, ...], action_dim: int) -> WorldModel:
+    from world_model import world_model_preset
 
     torch.manual_seed(0)
     return WorldModel(world_model_preset("tiny"), obs_shape, action_dim)
@@ -307,6 +308,31 @@ def test_imagine_script_writes_video(tmp_path: Path, mode: str, capsys: pytest.C
     assert json.loads(out.with_suffix(".json").read_text())["mode"] == mode
     assert out.with_suffix(".png").is_file()
     assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.mujoco
+def test_imagine_script_reads_a_world_model_fit(tmp_path: Path) -> None:
+    """A scripts.fit_world_model run (weights in the learner, no actor): replay works, policy says why not."""
+    from agents.checkpoint import save_checkpoint
+    from agents.run_dir import save_config
+    from envs import EpisodeReplay
+    from scripts.fit_world_model import FitConfig
+    from scripts.imagine import main
+    from world_model import world_model_preset
+    from world_model.learner import WorldModelLearner
+
+    run = tmp_path / "fit"
+    cfg = FitConfig(env="Hopper", run_dir=run, model=world_model_preset("tiny"))
+    run.mkdir()
+    save_config(cfg, run / "config.yaml")
+    model = _tiny_model((11,), 3)
+    save_checkpoint(run / "checkpoints", 40, {"learner": WorldModelLearner(model, cfg.model).state_dict()})
+    EpisodeReplay(run / "episodes", 100, seed=0).add(_episode(12, (11,), 3))
+    out = tmp_path / "fit.mp4"
+    main(["--run", str(run), "--out", str(out), "--context", "2", "--horizon", "3", "--size", "32"])
+    assert len(imageio.mimread(out)) == 5
+    with pytest.raises(UserError, match="needs a Dreamer run"):
+        main(["--run", str(run), "--out", str(out), "--mode", "policy"])
 
 
 def test_imagine_script_user_errors(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Wrapper stack, innermost first::
 
     gym.make(id, render_mode="rgb_array", width=size, height=size)   # TimeLimit inside, in sim steps
-    FastRender                 # pixels / render only, with cfg.fast_render: no shadows, reflections, skybox
+    OffscreenRender            # pixels / render only: own GL context current; fast: no shadows etc.
     DtypeObservation(float32)  # state observations only (MuJoCo returns float64)
     RescaleAction(-1, 1)       # the agent always acts in [-1, 1]
     ActionRepeat               # cfg.action_repeat > 1; sums rewards, stops at the end of the episode
@@ -69,27 +69,36 @@ class ActionRepeat(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstructorA
         return obs, total, terminated, truncated, info
 
 
-class FastRender(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstructorArgs):
-    """Turns off shadows, reflections and the skybox in a MuJoCo env's offscreen renderer.
+class OffscreenRender(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstructorArgs):
+    """Makes a MuJoCo env's offscreen renderer safe to share a process with others, and optionally fast.
 
-    With software OpenGL (Mesa llvmpipe) these effects cost about 10x the frame time of the bare scene;
-    a learning agent does not need them. Uses only public attributes
-    (``env.unwrapped.mujoco_renderer.viewer.scn.flags``); a no-op for envs without a MuJoCo renderer.
-    The viewer is created lazily by the first ``render()``, so that call is rendered twice.
+    - Every ``render()`` first makes this env's OpenGL context current. Gymnasium does so only when one
+      env holds several viewers, so with two envs in a process, closing one left the other rendering
+      all-black frames (seen with EGL: an evaluation env closed, the training env went black).
+    - With ``fast=True``, shadows, reflections and the skybox are turned off: with software OpenGL
+      (Mesa llvmpipe) they cost about 10x the frame time of the bare scene, and a learning agent does
+      not need them.
+
+    Uses only public attributes (``env.unwrapped.mujoco_renderer.viewer``); a no-op for envs without a
+    MuJoCo renderer. The viewer is created lazily by the first ``render()``, so that call renders twice.
     """
 
-    def __init__(self, env: gym.Env[Obs, Act]) -> None:
+    def __init__(self, env: gym.Env[Obs, Act], *, fast: bool = True) -> None:
         """Wrap ``env`` (built with ``render_mode="rgb_array"``)."""
-        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.utils.RecordConstructorArgs.__init__(self, fast=fast)
         gym.Wrapper.__init__(self, env)
+        self.fast = fast
         self._configured: object | None = None
 
     def render(self) -> Any:
-        """Render a frame with the expensive scene effects switched off."""
-        frame = self.env.render()
+        """Render a frame in this env's own GL context (with the expensive effects off when fast)."""
         renderer = getattr(self.env.unwrapped, "mujoco_renderer", None)
         viewer = getattr(renderer, "viewer", None)
-        if viewer is not None and viewer is not self._configured:
+        if viewer is not None:
+            viewer.make_context_current()
+        frame = self.env.render()
+        viewer = getattr(renderer, "viewer", None)
+        if self.fast and viewer is not None and viewer is not self._configured:
             import mujoco
 
             for flag in (
@@ -178,6 +187,11 @@ def make_env(
     if rendering:
         size = cfg.size if pixels or render_size is None else render_size
         kwargs.update(render_mode="rgb_array", width=size, height=size)
+        if "mujoco" in str(gym.spec(env_id).entry_point):
+            # Locomotion models carry a camera "track" that follows the centre of mass; gymnasium's
+            # default free camera stays put and the body walks out of frame. Models without that
+            # camera fall back to the free camera.
+            kwargs["camera_name"] = "track"
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     _import_mujoco(env_id)
@@ -193,7 +207,8 @@ def make_env(
                     "chosen size (use obs=state)"
                 ) from err
             # Videos of a non-MuJoCo env (e.g. Pendulum with pygame): its own frame size.
-            del kwargs["width"], kwargs["height"]
+            for key in ("width", "height", "camera_name"):
+                kwargs.pop(key, None)
             env = gym.make(env_id, **kwargs)
     except (gym.error.DependencyNotInstalled, ImportError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -211,8 +226,8 @@ def make_env(
         env.close()
         raise UserError(f"{env_id} has {type(env.observation_space).__name__} observations; need a Box")
 
-    if rendering and cfg.fast_render:
-        env = FastRender(env)
+    if rendering:
+        env = OffscreenRender(env, fast=cfg.fast_render)
     if not pixels and env.observation_space.dtype != np.float32:
         with warnings.catch_warnings():
             # MuJoCo's float64 bounds are +-inf: casting them to float32 loses nothing.

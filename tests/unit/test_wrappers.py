@@ -13,7 +13,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs import EnvConfig, UserError, make_env
-from envs.make import ActionRepeat, FastRender
+from envs.make import ActionRepeat, OffscreenRender
 
 pytestmark = pytest.mark.mujoco
 
@@ -47,7 +47,7 @@ def test_every_wrapper_combination_passes_env_checker(name: str, cfg: EnvConfig)
     # The render check would re-make the env in 'human' mode, which needs a display.
     check_env(env, skip_render_check=True)
     assert (ActionRepeat in _wrappers(env)) == (cfg.action_repeat > 1)
-    assert (FastRender in _wrappers(env)) == (cfg.obs == "pixels" and cfg.fast_render)
+    assert (OffscreenRender in _wrappers(env)) == (cfg.obs == "pixels")
     env.close()
 
 
@@ -156,6 +156,38 @@ def test_fast_render_turns_off_scene_effects() -> None:
         assert flags_fast[flag] == 0 and flags_slow[flag] == 1
     assert frame_fast.std() > 10
     assert np.abs(frame_fast.astype(int) - frame_slow).mean() > 1  # the same state, drawn plainer
+
+
+def test_closing_another_env_does_not_blank_this_ones_frames() -> None:
+    # Each env renders in its own GL context; closing one must not leave the other rendering black.
+    train = make_env("Walker2d", EnvConfig(obs="pixels"), seed=0)
+    other = make_env("Walker2d", EnvConfig(obs="pixels"), seed=1)
+    other.close()
+    obs, *_ = train.step(train.action_space.sample())
+    assert np.ptp(obs) > 0
+    train.close()
+
+
+def test_pixel_camera_follows_a_walking_body() -> None:
+    # Moved 5 m along x, the walker is still in the middle of the frame: the "track" camera follows it.
+    env = make_env("Walker2d", EnvConfig(obs="pixels"), seed=0)
+    env.reset(seed=0)
+    before = np.asarray(env.render())
+    data = env.unwrapped.data  # type: ignore[attr-defined]
+    data.qpos[0] += 5.0
+    import mujoco
+
+    mujoco.mj_forward(env.unwrapped.model, data)  # type: ignore[attr-defined]
+    after = np.asarray(env.render())
+
+    def body_column(frame: np.ndarray) -> float:
+        # Above the horizon only the walker is drawn (the sky is black with fast rendering).
+        cols = np.nonzero(frame[:24].max(axis=(0, 2)) > 40)[0]
+        assert len(cols) > 0, "the walker left the frame"
+        return float(cols.mean())
+
+    assert abs(body_column(before) - body_column(after)) < 2
+    env.close()
 
 
 def test_render_flag_gives_video_frames_with_state_observations() -> None:

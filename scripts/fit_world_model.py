@@ -282,6 +282,7 @@ def _final_train_metrics(
     """Training losses (and the collapse statistic) averaged over a few batches, without updating."""
     sums: dict[str, float] = {}
     n = 4
+    learner.model.eval()  # no running-statistics updates
     with torch.no_grad():
         for _ in range(n):
             _, metrics, _ = learner.model.loss(to_torch(replay.sample(cfg.batch_size, cfg.seq_len), device))

@@ -112,7 +112,8 @@ def openloop_eval(
     Returns:
         Lists over horizon steps 1..H: ``openloop_nmse``, ``openloop_nmse_repeat_last``,
         ``openloop_reward_mse``, ``openloop_cont_accuracy`` (and ``openloop_ssim``,
-        ``openloop_ssim_repeat_last`` for pixels); scalars ``nmse_1step``, ``reward_mse`` (over the horizon),
+        ``openloop_ssim_repeat_last`` for pixels); scalars ``posterior_nmse`` (reconstruction of the
+        context from posterior states), ``nmse_1step``, ``reward_mse`` (over the horizon),
         ``reward_mse_1step``, ``reward_mse_mean_predictor``, ``cont_accuracy``, ``prediction_horizon``,
         ``threshold``, ``context``, ``horizon``, ``sequences``.
     """
@@ -143,7 +144,11 @@ def openloop_eval(
     def nmse(p: Tensor) -> Tensor:
         return ((p - true) ** 2 / var).mean(obs_axes)  # (B, H)
 
+    # Reconstruction of the context from posterior states: the representation's error alone.
+    ctx_true = batch.obs[:, :K].to(torch.float32)
+    ctx_err = ((model.decode(model.feat(post)) - ctx_true) ** 2 / var).mean(tuple(range(2, ctx_true.dim())))
     result: dict[str, Any] = {
+        "posterior_nmse": float(ctx_err.mean()),
         "openloop_nmse": _masked_mean(nmse(pred), valid).tolist(),
         "openloop_nmse_repeat_last": _masked_mean(nmse(last), valid).tolist(),
     }
@@ -178,6 +183,7 @@ def openloop_scalars(result: dict[str, Any], prefix: str = "wm/") -> dict[str, f
         "openloop_nmse_1": nmse[0],
         f"openloop_nmse_{len(nmse)}": nmse[-1],
         "openloop_nmse_mean": float(np.nanmean(nmse)),
+        "posterior_nmse": result["posterior_nmse"],
         "repeat_last_nmse_1": result["openloop_nmse_repeat_last"][0],
         "prediction_horizon": float(result["prediction_horizon"]),
         "reward_mse": result["reward_mse"],

@@ -159,6 +159,8 @@ class WorldModel(nn.Module):
             (scalar loss, metrics under ``wm/``, posterior states (B, T, ...) still attached to the graph).
         """
         self._check(batch.obs, batch.action, batch.is_first)
+        if self.training:
+            self.encoder.update_stats(batch.obs)
         net_obs = self.encoder.to_net(batch.obs)
         embed = self.encoder(net_obs)
         post = self.rssm.observe(embed, batch.action, batch.is_first, None)

@@ -48,17 +48,47 @@ class ObsCodec(nn.Module):
             self.embed_dim = cfg.mlp_units
         else:
             raise ValueError(f"observations must be (D,) vectors or (H, W, C) images, got {obs_shape}")
+        self.norm = cfg.norm_obs and not self.pixels
+        if self.norm:
+            self.obs_mean: Tensor
+            self.obs_var: Tensor
+            self.obs_count: Tensor
+            self.register_buffer("obs_mean", torch.zeros(obs_shape))
+            self.register_buffer("obs_var", torch.ones(obs_shape))
+            self.register_buffer("obs_count", torch.zeros(()))
+
+    @torch.no_grad()
+    def update_stats(self, obs: Tensor, min_rate: float = 0.01) -> None:
+        """Move the running per-dimension mean / variance towards a batch (..., D) (``norm_obs`` only).
+
+        The rate is 1 / (batches seen), floored at ``min_rate``: an average at first, then an EMA.
+        """
+        if not self.norm:
+            return
+        flat = obs.reshape(-1, obs.shape[-1]).to(torch.float32)
+        rate = max(1.0 / (float(self.obs_count) + 1.0), min_rate)
+        self.obs_mean.lerp_(flat.mean(0), rate)
+        self.obs_var.lerp_(flat.var(0, unbiased=False), rate)
+        self.obs_count += 1
+
+    def _std(self) -> Tensor:
+        return self.obs_var.sqrt().clamp(min=1e-3)
 
     def to_net(self, obs: Tensor) -> Tensor:
         """Observations (..., *obs_shape) to network space: symlog vectors, or (..., C, H, W) in +-0.5."""
         if self.pixels:
             return (obs.to(torch.float32) / 255.0 - 0.5).movedim(-1, -3)
-        return symlog(obs.to(torch.float32))
+        x = obs.to(torch.float32)
+        if self.norm:
+            x = (x - self.obs_mean) / self._std()
+        return symlog(x)
 
     def from_net(self, x: Tensor) -> Tensor:
         """Inverse of :meth:`to_net` into float observation units (pixels 0..255, channels-last)."""
         if self.pixels:
             return ((x.movedim(-3, -1) + 0.5) * 255.0).clamp(0.0, 255.0)
+        if self.norm:
+            return symexp(x) * self._std() + self.obs_mean
         return symexp(x)
 
     def forward(self, net_obs: Tensor) -> Tensor:

@@ -90,6 +90,9 @@ class Oracle(nn.Module):
         assert isinstance(actions, Tensor)
         return Imagination(state, feat, actions)
 
+    def feat(self, state: RSSMState) -> Tensor:
+        return state.deter
+
     def _lookup(self, x: Tensor, feat: Tensor) -> Tensor:
         b, t = feat[..., 0].long(), feat[..., 1].long()
         return x[b, t]
@@ -121,6 +124,7 @@ def test_openloop_eval_perfect_model_and_repeat_last_by_hand() -> None:
     res = openloop_eval(model, batch, context=4, horizon=6, threshold=0.1)
     assert len(res["openloop_nmse"]) == 6 and res["openloop_nmse"] == [0.0] * 6
     assert res["prediction_horizon"] == 6 and res["reward_mse"] == 0.0 and res["cont_accuracy"] == 1.0
+    assert res["posterior_nmse"] == 0.0
     true = obs[:, 4:10]
     var = true.reshape(-1, 3).var(0)
     expected = ((obs[:, 3:4] - true) ** 2 / var).mean((0, 2))

@@ -274,3 +274,32 @@ def test_learns_a_linear_system_far_better_than_trivial(objective: str) -> None:
     res = openloop_eval(model, test, context=10, horizon=10, threshold=0.1)
     assert res["nmse_1step"] < 0.25 * res["openloop_nmse_repeat_last"][0]
     assert res["reward_mse_1step"] < 0.25 * res["reward_mse_mean_predictor"]
+
+
+def test_presets() -> None:
+    from envs.errors import UserError
+
+    assert world_model_preset("small") == WorldModelConfig()
+    sizes = [world_model_preset(n).rssm.deter for n in ("tiny", "small", "S", "M")]
+    assert sizes == sorted(sizes)
+    with pytest.raises(UserError, match="unknown world-model preset"):
+        world_model_preset("huge")
+
+
+def test_running_observation_normalisation() -> None:
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, encoder=dataclasses.replace(TINY.encoder, norm_obs=True))
+    model = WorldModel(cfg, (3,), 2)
+    batch = fake_batch(8, 16, (3,), 2)
+    scale, shift = torch.tensor([0.01, 1.0, 100.0]), torch.tensor([5.0, 0.0, -3.0])
+    batch = batch._replace(obs=batch.obs * scale + shift)
+    model.loss(batch)  # the first training batch sets the statistics
+    flat = batch.obs.reshape(-1, 3)
+    torch.testing.assert_close(model.encoder.obs_mean, flat.mean(0))
+    torch.testing.assert_close(model.encoder.obs_var, flat.var(0, unbiased=False))
+    net = model.encoder.to_net(batch.obs)
+    assert net.std() < 2.0  # every dimension on the same scale
+    torch.testing.assert_close(model.encoder.from_net(net), batch.obs, rtol=1e-4, atol=1e-4)
+    model.eval()
+    model.loss(batch._replace(obs=batch.obs + 1000.0))  # evaluation does not move the statistics
+    torch.testing.assert_close(model.encoder.obs_mean, flat.mean(0))

@@ -40,9 +40,9 @@ class EncoderConfig:
     """Hidden layers of the MLP encoder / decoder."""
     cnn_depth: int = 16
     """Channels of the first CNN layer; each stride-2 layer doubles them (pixel observations)."""
-    norm_obs: bool = False
+    norm_obs: bool = True
     """State observations: standardise each dimension by running statistics of the training batches
-    before symlog, so the decoder weighs dimensions by their spread (helps low-variance positions)."""
+    before symlog, so the decoder weighs dimensions by their spread (low-variance positions matter)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,6 @@ import os
 # The test process is where this process starts, so this is the place to pick the GL backend.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)

@@ -47,6 +47,8 @@ import json
 import math
 import os
 import pickle
+import signal
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -58,7 +60,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from agents.config import RunConfig
+from agents.config import RunConfig, pick_device
 from envs.episode import StepObs
 from envs.errors import UserError
 
@@ -502,20 +504,6 @@ def _make_venv(env_id: str, cfg: RunConfig, hp: Hyperparams) -> Any:
     return DummyVecEnv(fns)
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UserError(f"bad --device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    return name
-
-
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile)
 """What loading a damaged or foreign checkpoint file raises."""
 
@@ -539,7 +527,7 @@ def build_model(env_id: str, cfg: RunConfig, hp: Hyperparams, *, checkpoint: Pat
     from envs.seeds import train_seed
 
     cls = _sb3_class(hp.algo)
-    device = _device(cfg.device)
+    device = str(pick_device(cfg.device))
     venv = _make_venv(env_id, cfg, hp)
     if checkpoint is None:
         if hp.normalize:
@@ -809,6 +797,10 @@ def _read_progress(checkpoints: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> BaselineResult:
     """Train an SB3 baseline per ``cfg`` in a run directory, evaluating on the shared schedule.
 
@@ -881,6 +873,10 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
     )
     start = time.perf_counter()
     remaining = total_agent_steps - int(model.num_timesteps)
+    # SIGTERM (a scheduler or the benchmark runner stopping us) checkpoints like Ctrl-C does.
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         if remaining > 0:
             model.learn(total_timesteps=remaining, callback=_make_callback(loop), reset_num_timesteps=False)
@@ -897,6 +893,8 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         loop.save(model)
         raise
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         loop.close()
         tb.close()
         model.get_env().close()

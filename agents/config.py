@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envs.config import EnvConfig
+from envs.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -30,3 +35,22 @@ class RunConfig:
     """Episodes per evaluation, each in its own env instance, deterministic actions."""
     envs: EnvConfig = field(default_factory=EnvConfig)
     """How environments are built."""
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; otherwise the named device (checked to exist).
+
+    Raises:
+        UserError: an unknown device name, or CUDA asked for where there is none.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available")
+    return device

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -266,8 +267,10 @@ class DreamerAgent:
         Returns:
             Metrics under ``wm/``, ``actor/``, ``critic/`` (floats; one host sync at the end).
         """
+        t_start = time.perf_counter()
         with self._autocast():
-            wm_metrics, post = self.learner.update(batch)
+            wm_metrics, post = self.learner.update(batch)  # returns floats: the device has synced
+        t_wm = time.perf_counter()
         cfg = self.cfg
         start = _map_state(post, lambda x: x.reshape(-1, *x.shape[2:]))  # (B*T, ...)
         start_cont = 1.0 - batch.terminated.reshape(-1).float()
@@ -321,6 +324,9 @@ class DreamerAgent:
         )
         metrics = dict(wm_metrics)
         metrics.update(zip(keys, stats, strict=True))
+        t_end = time.perf_counter()  # after .tolist(): the actor-critic work has finished
+        metrics["time/wm_update_ms"] = 1000.0 * (t_wm - t_start)
+        metrics["time/ac_update_ms"] = 1000.0 * (t_end - t_wm)
         return metrics
 
     def imagine_losses(self, start: Any, start_cont: Tensor) -> dict[str, Tensor]:

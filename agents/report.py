@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from agents.evaluation import EVAL_COLUMNS
 from envs.errors import UserError
 
 BUDGETS: tuple[int, ...] = (10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
@@ -45,16 +46,6 @@ TOLERANCE = 0.01
 STALE = 0.1
 """A budget's figure must come from an evaluation no more than this fraction of the budget before it."""
 
-EVAL_COLUMNS = (
-    "step",
-    "wall_time",
-    "episodes",
-    "return_mean",
-    "return_std",
-    "return_min",
-    "return_max",
-    "length_mean",
-)
 
 Band = Literal["iqr", "minmax"]
 

@@ -12,6 +12,7 @@ start new episodes.
 
 from __future__ import annotations
 
+import resource
 import signal
 import threading
 import time
@@ -64,6 +65,15 @@ class TrainerConfig:
     """Open-loop evaluation: steps predicted without observations."""
     wm_eval_threshold: float = 0.1
     """Open-loop evaluation: error threshold that defines the prediction horizon."""
+    video_every: int = 25_000
+    """Write a video of imagined rollouts beside the real ones into videos/ every this many env steps
+    (0: never). See ``python -m scripts.imagine`` for videos of a finished run."""
+    video_context: int = 8
+    """Video: real steps the model observes before it imagines."""
+    video_horizon: int = 32
+    """Video: steps imagined open-loop under the stored actions."""
+    video_segments: int = 2
+    """Video: episode segments tiled side by side."""
     progress: bool = True
     """Show a progress bar (env steps, steps/s, last eval return, ETA)."""
 
@@ -75,6 +85,7 @@ class TrainerConfig:
             "replay_capacity >= seq_len": self.replay_capacity >= self.seq_len,
             "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
+            "video_every >= 0": self.video_every >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -171,11 +182,13 @@ class Trainer:
         self.next_log = train_cfg.log_every
         self.next_checkpoint = train_cfg.checkpoint_every
         self.next_wm_eval = train_cfg.wm_eval_every
+        self.next_video = train_cfg.video_every
         self.last_eval: float | None = None
         self.last_eval_step = -1
         self._sums: dict[str, float] = {}
         self._count = 0
         self._update_time = 0.0
+        self._collect_time, self._collect_steps = 0.0, 0
         self._recent_returns: list[float] = []
 
     # ------------------------------------------------------------------ state
@@ -190,6 +203,7 @@ class Trainer:
             "next_log": self.next_log,
             "next_checkpoint": self.next_checkpoint,
             "next_wm_eval": self.next_wm_eval,
+            "next_video": self.next_video,
             "last_eval": self.last_eval,
             "last_eval_step": self.last_eval_step,
         }
@@ -240,6 +254,11 @@ class Trainer:
         out["time/env_steps_per_s"] = steps / max(elapsed, 1e-9)
         if self._count:
             out["time/update_ms"] = 1000.0 * self._update_time / self._count
+        if self._collect_time > 0:  # acting + env stepping only (no updates, no evaluation)
+            out["time/collect_steps_per_s"] = self._collect_steps / self._collect_time
+        out["time/peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        if self.device.type == "cuda":
+            out["time/gpu_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         agent_metrics = getattr(self.agent, "metrics", None)
         if callable(agent_metrics):  # e.g. planner statistics of the MPC agent
             out.update(agent_metrics())
@@ -250,6 +269,7 @@ class Trainer:
             out["train/episode_return"] = float(np.mean(self._recent_returns))
         self.logger.scalars(out, self.env_steps)
         self._sums, self._count, self._update_time, self._recent_returns = {}, 0, 0.0, []
+        self._collect_time, self._collect_steps = 0.0, 0
 
     def _evaluate(self) -> None:
         result = evaluate(
@@ -291,6 +311,28 @@ class Trainer:
                 out[f"wm/openloop/{k}_last"] = float(v[-1])
         self.logger.scalars(out, self.env_steps)
 
+    def _video(self) -> None:
+        from agents.video import VideoConfig, write_replay_video
+
+        assert self.world_model is not None
+        tc = self.tc
+        out = self.run.videos / f"imagine-{self.env_steps:09d}.mp4"
+        video_cfg = VideoConfig(
+            context=tc.video_context, horizon=tc.video_horizon, segments=tc.video_segments
+        )
+        try:
+            write_replay_video(
+                self.world_model,
+                self.run.episodes,
+                self.cfg.env,
+                out,
+                video_cfg,
+                action_repeat=self.cfg.envs.action_repeat,
+                seed=self.env_steps,
+            )
+        except UserError as err:  # e.g. no stored episode is long enough yet
+            tqdm.write(f"no video at step {self.env_steps}: {err}")
+
     def train(self) -> None:
         """Run until ``cfg.steps`` env steps, evaluating, logging and checkpointing on schedule.
 
@@ -326,8 +368,11 @@ class Trainer:
                     prefill = self.env_steps < tc.prefill
                     policy = self.random_policy if prefill else self.agent
                     before = self.collector.env_steps
+                    t_collect = time.perf_counter()
                     self._add(self.collector.collect(policy, per_call))
+                    self._collect_time += time.perf_counter() - t_collect
                     new = self.collector.env_steps - before
+                    self._collect_steps += new
                     self.env_steps += new
                     bar.update(new)
                     if self.env_steps >= tc.prefill and len(self.replay) >= tc.seq_len:
@@ -345,6 +390,10 @@ class Trainer:
                         if self.world_model is not None:
                             self._wm_eval()
                         self.next_wm_eval = _after(self.env_steps, tc.wm_eval_every)
+                    if tc.video_every > 0 and self.env_steps >= self.next_video:
+                        if self.world_model is not None:
+                            self._video()
+                        self.next_video = _after(self.env_steps, tc.video_every)
                     if self.env_steps >= self.next_eval and self.env_steps < cfg.steps:
                         self._evaluate()
                         bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=False)

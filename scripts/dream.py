@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from agents.cli import parse_config, run_main
-from agents.config import RunConfig
+from agents.config import RunConfig, pick_device
 from agents.dreamer import ActorCriticConfig, DreamerAgent
 from agents.mpc import MPCAgent, MPCConfig
 from agents.run_dir import RunDir
@@ -117,19 +117,6 @@ PRESETS: dict[str, DreamConfig] = {
 }
 """Named defaults: ``debug`` (the whole loop in seconds, for tests), ``cpu`` (the defaults: small tasks on a
 CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for locomotion on a GPU)."""
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; otherwise the named device (checked to exist)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import torch
 import tyro
 
 from agents.cli import parse_config, run_main
-from agents.config import RunConfig
+from agents.config import RunConfig, pick_device
 from envs.errors import UserError
 from world_model.config import WorldModelConfig
 from world_model.presets import world_model_preset
@@ -93,19 +93,6 @@ PRESETS: dict[str, FitConfig] = {
 }
 """Named defaults: ``tiny`` (seconds: smoke tests), ``small`` (the defaults: CPU), ``S`` / ``M`` (DreamerV3
 sizes for a GPU)."""
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; otherwise the named device (checked to exist)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise UserError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 def _check(cfg: FitConfig) -> None:

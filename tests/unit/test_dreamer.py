@@ -177,7 +177,11 @@ def test_checkpoint_round_trip_identical_actions_and_next_update() -> None:
     b, _ = clone.act(obs, None, deterministic=False)
     n = clone.update(_batch(seed=2))
     np.testing.assert_array_equal(a, b)
-    assert m == n
+
+    def computed(metrics: dict[str, float]) -> dict[str, float]:  # wall-clock timings differ by nature
+        return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+    assert computed(m) == computed(n) and "time/wm_update_ms" in m
     for p, q in zip(agent.actor.parameters(), clone.actor.parameters(), strict=True):
         assert torch.equal(p, q)
 

@@ -22,12 +22,14 @@ Hyperparameters (Zoo entry per family; every entry starts from SB3's defaults fo
 
 SAC (sac.yml): Pendulum ``learning_rate=1e-3``. MuJoCo locomotion (HalfCheetah, Ant, Hopper, Walker2d,
 Humanoid): ``learning_starts=10_000``; Swimmer adds ``gamma=0.9999``. The Zoo has no SAC entry for
-InvertedPendulum, InvertedDoublePendulum, Reacher, Pusher: they get the MuJoCo defaults.
+InvertedPendulum, InvertedDoublePendulum, Reacher, Pusher: they get SB3's defaults (``learning_starts=100``),
+not the locomotion warm-up of 10k random steps, which is tuned for 1M-step budgets and would leave SAC
+untrained for the whole of a 10k-step pendulum budget.
 
 TD3 (td3.yml): Pendulum ``gamma=0.98, buffer_size=200_000, learning_starts=10_000``, Gaussian action noise
 of std 0.1, one gradient step per collected step done at the end of each episode, ``learning_rate=1e-3``,
 ``net_arch=[400, 300]``. MuJoCo: ``learning_starts=10_000`` and Gaussian noise std 0.1 (Swimmer adds
-``gamma=0.9999``); the other MuJoCo tasks get these MuJoCo defaults.
+``gamma=0.9999``); the other MuJoCo tasks (no Zoo entry) get SB3's defaults plus that noise.
 
 PPO (ppo.yml): Pendulum: 4 envs, ``n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0,
 learning_rate=1e-3, clip_range=0.2``, gSDE with ``sde_sample_freq=4``. MuJoCo: the Zoo's tuned ``-v4``
@@ -79,7 +81,7 @@ MUJOCO_LOCOMOTION = frozenset({"HalfCheetah", "Ant", "Hopper", "Walker2d", "Huma
 MUJOCO_OTHER = frozenset(
     {"InvertedPendulum", "InvertedDoublePendulum", "Reacher", "Pusher", "HumanoidStandup"}
 )
-"""Other MuJoCo tasks; where the Zoo has no entry for them they get the MuJoCo defaults."""
+"""Other MuJoCo tasks: PPO without a Zoo entry gets the Zoo's MuJoCo defaults; SAC / TD3 get SB3's."""
 
 _ZOO = "RL Baselines3 Zoo hyperparams/{algo}.yml"
 
@@ -299,7 +301,7 @@ def zoo_hyperparams(algo: str, env_id: str) -> Hyperparams:
         raise UserError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
     family = env_family(env_id)
     zoo = _ZOO.format(algo=algo)
-    mujoco = family in MUJOCO_LOCOMOTION or family in MUJOCO_OTHER
+    mujoco = family in MUJOCO_LOCOMOTION  # off-policy Zoo entries exist for locomotion only
     if algo == "sac":
         if family == "Pendulum":
             return Hyperparams(algo, {"learning_rate": 1e-3}, source=f"{zoo}: Pendulum-v1")
@@ -353,15 +355,13 @@ def zoo_hyperparams(algo: str, env_id: str) -> Hyperparams:
     tuned = _ppo_tuned(family)
     if tuned is not None:
         return Hyperparams(algo, tuned, normalize=True, source=f"{zoo}: {family}-v4 (tuned)")
-    if mujoco:
+    if family in MUJOCO_LOCOMOTION or family in MUJOCO_OTHER:
         return Hyperparams(algo, {}, normalize=True, source=f"{zoo}: MuJoCo defaults (Ant-v4 entry)")
     return Hyperparams(algo, {}, source="SB3 defaults (no RL-Zoo entry)")
 
 
 def _mujoco_source(zoo: str, family: str) -> str:
-    if family in MUJOCO_LOCOMOTION:
-        return f"{zoo}: {family} (mujoco-defaults)"
-    return f"{zoo}: mujoco-defaults (no {family} entry)"
+    return f"{zoo}: {family} (mujoco-defaults)"
 
 
 def resolve_hyperparams(algo: str, env_id: str, options: Sb3Options) -> Hyperparams:

@@ -63,6 +63,7 @@ import yaml
 from tqdm import tqdm
 
 from agents.config import RunConfig, pick_device
+from envs.atomic import atomic_write
 from envs.episode import StepObs
 from envs.errors import UserError
 
@@ -904,6 +905,5 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)

@@ -15,7 +15,6 @@ import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from envs.atomic import atomic_write
 from envs.errors import UserError
 
 KEEP = 3
@@ -71,16 +71,8 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, step)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"step": int(step), "state": state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save({"step": int(step), "state": state}, f)
     _fsync_dir(directory)
     for _, old in list_checkpoints(directory)[:-KEEP]:
         old.unlink(missing_ok=True)

@@ -14,8 +14,6 @@ Layout::
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ import yaml
 
 import envs
 from agents.config import RunConfig
+from envs.atomic import atomic_write
 from envs.errors import UserError
 
 C = TypeVar("C")
@@ -111,15 +110,8 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 def save_config(cfg: Any, path: Path) -> None:
     """Write ``cfg`` (a dataclass) to ``path`` as YAML, atomically."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path), "w") as f:
+        f.write(text)
 
 
 def load_config(cls: type[C], path: Path) -> C:

@@ -24,9 +24,7 @@ one) but never wrap from the newest episode into the oldest.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
 from collections import deque
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from envs.atomic import atomic_write
 from envs.episode import Episode, SequenceBatch
 from envs.errors import UserError
 
@@ -214,16 +213,8 @@ class EpisodeReplay:
 
     @staticmethod
     def _write(episode: Episode, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **{name: getattr(episode, name) for name in _FIELDS})
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as f:
+            np.savez_compressed(f, **{name: getattr(episode, name) for name in _FIELDS})
 
     @staticmethod
     def _read(path: Path, length: int) -> Episode | None:

@@ -179,14 +179,16 @@ def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
 
     ``algo`` from the config (``sac``, ``td3``, ``ppo``: scripts.baseline), ``dreamer`` for a
     scripts.dream config acting with its actor (``act: policy``), ``mpc-<planner>`` (e.g. ``mpc-mppi``)
-    for one acting with a planner (``act: planner``), else the run directory's parent folder name
+    for one acting with a planner (``act: planner``), with ``-prior`` appended when the planner drew
+    candidates from the actor (``planner_prior: true``), else the run directory's parent folder name
     (the ``runs/<env>/<algo>/<seed>-<time>`` layout).
     """
     act = _nested_get(cfg, "act")
     if act == "planner":
         planner = _nested_get(cfg, "planner")
         name = planner if isinstance(planner, str) else _nested_get(planner or {}, "name")
-        return f"mpc-{name}" if isinstance(name, str) else "mpc"
+        label = f"mpc-{name}" if isinstance(name, str) else "mpc"
+        return f"{label}-prior" if _nested_get(cfg, "planner_prior") is True else label
     algo = cfg.get("algo")
     if isinstance(algo, str) and algo:
         return algo

@@ -52,13 +52,19 @@ for step in range(start, int(a.steps) + 1, int(cfg["eval_every"])):
 def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) -> None:
     cfg = BenchmarkConfig(suite="smoke", seeds=2, out=tmp_path)
     jobs = build_jobs(cfg)
-    assert [(j.seed, j.agent) for j in jobs[:3]] == [(0, "dreamer"), (0, "mpc-mppi"), (0, "sac")]
+    assert [(j.seed, j.agent) for j in jobs[:4]] == [
+        (0, "dreamer"),
+        (0, "mpc-mppi"),
+        (0, "mpc-mppi-prior"),
+        (0, "sac"),
+    ]
     assert len(jobs) == 2 * len(benchmark.AGENTS) and jobs[-1].seed == 1
     dream = job_command(jobs[1], "fresh", None)
     assert dream[1:7] == ["-m", "scripts.dream", "--preset", "debug", "--act", "planner"]
     assert "--eval-episodes" in dream and str(tmp_path / "runs/Pendulum/mpc-mppi/seed0") in dream
-    resume = job_command(jobs[2], "resume", "cpu")
-    run_dir = str(jobs[2].run_dir)
+    assert "--planner-prior" in job_command(jobs[2], "fresh", None)
+    resume = job_command(jobs[3], "resume", "cpu")
+    run_dir = str(jobs[3].run_dir)
     assert resume[1:] == [
         "-m",
         "scripts.baseline",
@@ -70,6 +76,12 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
     assert job_state(jobs[0]) == "fresh"
     only = build_jobs(BenchmarkConfig(suite="mujoco", seeds=1, out=tmp_path, agents=("sac",)))
     assert [(j.env, j.task.steps) for j in only[:1]] == [("Walker2d", 1_000_000)] and len(only) == 4
+    cpu = build_jobs(BenchmarkConfig(suite="cpu", seeds=3, out=tmp_path, jobs=2))
+    hopper = [j.seed for j in cpu if j.env == "Hopper"]
+    assert hopper and set(hopper) == {0}  # a task with seeds=1 runs only seed 0
+    assert {j.seed for j in cpu} == {0, 1, 2}
+    mpc = next(j for j in cpu if j.agent == "mpc-mppi")
+    assert (mpc.task.steps, mpc.extra) == (10_000, ("--agent.imag-starts", "64"))
     with pytest.raises(UserError, match="unknown agent dqn"):
         build_jobs(BenchmarkConfig(agents=("dqn",)))
 

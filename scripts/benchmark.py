@@ -63,7 +63,14 @@ else the folder name)."""
 DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "mujoco": "dreamerv3"}
 """``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""
 
-COST_PER_STEP: dict[str, float] = {"dreamer": 11.0, "mpc-mppi": 14.0, "mpc-mppi-prior": 14.0, "sac": 1.0, "td3": 0.8, "ppo": 0.3}
+COST_PER_STEP: dict[str, float] = {
+    "dreamer": 11.0,
+    "mpc-mppi": 14.0,
+    "mpc-mppi-prior": 14.0,
+    "sac": 1.0,
+    "td3": 0.8,
+    "ppo": 0.3,
+}
 """Rough relative CPU cost of one env step per agent: with --jobs > 1 the longest runs of a seed start
 first, so the last minutes do not leave cores idle."""
 

@@ -154,7 +154,9 @@ def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:
     assert algo_label({}, run_dir) == "dreamer"
     assert algo_label({"act": "policy"}, tmp_path / "custom" / "dir") == "dreamer"
     assert algo_label({"act": "planner", "planner": "mppi"}, run_dir) == "mpc-mppi"
-    assert algo_label({"act": "planner", "planner": "mppi", "planner_prior": True}, run_dir) == "mpc-mppi-prior"
+    assert (
+        algo_label({"act": "planner", "planner": "mppi", "planner_prior": True}, run_dir) == "mpc-mppi-prior"
+    )
     assert algo_label({"act": "planner", "planner": "cem", "planner_prior": False}, run_dir) == "mpc-cem"
     assert algo_label({"agent": {"act": "planner", "planner": {"name": "cem"}}}, run_dir) == "mpc-cem"
 

@@ -3,6 +3,7 @@
     python -m scripts.benchmark --suite smoke --seeds 1 --out bench/smoke
     python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --jobs 2
     python -m scripts.benchmark --suite mujoco --seeds 5 --out bench/mujoco --device cuda
+    python -m scripts.benchmark --suite speed --out benchmarks/speed
 
 Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or ``python -m
 scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
@@ -16,6 +17,11 @@ Run the same command again to resume an interrupted suite: a run whose eval.csv 
 skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
 checkpoint starts over. At the end the compare report (``report.md``, ``report.json``, one PNG per env,
 with a speed table and the machine description) is written into OUT.
+
+``--suite speed`` trains nothing: in this process it measures the ms per world-model and actor-critic
+update of every ``scripts.dream`` preset (on Pendulum and Walker2d; ``dreamerv3`` on Walker2d only), the
+env steps/s of collection and of training they imply, and the ms per planned action of each planner at
+its defaults, with 1 torch thread and with all cores, and writes ``speed.json`` and ``speed.md`` into OUT.
 """
 
 from __future__ import annotations
@@ -138,8 +144,9 @@ SUITES: dict[str, tuple[Task, ...]] = {
 class BenchmarkConfig:
     """Command-line options of ``scripts.benchmark``."""
 
-    suite: Literal["smoke", "cpu", "mujoco"] = "smoke"
-    """Which protocol to run (see SUITES in scripts/benchmark.py)."""
+    suite: Literal["smoke", "cpu", "mujoco", "speed"] = "smoke"
+    """Which protocol to run (see SUITES in scripts/benchmark.py); ``speed`` measures update, collection
+    and planning speed in-process instead of training."""
     seeds: int = 3
     """Seeds per (env, agent): 0 .. K-1."""
     out: Path = Path("bench")
@@ -455,12 +462,68 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
+SPEED_PRESETS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    # preset      envs                       timed updates
+    ("debug",     ("Pendulum", "Walker2d"),  20),
+    ("cpu",       ("Pendulum", "Walker2d"),  10),
+    ("dreamerv3", ("Walker2d",),             2),
+)  # fmt: skip
+"""What ``--suite speed`` measures: each preset on these envs."""
+
+
+def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
+    """``--suite speed``: measure presets and planners with 1 thread and with all cores; write the results."""
+    import torch
+
+    from agents.speed import measure_planners, measure_preset, speed_markdown
+    from scripts.dream import PRESETS
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    device = torch.device(resolved_device(cfg.device))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = sorted({1, cores}) if device.type == "cpu" else [torch.get_num_threads()]
+    started = datetime.now(UTC)
+    presets, planners = [], []
+    for n in threads:
+        torch.set_num_threads(n)
+        for preset, envs, updates in SPEED_PRESETS:
+            for env in envs:
+                print(f"[speed] {preset} on {env}, {n} thread(s)", flush=True)
+                presets.append(measure_preset(preset, PRESETS[preset], env, device=device, updates=updates))
+        for env in ("Pendulum", "Walker2d"):
+            print(f"[speed] planners on {env}, {n} thread(s)", flush=True)
+            planners += measure_planners(PRESETS["cpu"], env, device=device)
+    result = {
+        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "device": str(device),
+        "presets": presets,
+        "planners": planners,
+    }
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "speed.json").write_text(json.dumps(result, indent=1))
+    head = [
+        "# Speed: `--suite speed`",
+        "",
+        f"- command: `{result['command']}`",
+        f"- date: {result['finished']} (UTC)",
+        f"- machine: {result['machine']}",
+        "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)",
+        "",
+    ]
+    (cfg.out / "speed.md").write_text("\n".join(head) + speed_markdown(result))
+    print(cfg.out / "speed.md")
+    return 0
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point."""
     argv = list(sys.argv[1:] if args is None else args)
     cfg = tyro.cli(BenchmarkConfig, args=argv, description=__doc__)
     try:
-        status = run_suite(cfg, argv)
+        status = run_speed(cfg, argv) if cfg.suite == "speed" else run_suite(cfg, argv)
     except UserError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -36,7 +36,7 @@ class Policy(Protocol):
 
 
 class RandomPolicy:
-    """Uniform random actions in [-1, 1]; stateless."""
+    """Uniform random actions in [-1, 1]; no recurrent state (its generator is saved with ``state_dict``)."""
 
     def __init__(self, action_dim: int, seed: int) -> None:
         """Create the policy.
@@ -52,6 +52,14 @@ class RandomPolicy:
         """Actions (N, A) float32 uniform in [-1, 1] (also when ``deterministic``); state stays None."""
         n = len(obs.is_first)
         return self._rng.uniform(-1.0, 1.0, size=(n, self.action_dim)).astype(np.float32), None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's state, so that a resumed prefill draws the same actions."""
+        return {"rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self._rng.bit_generator.state = state["rng"]
 
 
 class _EpisodeBuffer:

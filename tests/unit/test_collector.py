@@ -177,3 +177,14 @@ def test_collector_refuses_same_step_autoreset() -> None:
     )
     with pytest.raises(ValueError, match="NEXT_STEP"):
         Collector(venv, action_repeat=1)
+
+
+def test_random_policy_state_round_trip() -> None:
+    obs = StepObs(obs=np.zeros((3, 2), np.float32), is_first=np.zeros(3, bool))
+    policy = RandomPolicy(2, seed=5)
+    policy.act(obs, None, deterministic=False)
+    saved = policy.state_dict()
+    expected = policy.act(obs, None, deterministic=False)[0]
+    restored = RandomPolicy(2, seed=99)
+    restored.load_state_dict(saved)
+    np.testing.assert_array_equal(restored.act(obs, None, deterministic=False)[0], expected)

@@ -225,7 +225,7 @@ class Trainer:
         self.agent.load_state_dict(state["agent"])
         for k, v in state["counters"].items():
             setattr(self, k, v)
-        self.replay.load()
+        self.replay.load(upto=self.episodes)  # not episodes written after the checkpoint (a killed run)
         self.replay.load_state_dict(state["replay"])
         if state.get("random_policy") and hasattr(self.random_policy, "load_state_dict"):
             self.random_policy.load_state_dict(state["random_policy"])

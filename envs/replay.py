@@ -111,10 +111,16 @@ class EpisodeReplay:
         if self.directory is not None:
             self._write(episode, self.directory / f"{index:06d}-{len(episode)}.npz")
 
-    def load(self) -> int:
+    def load(self, upto: int | None = None) -> int:
         """Replace the memory contents with the newest episodes on disk that fit into ``capacity``.
 
         Unreadable files are skipped with a warning naming them (older episodes take their place).
+
+        Args:
+            upto: load only episodes with index < ``upto`` (the episodes a checkpoint had seen) and number
+                the next added episode ``upto``. Files of later episodes (written after that checkpoint
+                by a run that was then killed) are moved into ``after-checkpoint/`` beside them, not
+                loaded and not deleted.
 
         Returns:
             Records loaded.
@@ -124,9 +130,23 @@ class EpisodeReplay:
         self._episodes.clear()
         self._head = 0
         self.steps = 0
+        files = self._files()
+        if upto is not None:
+            later = [f for f in files if f[0] >= upto]
+            if later:
+                aside = self.directory / "after-checkpoint"
+                aside.mkdir(exist_ok=True)
+                for _, _, path in later:
+                    path.replace(aside / path.name)
+                warnings.warn(
+                    f"{len(later)} episode file(s) written after the checkpoint moved to {aside}",
+                    stacklevel=2,
+                )
+            files = [f for f in files if f[0] < upto]
+            self._next_index = upto
         chosen: list[tuple[int, Episode]] = []
         total = 0
-        for index, length, path in reversed(self._files()):
+        for index, length, path in reversed(files):
             if total + length > self.capacity:
                 if length > self.capacity:
                     continue  # could never fit; older ones still might

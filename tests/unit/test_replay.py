@@ -154,6 +154,25 @@ def test_files_on_disk_and_resume(tmp_path: Path) -> None:
     assert small.num_episodes == 3
 
 
+def test_load_upto_a_checkpoint_sets_later_episodes_aside(tmp_path: Path) -> None:
+    directory = tmp_path / "episodes"
+    replay = EpisodeReplay(directory, capacity=100, seed=0)
+    for number in range(6):
+        replay.add(make_episode(number, 3))
+    # a checkpoint had seen 4 episodes; the run was killed after writing two more
+    resumed = EpisodeReplay(directory, capacity=100, seed=0)
+    with pytest.warns(UserWarning, match="2 episode file"):
+        assert resumed.load(upto=4) == 4 * 4
+    assert resumed.num_episodes == 4 and resumed.episodes_added == 4
+    assert sorted(p.name for p in (directory / "after-checkpoint").iterdir()) == [
+        "000004-4.npz",
+        "000005-4.npz",
+    ]
+    resumed.add(make_episode(4, 5))  # re-collected: takes index 4, nothing on disk collides
+    assert sorted(p.name for p in directory.glob("*.npz"))[-1] == "000004-6.npz"
+    assert EpisodeReplay(directory, capacity=100, seed=0).load() == 4 * 4 + 6
+
+
 def test_unreadable_file_is_skipped_with_a_warning(tmp_path: Path) -> None:
     replay = EpisodeReplay(tmp_path, capacity=100, seed=0)
     for number in range(3):

@@ -37,7 +37,7 @@ import yaml
 from agents.evaluation import EVAL_COLUMNS
 from envs.errors import UserError
 
-BUDGETS: tuple[int, ...] = (10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
+BUDGETS: tuple[int, ...] = (5_000, 10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
 """Step budgets reported in the table (those that at least one run of the env reaches)."""
 
 TOLERANCE = 0.01

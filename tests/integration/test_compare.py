@@ -49,8 +49,11 @@ def test_compare_writes_png_markdown_and_json(tmp_path: Path) -> None:
     png = out / "Pendulum-v1.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     md = (out / "report.md").read_text()
-    assert "| dreamer | 1 (0) | -300.0 (n=1) | -150.0 (n=1) |" in md
-    assert "| sac | 3 (0,1,2) | -699.0 [-699.5, -698.5] (n=3) | -199.5 [-199.8, -199.2] (n=2) |" in md
+    assert "| dreamer | 1 (0) | - | -300.0 (n=1) | -150.0 (n=1) |" in md  # no eval between 0 and 5k
+    assert (
+        "| sac | 3 (0,1,2) | -949.0 [-949.5, -948.5] (n=3) | -699.0 [-699.5, -698.5] (n=3)"
+        " | -199.5 [-199.8, -199.2] (n=2) |" in md
+    )
     assert "sac seed 2: stopped at 10,000 of 20,000 steps" in md
     data = json.loads((out / "report.json").read_text())
     sac = data["envs"]["Pendulum-v1"]["algos"]["sac"]

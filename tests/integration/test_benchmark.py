@@ -81,7 +81,12 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
     assert hopper and set(hopper) == {0}  # a task with seeds=1 runs only seed 0
     assert {j.seed for j in cpu} == {0, 1, 2}
     mpc = next(j for j in cpu if j.agent == "mpc-mppi")
-    assert (mpc.task.steps, mpc.extra) == (10_000, ("--agent.imag-starts", "64"))
+    assert mpc.task.steps == 10_000 and mpc.extra == (
+        "--agent.imag-starts",
+        "64",
+        "--train.train-ratio",
+        "128",
+    )
     with pytest.raises(UserError, match="unknown agent dqn"):
         build_jobs(BenchmarkConfig(agents=("dqn",)))
 

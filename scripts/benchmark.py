@@ -161,6 +161,8 @@ class BenchmarkConfig:
     envs: tuple[str, ...] = ()
     """Only these envs of the suite (as written in SUITES; default all)."""
     dry_run: bool = False
+    report_only: bool = False
+    """Run nothing: write the report (and benchmark.json) from the runs already in OUT, finished or not."""
     """Print what would run (and what is finished or resumable), run nothing."""
 
 
@@ -404,9 +406,10 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     _STOPPING.clear()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _forward_sigterm) if main_thread else None
+    to_run = [] if cfg.report_only else todo
     try:
         with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
-            futures = [pool.submit(run_job, job, state, cfg, lock) for job, state in todo]
+            futures = [pool.submit(run_job, job, state, cfg, lock) for job, state in to_run]
             try:
                 outcomes = [f.result() for f in futures]
             except KeyboardInterrupt:
@@ -444,6 +447,9 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         f"- machine: {summary['machine']}",
         f"- runs: {len(jobs)} ({len(jobs) - len(todo)} already finished before this invocation)",
     ]
+    if cfg.report_only and todo:
+        unfinished = ", ".join(f"{j.env} {j.agent} seed {j.seed}" for j, _ in todo)
+        preamble.append(f"- report only (`--report-only`): {len(todo)} runs not finished: {unfinished}")
     preamble += [
         f"- FAILED: {o.job.env} {o.job.agent} seed {o.job.seed}, see `{show_path(o.job.log, cfg.out)}`"
         for o in failed

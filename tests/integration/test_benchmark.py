@@ -116,6 +116,11 @@ def test_suite_resumes_without_redoing_finished_runs(
     capsys.readouterr()
     assert run_suite(dry, []) == 0
     assert "1 finished, 1 to run" in capsys.readouterr().out
+    only = BenchmarkConfig(suite="smoke", seeds=2, out=out, report_only=True)
+    assert run_suite(only, ["--suite", "smoke", "--report-only"]) == 0
+    assert (out / "logs/Pendulum-v1-fake-seed1.log").read_text().count("$ ") == 1  # nothing ran
+    md = (out / "report.md").read_text()
+    assert "report only (`--report-only`): 1 runs not finished: Pendulum-v1 fake seed 1" in md
 
     assert run_suite(BenchmarkConfig(suite="smoke", seeds=2, out=out), ["--suite", "smoke"]) == 0
     assert (out / "logs/Pendulum-v1-fake-seed0.log").read_text().count("$ ") == 1  # not run again

@@ -113,19 +113,18 @@ MPC = ("mpc-mppi", "mpc-mppi-prior")
 
 # fmt: off
 SUITES: dict[str, tuple[Task, ...]] = {
-    # Estimated CPU-minutes per seed (one thread per run, idle machine; from the runs' own speed logs:
-    # dreamer `cpu` preset ~0.11 s per env step, MPC with SUITE_ARGS' planner ~0.06 s more per planned
-    # step, SAC ~0.01 s).
+    # Estimated CPU-minutes per run (one thread per run, idle machine, from the runs' own speed logs:
+    # dreamer `cpu` preset ~0.08 s per env step, MPC with SUITE_ARGS ~0.065 s, SAC ~0.012 s, PPO ~1 ms).
     #    env                       steps  eval_every  eval_episodes  agents                    CPU-min
     "smoke": (  # every agent for a few hundred steps (CI): ~1.5 min in all
         Task("Pendulum",                 400,    200,   1),
     ),
-    "cpu": (  # ~115 CPU-min for seed 0, ~80 for each further seed: about an hour per seed with --jobs 2
-        Task("Pendulum",              20_000,  1_000,   5, ("dreamer", "sac", "ppo")),
-        Task("InvertedPendulum",      20_000,  1_000,   5, ("dreamer", "sac", "ppo")),
-        Task("Pendulum",              10_000,  2_500,   5, MPC, seeds=2),
-        Task("InvertedPendulum",      10_000,  2_500,   5, MPC, seeds=2),
-        Task("Hopper",                15_000,  2_500,   5, ("dreamer", "sac"), seeds=1),  # ~25
+    "cpu": (  # seed 0 ~130 CPU-min (~65 min with --jobs 2 on 2 cores), seed 1 ~105, seed 2 ~60
+        Task("Pendulum",              20_000,  1_000,   5, ("dreamer", "sac", "ppo")),  # 27, 4, 0.3
+        Task("InvertedPendulum",      20_000,  1_000,   5, ("dreamer", "sac", "ppo")),  # 27, 4, 0.3
+        Task("Pendulum",              10_000,  2_500,   5, MPC, seeds=2),               # 11 each
+        Task("InvertedPendulum",      10_000,  2_500,   5, MPC, seeds=2),               # 11 each
+        Task("Hopper",                15_000,  2_500,   5, ("dreamer", "sac"), seeds=1),  # 20, 3
     ),
     "mujoco": (  # GPU machines; the 100k / 500k / 1M budgets are read off the way to 1M
         Task("Walker2d",           1_000_000, 10_000,  10),

@@ -519,7 +519,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)",
         "",
     ]
-    (cfg.out / "speed.md").write_text("\n".join(head) + speed_markdown(result))
+    (cfg.out / "speed.md").write_text("\n".join(head) + "\n" + speed_markdown(result))
     print(cfg.out / "speed.md")
     return 0
 

@@ -731,12 +731,9 @@ class BaselineLoop:
 
     def evaluate(self, model: Any, steps: int) -> None:
         """Run the shared evaluation, append to ``eval.csv``, log ``eval/`` and ``time/`` to TensorBoard."""
-        from agents.evaluation import evaluate
+        from agents.evaluation import evaluate_run
 
-        policy = Sb3Policy(model, model.get_vec_normalize_env())
-        result = evaluate(
-            policy, self.cfg.env, self.cfg.envs, episodes=self.cfg.eval_episodes, seed=self.cfg.seed
-        )
+        result = evaluate_run(Sb3Policy(model, model.get_vec_normalize_env()), self.cfg)
         self.eval_log.write(steps, result)
         self.last_eval = steps
         self.history.append((steps, result.return_mean))

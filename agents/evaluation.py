@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.config import RunConfig
 from envs import Policy, make_vector_env
 from envs.config import EnvConfig
 from envs.episode import StepObs
@@ -126,6 +127,15 @@ def evaluate(policy: Policy, env: str, env_cfg: EnvConfig, *, episodes: int = 10
     finally:
         venv.close()
     return EvalResult(returns=returns, lengths=agent_steps * env_cfg.action_repeat)
+
+
+def evaluate_run(policy: Policy, cfg: RunConfig) -> EvalResult:
+    """The protocol for a run: what every training loop calls, ours and the baselines' alike.
+
+    Takes the run's config (not a seed) so that no caller can derive the evaluation seeds a second
+    time: a run with ``--seed S`` evaluates on the envs ``eval_seed(S) + i`` whatever the agent.
+    """
+    return evaluate(policy, cfg.env, cfg.envs, episodes=cfg.eval_episodes, seed=cfg.seed)
 
 
 class EvalLog:

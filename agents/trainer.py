@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from agents.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from agents.config import RunConfig
-from agents.evaluation import EvalLog, evaluate
+from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
 from agents.run_dir import RunDir, config_to_dict
 from envs import Collector, EpisodeReplay, RandomPolicy, seeds
@@ -272,13 +272,7 @@ class Trainer:
         self._collect_time, self._collect_steps = 0.0, 0
 
     def _evaluate(self) -> None:
-        result = evaluate(
-            self.agent,
-            self.cfg.env,
-            self.cfg.envs,
-            episodes=self.cfg.eval_episodes,
-            seed=seeds.eval_seed(self.cfg.seed),
-        )
+        result = evaluate_run(self.agent, self.cfg)
         self.eval_log.write(self.env_steps, result)
         self.last_eval = float(result.return_mean)
         self.last_eval_step = self.env_steps

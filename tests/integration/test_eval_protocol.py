@@ -52,9 +52,7 @@ def test_dreamer_and_sac_evaluate_from_the_same_start_states(
     dream.main()
     dreamer_resets = list(rec.resets)
     rec.resets.clear()
-    cfg = RunConfig(
-        env=ENV, steps=200, seed=seed, eval_every=200, eval_episodes=1, run_dir=tmp_path / "sac"
-    )
+    cfg = RunConfig(env=ENV, steps=200, seed=seed, eval_every=200, eval_episodes=1, run_dir=tmp_path / "sac")
     train_baseline(cfg, algo="sac", options=Sb3Options(learning_starts=100))
     sac_resets = list(rec.resets)
 

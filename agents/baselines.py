@@ -63,6 +63,7 @@ import yaml
 from tqdm import tqdm
 
 from agents.config import RunConfig, pick_device
+from agents.schedule import Schedule
 from envs.atomic import atomic_write
 from envs.episode import StepObs
 from envs.errors import UserError
@@ -674,7 +675,7 @@ class BaselineLoop:
         self.updates = 0
         self.last_eval = -1
         self.last_save = -1
-        self.next_eval = cfg.eval_every
+        self.next_eval = self._next_eval(0)
         self._bar: Any = None
         self._start = time.perf_counter()
         self._start_steps = 0
@@ -705,8 +706,7 @@ class BaselineLoop:
         """Start timing and the progress bar; place the next evaluation after the steps already done."""
         done = self.sim_steps(model)
         self.last_eval = max((int(row["step"]) for row in self.eval_log.rows()), default=-1)
-        every = self.cfg.eval_every
-        self.next_eval = (max(done, self.last_eval, 0) // every + 1) * every
+        self.next_eval = self._next_eval(max(done, self.last_eval, 0))
         self._start = time.perf_counter()
         self._start_steps = done
         self._bar = tqdm(
@@ -726,8 +726,12 @@ class BaselineLoop:
         if steps >= self.next_eval:
             self.evaluate(model, steps)
             self.save(model)
-            every = self.cfg.eval_every
-            self.next_eval = (steps // every + 1) * every
+            self.next_eval = self._next_eval(steps)
+
+    def _next_eval(self, step: int) -> int:
+        """The next evaluation step after ``step`` on the shared schedule (the same for every agent)."""
+        nxt = Schedule.of(self.cfg.eval_every, self.cfg.eval_early).next_after(step)
+        return nxt if nxt is not None else self.total_steps
 
     def evaluate(self, model: Any, steps: int) -> None:
         """Run the shared evaluation, append to ``eval.csv``, log ``eval/`` and ``time/`` to TensorBoard."""

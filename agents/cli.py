@@ -28,7 +28,17 @@ from envs.errors import UserError
 C = TypeVar("C", bound=RunConfig)
 
 RESUMABLE_FIELDS = frozenset(
-    {"steps", "device", "resume", "eval_every", "eval_episodes", "run_dir", "threads", "progress"}
+    {
+        "steps",
+        "device",
+        "resume",
+        "eval_every",
+        "eval_early",
+        "eval_episodes",
+        "run_dir",
+        "threads",
+        "progress",
+    }
 )
 """Fields the command line may change when resuming (``run_dir`` locates the run, so it may move;
 ``threads`` and ``progress`` change how fast and how visibly it runs, not what it computes)."""

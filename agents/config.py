@@ -31,6 +31,9 @@ class RunConfig:
     """Torch device for updates: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
     eval_every: int = 10_000
     """Evaluate every this many environment steps (and at the end)."""
+    eval_early: tuple[int, ...] = (1000, 2500, 5000)
+    """Extra evaluations at these environment steps, so that the first minutes of a run already say
+    whether it learns (an empty list: none)."""
     eval_episodes: int = 10
     """Episodes per evaluation, each in its own env instance, deterministic actions."""
     envs: EnvConfig = field(default_factory=EnvConfig)

@@ -13,16 +13,17 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.returns import ReturnNormalizer, discount_weights, lambda_return
-from envs.episode import SequenceBatch, StepObs
+from agents.diagnostics import value_diagnostics
+from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
+from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
 from world_model.distributions import TwoHotDist, symlog_bins
@@ -54,16 +55,33 @@ class ActorCriticConfig:
     """Adam epsilon for actor and critic."""
     grad_clip: float = 100.0
     """Global gradient-norm clip for actor and critic."""
+    actor_grad: Literal["reinforce", "dynamics"] = "reinforce"
+    """Actor gradient: ``reinforce`` (score function on stopped imagined states, advantages against the
+    critic; imagination runs without a graph) or ``dynamics`` (backpropagate the returns through the
+    learned dynamics into the actions)."""
+    actor_dist: Literal["normal", "tanh_normal"] = "normal"
+    """Action distribution: ``normal`` (mean tanh(mu), bounded std; samples clipped to [-1, 1] like the
+    env clips them) or ``tanh_normal`` (a Gaussian squashed by tanh)."""
+    actor_out_scale: float = 0.01
+    """Scale of the initial weights of the actor's output layer (small: near-zero mean actions, the
+    largest std, at the start)."""
     entropy: float = 3e-4
     """Entropy bonus weight (advantages are normalised, so one value serves all reward scales)."""
     min_std: float = 0.1
-    """Smallest standard deviation of the actor's pre-tanh Gaussian."""
+    """Smallest standard deviation of the actor's Gaussian."""
     max_std: float = 1.0
-    """Largest standard deviation of the actor's pre-tanh Gaussian."""
+    """Largest standard deviation of the actor's Gaussian."""
     critic_bins: int = 255
     """Number of two-hot bins of the critic (evenly spaced in symlog space)."""
     slow_critic_decay: float = 0.98
-    """EMA decay of the slow target critic per update (it provides the bootstrap values)."""
+    """EMA decay of the slow critic per update."""
+    slow_target: bool = False
+    """Bootstrap the lambda-returns with the slow critic (else with the online critic)."""
+    slow_reg: float = 1.0
+    """Weight of the critic's regulariser towards the slow critic's predictions (0: none)."""
+    replay_value: float = 0.3
+    """Weight of the critic's loss on real replayed sequences: lambda-returns of the real rewards and
+    terminals, bootstrapped with the imagined returns of each real state (0: imagination only)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
 
@@ -74,9 +92,14 @@ class ActorCriticConfig:
             "0 < gamma <= 1": 0 < self.gamma <= 1,
             "0 <= lam <= 1": 0 <= self.lam <= 1,
             "hidden >= 1 and layers >= 0": self.hidden >= 1 and self.layers >= 0,
+            "actor_lr > 0 and critic_lr > 0": self.actor_lr > 0 and self.critic_lr > 0,
+            "grad_clip > 0": self.grad_clip > 0,
+            "actor_out_scale > 0": self.actor_out_scale > 0,
+            "entropy >= 0": self.entropy >= 0,
             "0 < min_std <= max_std": 0 < self.min_std <= self.max_std,
             "critic_bins >= 2": self.critic_bins >= 2,
             "0 <= slow_critic_decay < 1": 0 <= self.slow_critic_decay < 1,
+            "slow_reg >= 0 and replay_value >= 0": self.slow_reg >= 0 and self.replay_value >= 0,
             "0 <= return_norm_decay < 1": 0 <= self.return_norm_decay < 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -84,39 +107,94 @@ class ActorCriticConfig:
             raise UserError(f"actor-critic config needs {', '.join(bad)}")
 
 
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+SATURATED = 0.95
+"""An action dimension counts as saturated where the policy's mean action |tanh(mu)| exceeds this."""
+
+
+class ActionDist:
+    """The actor's distribution over actions in [-1, 1] at a batch of states (..., A).
+
+    ``normal``: ``u ~ N(tanh(mu), std)``, the action is ``clip(u, -1, 1)``. ``tanh_normal``:
+    ``u ~ N(mu, std)``, the action is ``tanh(u)``. Samples return the pre-squash ``u`` too, which
+    :meth:`log_prob` scores.
+    """
+
+    def __init__(self, mu: Tensor, std: Tensor, tanh: bool) -> None:
+        self.mu, self.std, self.tanh = mu, std, tanh
+        self.loc = mu if tanh else torch.tanh(mu)
+
+    def squash(self, u: Tensor) -> Tensor:
+        """Actions (..., A) in [-1, 1] from raw samples ``u``."""
+        return torch.tanh(u) if self.tanh else u.clamp(-1.0, 1.0)
+
+    def mode(self) -> Tensor:
+        """(..., A) the deterministic action ``tanh(mu)``."""
+        return torch.tanh(self.mu)
+
+    def rsample(self) -> tuple[Tensor, Tensor]:
+        """A reparameterised sample: (action, raw u), each (..., A)."""
+        u = self.loc + self.std * torch.randn_like(self.loc)
+        return self.squash(u), u
+
+    def log_prob(self, u: Tensor) -> Tensor:
+        """(...) log-density of the actions whose raw samples are ``u`` (..., A), summed over A."""
+        logp = -0.5 * ((u - self.loc) / self.std).square() - self.std.log() - _HALF_LOG_2PI
+        if self.tanh:  # log|d tanh(u)/du| = 2 (log 2 - u - softplus(-2u))
+            logp = logp - 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+        return logp.sum(-1)
+
+    def entropy(self, u: Tensor | None = None) -> Tensor:
+        """(...) entropy: exact for ``normal``; for ``tanh_normal`` the one-sample estimate -log p(u)."""
+        if self.tanh:
+            assert u is not None, "the tanh-normal entropy is estimated from a sample"
+            return -self.log_prob(u)
+        return (self.std.log() + 0.5 + _HALF_LOG_2PI).sum(-1)
+
+    def saturated(self) -> Tensor:
+        """() fraction of action dimensions whose mean action is beyond :data:`SATURATED` in size."""
+        return (self.mode().abs() > SATURATED).float().mean()
+
+
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy over actions in [-1, 1]: ``a = tanh(u), u ~ N(mu(f), std(f))``."""
+    """Gaussian policy over actions in [-1, 1] (see :class:`ActionDist`), an MLP of the model feature."""
 
     def __init__(self, feat_dim: int, action_dim: int, cfg: ActorCriticConfig):
-        """Build the actor MLP ``feat (.., F) -> (mu, std) (.., A)``."""
+        """Build the actor MLP ``feat (.., F) -> (mu, std) (.., A)``, output layer scaled down."""
         super().__init__()
         self.net = mlp(feat_dim, 2 * action_dim, units=cfg.hidden, layers=cfg.layers)
+        out = self.net[-1]
+        assert isinstance(out, nn.Linear)
+        with torch.no_grad():
+            out.weight.mul_(cfg.actor_out_scale)
+            out.bias.zero_()
         self.min_std, self.max_std = cfg.min_std, cfg.max_std
+        self.tanh = cfg.actor_dist == "tanh_normal"
 
-    def dist(self, feat: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and standard deviation (.., A) of the pre-tanh Gaussian."""
+    def forward(self, feat: Tensor) -> ActionDist:
+        """The action distribution at states ``feat`` (.., F)."""
         mu, raw = self.net(feat).chunk(2, dim=-1)
         std = self.min_std + (self.max_std - self.min_std) * torch.sigmoid(raw + 2.0)
-        return mu, std
+        return ActionDist(mu, std, self.tanh)
+
+    def dist(self, feat: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean parameter ``mu`` and standard deviation (.., A) of the Gaussian."""
+        d = self(feat)
+        return d.mu, d.std
 
     def sample(self, feat: Tensor) -> Tensor:
-        """Reparameterised action sample (.., A) in (-1, 1)."""
-        mu, std = self.dist(feat)
-        return torch.tanh(mu + std * torch.randn_like(mu))
+        """Reparameterised action sample (.., A) in [-1, 1]."""
+        return self(feat).rsample()[0]
 
     def mode(self, feat: Tensor) -> Tensor:
         """Deterministic action (.., A): ``tanh(mu)``."""
-        return torch.tanh(self.dist(feat)[0])
+        return self(feat).mode()
 
     def sample_with_entropy(self, feat: Tensor) -> tuple[Tensor, Tensor]:
-        """A reparameterised sample (.., A) and a one-sample entropy estimate (..) ``-log pi(a)``."""
-        mu, std = self.dist(feat)
-        eps = torch.randn_like(mu)
-        u = mu + std * eps
-        # log N(u; mu, std) - log|d tanh(u)/du|, with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
-        log_prob = -0.5 * eps.square() - std.log() - 0.5 * math.log(2 * math.pi)
-        log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
-        return torch.tanh(u), -(log_prob - log_det).sum(-1)
+        """A reparameterised sample (.., A) and the entropy (..) of the distribution it came from."""
+        d = self(feat)
+        action, u = d.rsample()
+        return action, d.entropy(u)
 
 
 class Critic(nn.Module):
@@ -257,9 +335,16 @@ class DreamerAgent:
         """(..) the critic's expected value of states with features ``feat`` (.., F)."""
         return self.critic(feat).mean()
 
+    def diagnose(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """Critic and continue head on real episodes (see :mod:`agents.diagnostics`)."""
+        with self._autocast():
+            return value_diagnostics(
+                self.world_model, self.value, episodes, gamma=self.cfg.gamma, device=self.device
+            )
+
     # ---------------------------------------------------------------- learning
     def update(self, batch: SequenceBatch[Tensor]) -> dict[str, float]:
-        """One world-model update, then one actor and one critic update from imagination.
+        """One world-model update, then one actor and one critic update from imagination (and replay).
 
         Args:
             batch: (B, T, ...) sequences on ``self.device``.
@@ -275,64 +360,64 @@ class DreamerAgent:
         start = _map_state(post, lambda x: x.reshape(-1, *x.shape[2:]))  # (B*T, ...)
         start_cont = 1.0 - batch.terminated.reshape(-1).float()
         n = start_cont.shape[0]
+        idx: Tensor | None = None
         if 0 < cfg.imag_starts < n:
             idx = torch.randperm(n, device=start_cont.device)[: cfg.imag_starts]
             start = _map_state(start, lambda x: x[idx])
             start_cont = start_cont[idx]
         with self._autocast(), _frozen(self.world_model):
             out = self.imagine_losses(start, start_cont)
+            critic_loss = out["critic_loss"]
+            if cfg.replay_value > 0:
+                with torch.no_grad():
+                    real_feat = self.world_model.feat(post).float()  # (B, T, F)
+                rep = self.replay_value_loss(real_feat, batch, out["return"][:, 0], idx)
+                critic_loss = critic_loss + cfg.replay_value * rep["loss"]
         self.actor_opt.zero_grad(set_to_none=True)
         out["actor_loss"].backward()
         actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
         self.critic_opt.zero_grad(set_to_none=True)
-        out["critic_loss"].backward()
+        critic_loss.backward()
         critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
         self.critic_opt.step()
         ema_update(self.target_critic, self.critic, cfg.slow_critic_decay)
         self.updates += 1
 
-        stats = (
-            torch.stack(
-                [
-                    out["actor_loss"].detach(),
-                    actor_norm,
-                    out["entropy"].mean(),
-                    out["scale"],
-                    out["return"].mean(),
-                    out["critic_loss"].detach(),
-                    critic_norm,
-                    out["value"].mean(),
-                    out["reward"].mean(),
-                    out["cont"].mean(),
-                ]
-            )
-            .float()
-            .tolist()
-        )
-        keys = (
-            "actor/loss",
-            "actor/grad_norm",
-            "actor/entropy",
-            "actor/return_scale",
-            "actor/return_mean",
-            "critic/loss",
-            "critic/grad_norm",
-            "critic/value_mean",
-            "actor/imag_reward_mean",
-            "actor/imag_cont_mean",
-        )
+        named = {
+            "actor/loss": out["actor_loss"].detach(),
+            "actor/grad_norm": actor_norm,
+            "actor/entropy": out["entropy"].mean(),
+            "actor/saturated": out["saturated"],
+            "actor/return_scale": out["scale"],
+            "actor/return_mean": out["return"].mean(),
+            "actor/advantage_std": out["advantage"].std(),
+            "critic/loss": out["critic_loss"].detach(),
+            "critic/grad_norm": critic_norm,
+            "critic/value_mean": out["value"].mean(),
+            "actor/imag_reward_mean": out["reward"].mean(),
+            "actor/imag_cont_mean": out["cont"].mean(),
+        }
+        if cfg.replay_value > 0:
+            named["critic/replay_loss"] = rep["loss"].detach()
+            named["critic/replay_return_mean"] = rep["return_mean"]
+        stats = torch.stack([v.detach().float() for v in named.values()]).tolist()
         metrics = dict(wm_metrics)
-        metrics.update(zip(keys, stats, strict=True))
+        metrics.update(zip(named, stats, strict=True))
         t_end = time.perf_counter()  # after .tolist(): the actor-critic work has finished
         metrics["time/wm_update_ms"] = 1000.0 * (t_wm - t_start)
         metrics["time/ac_update_ms"] = 1000.0 * (t_end - t_wm)
         return metrics
 
+    def _bootstrap_critic(self) -> Critic:
+        return self.target_critic if self.cfg.slow_target else self.critic
+
     def imagine_losses(self, start: Any, start_cont: Tensor) -> dict[str, Tensor]:
         """Imagine from ``start`` with the actor and compute the actor and critic losses.
 
-        Call with the world model's parameters frozen (gradients flow through it into the actor only).
+        Call with the world model's parameters frozen. With ``actor_grad="reinforce"`` the imagination
+        runs without a graph and the actor learns from ``log pi(a_t | s_t) * (R_t - v(s_t)) / S``; with
+        ``"dynamics"`` its gradient flows from the returns through the imagined states into the actions.
 
         Args:
             start: (N, ...) latent start states (detached posteriors).
@@ -340,41 +425,122 @@ class DreamerAgent:
 
         Returns:
             ``actor_loss``, ``critic_loss`` (scalars with graphs into actor / critic) and detached
-            ``return`` (N, H), ``weight`` (N, H), ``value`` (N, H+1), ``reward``, ``cont`` (N, H),
-            ``entropy`` (N, H), ``scale`` ().
+            ``return`` (N, H), ``advantage`` (N, H), ``weight`` (N, H), ``value`` (N, H+1), ``reward``,
+            ``cont`` (N, H), ``entropy`` (N, H), ``scale`` (), ``saturated`` ().
         """
         cfg = self.cfg
+        reinforce = cfg.actor_grad == "reinforce"
+        raws: list[Tensor] = []
         entropies: list[Tensor] = []
 
         def policy(f: Tensor) -> Tensor:
-            action, ent = self.actor.sample_with_entropy(f)
-            entropies.append(ent)  # the entropy of the action taken, without a second actor pass
+            d = self.actor(f)
+            action, u = d.rsample()
+            raws.append(u)
+            if not reinforce:  # the entropy of the action taken, without a second actor pass
+                entropies.append(d.entropy(u))
             return action
 
-        imag = self.world_model.imagine(start, policy, cfg.horizon)
-        feat = imag.feat  # (N, H+1, F), gradients to the actor through the dynamics
-        entropy = torch.stack(entropies, 1)  # (N, H)
-        reward = self.world_model.reward(feat[:, 1:]).float()  # (N, H)
-        cont = self.world_model.cont(feat[:, 1:]).float()  # (N, H)
-        value = self.target_critic(feat).mean().float()  # (N, H+1)
+        with torch.no_grad() if reinforce else contextlib.nullcontext():
+            imag = self.world_model.imagine(start, policy, cfg.horizon)
+            feat = imag.feat  # (N, H+1, F)
+            # contiguous copies: a Linear on a strided 3-d slice runs as a slow batched matmul on CPU
+            here, nxt = feat[:, :-1].contiguous(), feat[:, 1:].contiguous()  # (N, H, F) states t, t + 1
+            reward = self.world_model.reward(nxt).float()  # (N, H)
+            cont = self.world_model.cont(nxt).float()  # (N, H)
+        critic = self._bootstrap_critic()
+        online: TwoHotDist | None = None  # the online critic's output on (N, H) states, with its graph
+        if reinforce and critic is self.critic:
+            # one pass serves both: the bootstrap values (detached) and the critic's loss
+            full = self.critic(feat)
+            value = full.mean().detach().float()  # (N, H+1)
+            online = TwoHotDist(full.logits[:, :-1], full.bins)
+        else:
+            # dynamics: the bootstrap values pass their gradient through the imagined states (not the critic)
+            with torch.no_grad() if reinforce else _frozen(critic):
+                value = critic(feat).mean().float()  # (N, H+1)
         ret = lambda_return(reward, value, cont, gamma=cfg.gamma, lam=cfg.lam)  # (N, H)
         weight = (start_cont.unsqueeze(1) * discount_weights(cont, gamma=cfg.gamma)).detach()
         self.normalizer.update(ret)
         scale = self.normalizer.scale()
-        actor_loss = -(weight * (ret / scale + cfg.entropy * entropy)).mean()
-        dist = self.critic(feat[:, :-1].detach())
-        critic_loss = -(weight * dist.log_prob(ret.detach())).mean()
+        advantage = (ret - value[:, :-1]).detach() / scale
+        if reinforce:
+            dist = self.actor(here)
+            u = torch.stack(raws, 1)  # (N, H, A)
+            entropy = dist.entropy(u)
+            actor_obj = dist.log_prob(u) * advantage + cfg.entropy * entropy
+            saturated = dist.saturated().detach()
+        else:
+            entropy = torch.stack(entropies, 1)
+            actor_obj = ret / scale + cfg.entropy * entropy
+            with torch.no_grad():
+                saturated = self.actor(here.detach()).saturated()
+        actor_loss = -(weight * actor_obj).mean()
+        critic_loss = self._critic_loss(here.detach(), ret.detach(), weight, online)
         return {
             "actor_loss": actor_loss,
             "critic_loss": critic_loss,
             "return": ret.detach(),
+            "advantage": advantage,
             "weight": weight,
             "value": value.detach(),
             "reward": reward.detach(),
             "cont": cont.detach(),
             "entropy": entropy.detach(),
             "scale": scale,
+            "saturated": saturated,
         }
+
+    def _critic_loss(
+        self, feat: Tensor, target: Tensor, weight: Tensor, dist: TwoHotDist | None = None
+    ) -> Tensor:
+        """Weighted two-hot NLL of ``target`` (...) at states ``feat`` (..., F), plus the slow regulariser.
+
+        ``dist`` is the critic's output at ``feat`` where the caller has it already.
+        """
+        if dist is None:
+            dist = self.critic(feat)
+        nll = -dist.log_prob(target)
+        if self.cfg.slow_reg > 0:
+            with torch.no_grad():
+                slow = self.target_critic(feat).mean()
+            nll = nll - self.cfg.slow_reg * dist.log_prob(slow)
+        return (weight * nll).mean()
+
+    def replay_value_loss(
+        self, feat: Tensor, batch: SequenceBatch[Tensor], imag_return: Tensor, idx: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The critic's loss on real sequences: lambda-returns of the real rewards and terminals.
+
+        Each real state's bootstrap value is the imagined lambda-return that starts there (the
+        bootstrap critic's value for states imagination did not start from).
+
+        Args:
+            feat: (B, T, F) posterior features of the batch (no graph).
+            batch: the (B, T) batch.
+            imag_return: (N,) imagined returns R_0 of the N imagination starts.
+            idx: (N,) flat indices of those starts into B*T (``None``: all, in order).
+
+        Returns:
+            ``loss`` (scalar, graph into the critic) and ``return_mean`` (detached).
+        """
+        B, T = batch.reward.shape
+        with torch.no_grad():
+            if idx is None:
+                boot = imag_return.reshape(B, T)
+            else:
+                boot = self._bootstrap_critic()(feat).mean().float().reshape(-1)
+                boot = boot.index_copy(0, idx, imag_return.to(boot.dtype)).reshape(B, T)
+            ret, weight = replay_lambda_return(
+                batch.reward.float(),
+                batch.terminated,
+                batch.is_first,
+                boot,
+                gamma=self.cfg.gamma,
+                lam=self.cfg.lam,
+            )
+        loss = self._critic_loss(feat[:, :-1].contiguous(), ret, weight)
+        return {"loss": loss, "return_mean": (ret * weight).sum() / weight.sum().clamp(min=1.0)}
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ same training loop drives this agent and the Dreamer agent.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from agents.returns import discount_weights
-from envs.episode import SequenceBatch, StepObs
+from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
 from planners import Planner, Prior
 
@@ -280,6 +280,11 @@ class MPCAgent:
         if self.learner is None:
             raise RuntimeError("MPCAgent was built without a learner; it can act but not learn")
         return self.learner.update(batch)
+
+    def diagnose(self, episodes: Sequence[Episode]) -> dict[str, float]:
+        """The learner's diagnostics on real episodes (none without a learner that has them)."""
+        fn = getattr(self.learner, "diagnose", None)
+        return fn(episodes) if callable(fn) else {}
 
     def state_dict(self) -> dict[str, Any]:
         """The learner's state plus the planner's and the exploration noise's random streams."""

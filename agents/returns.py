@@ -41,6 +41,58 @@ def lambda_return(reward: Tensor, value: Tensor, cont: Tensor, *, gamma: float, 
     return torch.stack(out[::-1], dim=1)
 
 
+def replay_lambda_return(
+    reward: Tensor,
+    terminated: Tensor,
+    is_first: Tensor,
+    boot: Tensor,
+    *,
+    gamma: float,
+    lam: float,
+) -> tuple[Tensor, Tensor]:
+    """TD(lambda) returns along real replayed sequences, bootstrapped with values of the real states.
+
+    Storage convention of :mod:`envs.episode`: ``reward[:, t]`` is received on arriving in record t,
+    ``terminated[:, t]`` says record t is terminal, ``is_first[:, t]`` that record t starts an episode (a
+    sequence may run from one episode into the next). For record t whose successor t + 1 is in the same
+    episode::
+
+        R_t = r_{t+1} + gamma * (1 - d_{t+1}) * ((1 - lam * c_{t+1}) * b_{t+1} + lam * c_{t+1} * R_{t+1})
+
+    with ``d`` terminated, ``b`` the bootstrap values and ``c_{t+1} = 0`` where t + 1 is the last record
+    of its episode or of the sequence (its return is not known beyond it, so ``b`` stands in).
+
+    Args:
+        reward: (B, T) real rewards.
+        terminated: (B, T) real terminal flags.
+        is_first: (B, T) episode starts.
+        boot: (B, T) bootstrap values of the records (e.g. imagined lambda-returns from each record, or
+            the critic's values).
+        gamma: discount per step.
+        lam: lambda.
+
+    Returns:
+        (returns, weights), each (B, T - 1) for records 0 .. T - 2. The weight is 0 where the return is
+        undefined: the last record of an episode (its successor starts the next one) and terminal records.
+    """
+    assert reward.shape == terminated.shape == is_first.shape == boot.shape, (reward.shape, boot.shape)
+    f = reward.dtype
+    live = gamma * (1.0 - terminated[:, 1:].to(f))  # (B, T-1): discount of arriving in t + 1
+    nxt_first = is_first[:, 1:]
+    # c_{t+1}: record t + 1 continues its episode within the sequence (it has a successor there)
+    cont = torch.cat([(~is_first[:, 2:]).to(f), torch.zeros_like(reward[:, :1])], 1) * lam
+    base = reward[:, 1:] + live * (1.0 - cont) * boot[:, 1:]
+    scale = live * cont
+    out = []
+    last = boot[:, -1]
+    for t in range(reward.shape[1] - 2, -1, -1):
+        last = base[:, t] + scale[:, t] * last
+        out.append(last)
+    ret = torch.stack(out[::-1], dim=1)
+    weight = (~nxt_first & ~terminated[:, :-1].bool()).to(f)
+    return ret, weight
+
+
 def discount_weights(cont: Tensor, *, gamma: float) -> Tensor:
     """Weights of imagined states for the actor and critic losses: the discounted reach probability.
 

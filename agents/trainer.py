@@ -16,6 +16,7 @@ import resource
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +30,11 @@ from tqdm import tqdm
 
 from agents.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from agents.config import RunConfig
+from agents.diagnostics import warnings_for
 from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
 from agents.run_dir import RunDir, config_to_dict
+from agents.schedule import Schedule
 from envs import Collector, EpisodeReplay, RandomPolicy, seeds
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
@@ -112,9 +115,8 @@ class Agent(Protocol):
         ...
 
 
-def _after(step: int, every: int) -> int:
-    """The first multiple of ``every`` strictly after ``step``."""
-    return (step // every + 1) * every
+DIAGNOSTIC_EPISODES = 8
+"""Newest replay episodes the critic / continue-head diagnostics look at, at each evaluation."""
 
 
 class _StopRequestedError(Exception):
@@ -178,18 +180,25 @@ class Trainer:
         self.update_debt = 0.0
         self.episodes = 0
         self.wall_time = 0.0
-        self.next_eval = cfg.eval_every
-        self.next_log = train_cfg.log_every
-        self.next_checkpoint = train_cfg.checkpoint_every
-        self.next_wm_eval = train_cfg.wm_eval_every
-        self.next_video = train_cfg.video_every
+        # schedules: what is due is derived from the step it last ran at
+        self.eval_schedule = Schedule.of(cfg.eval_every, cfg.eval_early)
+        self.log_schedule = Schedule.of(train_cfg.log_every)
+        self.checkpoint_schedule = Schedule.of(train_cfg.checkpoint_every)
+        self.wm_eval_schedule = Schedule.of(train_cfg.wm_eval_every)
+        self.video_schedule = Schedule.of(train_cfg.video_every)
         self.last_eval: float | None = None
         self.last_eval_step = -1
+        self.last_log_step = 0
+        self.last_checkpoint_step = 0
+        self.last_wm_eval_step = 0
+        self.last_video_step = 0
         self._sums: dict[str, float] = {}
         self._count = 0
         self._update_time = 0.0
         self._collect_time, self._collect_steps = 0.0, 0
         self._recent_returns: list[float] = []
+        self._bar_returns: deque[float] = deque(maxlen=10)  # the progress bar's recent training returns
+        self._warned: set[str] = set()
 
     # ------------------------------------------------------------------ state
     def _counters(self) -> dict[str, Any]:
@@ -199,13 +208,12 @@ class Trainer:
             "update_debt": self.update_debt,
             "episodes": self.episodes,
             "wall_time": self.wall_time,
-            "next_eval": self.next_eval,
-            "next_log": self.next_log,
-            "next_checkpoint": self.next_checkpoint,
-            "next_wm_eval": self.next_wm_eval,
-            "next_video": self.next_video,
             "last_eval": self.last_eval,
             "last_eval_step": self.last_eval_step,
+            "last_log_step": self.last_log_step,
+            "last_checkpoint_step": self.last_checkpoint_step,
+            "last_wm_eval_step": self.last_wm_eval_step,
+            "last_video_step": self.last_video_step,
         }
 
     def checkpoint(self) -> None:
@@ -237,6 +245,7 @@ class Trainer:
             self.replay.add(ep)
             self.episodes += 1
             self._recent_returns.append(ep.score)
+            self._bar_returns.append(ep.score)
 
     def _update(self) -> None:
         tc = self.tc
@@ -268,15 +277,29 @@ class Trainer:
         if self._recent_returns:
             out["train/episode_return"] = float(np.mean(self._recent_returns))
         self.logger.scalars(out, self.env_steps)
+        self._warn(out)
         self._sums, self._count, self._update_time, self._recent_returns = {}, 0, 0.0, []
         self._collect_time, self._collect_steps = 0.0, 0
+
+    def _warn(self, metrics: dict[str, float]) -> None:
+        """Print each known failure mode's warning once per process."""
+        for key, message in warnings_for(metrics).items():
+            if key not in self._warned:
+                self._warned.add(key)
+                tqdm.write(f"warning at step {self.env_steps:,}: {message}")
 
     def _evaluate(self) -> None:
         result = evaluate_run(self.agent, self.cfg)
         self.eval_log.write(self.env_steps, result)
         self.last_eval = float(result.return_mean)
         self.last_eval_step = self.env_steps
-        self.logger.scalars(result.metrics(), self.env_steps)
+        metrics = result.metrics()
+        diagnose = getattr(self.agent, "diagnose", None)
+        if callable(diagnose) and len(self.replay):
+            metrics.update(diagnose(self.replay.recent(DIAGNOSTIC_EPISODES)))
+        self.logger.scalars(metrics, self.env_steps)
+        self.last_diagnostics = {k: v for k, v in metrics.items() if k.startswith("diag/")}
+        self._warn(metrics)
 
     def _wm_eval(self) -> None:
         from world_model.evaluation import openloop_eval
@@ -344,16 +367,32 @@ class Trainer:
         cfg, tc = self.cfg, self.tc
         flag = {"stop": False}
         start_wall = time.time() - self.wall_time
+        session_start_steps = self.env_steps
         last_log_time, last_log_steps = time.time(), self.env_steps
         per_call = max(1, self.venv.num_envs) * cfg.envs.action_repeat
+        rate = PhaseRate()
         bar = tqdm(
             total=cfg.steps,
             initial=self.env_steps,
             unit="step",
             disable=not tc.progress,
             dynamic_ncols=True,
-            smoothing=0.05,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
+
+        def show(refresh: bool = False) -> None:
+            phase = "prefill" if self.env_steps < tc.prefill else "train"
+            post = {
+                "phase": phase,
+                "steps/s": f"{rate.rate():.1f}",
+                "ETA": rate.eta(cfg.steps - self.env_steps),
+            }
+            if self._bar_returns:
+                post["train_return"] = f"{np.mean(self._bar_returns):.1f}"
+            if self.last_eval is not None:
+                post["eval_return"] = f"{self.last_eval:.1f}"
+            bar.set_postfix(post, refresh=refresh)
+
         try:
             with _stop_signals(flag):
                 while self.env_steps < cfg.steps:
@@ -368,45 +407,113 @@ class Trainer:
                     new = self.collector.env_steps - before
                     self._collect_steps += new
                     self.env_steps += new
-                    bar.update(new)
                     if self.env_steps >= tc.prefill and len(self.replay) >= tc.seq_len:
                         self.update_debt += new * self.updates_per_step
                         while self.update_debt >= 1.0:
                             self._update()
                             self.update_debt -= 1.0
+                    rate.add(self.env_steps, "prefill" if prefill else "train")
+                    bar.update(new)
                     self.wall_time = time.time() - start_wall
-                    if self.env_steps >= self.next_log:
+                    step = self.env_steps
+                    if self.log_schedule.due(step, self.last_log_step):
                         now = time.time()
-                        self._log(now - last_log_time, self.env_steps - last_log_steps)
-                        last_log_time, last_log_steps = now, self.env_steps
-                        self.next_log = _after(self.env_steps, tc.log_every)
-                    if tc.wm_eval_every > 0 and self.env_steps >= self.next_wm_eval:
+                        self._log(now - last_log_time, step - last_log_steps)
+                        last_log_time, last_log_steps = now, step
+                        self.last_log_step = step
+                        show()
+                    if self.wm_eval_schedule.due(step, self.last_wm_eval_step):
                         if self.world_model is not None:
                             self._wm_eval()
-                        self.next_wm_eval = _after(self.env_steps, tc.wm_eval_every)
-                    if tc.video_every > 0 and self.env_steps >= self.next_video:
+                        self.last_wm_eval_step = step
+                    if self.video_schedule.due(step, self.last_video_step):
                         if self.world_model is not None:
                             self._video()
-                        self.next_video = _after(self.env_steps, tc.video_every)
-                    if self.env_steps >= self.next_eval and self.env_steps < cfg.steps:
+                        self.last_video_step = step
+                    if self.eval_schedule.due(step, self.last_eval_step) and step < cfg.steps:
                         self._evaluate()
-                        bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=False)
-                        self.next_eval = _after(self.env_steps, cfg.eval_every)
-                    if self.env_steps >= self.next_checkpoint and self.env_steps < cfg.steps:
+                        show()
+                    if self.checkpoint_schedule.due(step, self.last_checkpoint_step) and step < cfg.steps:
                         self.checkpoint()
-                        self.next_checkpoint = _after(self.env_steps, tc.checkpoint_every)
+                        self.last_checkpoint_step = step
                 if self.last_eval_step != self.env_steps:
                     self._evaluate()
-                    bar.set_postfix(eval_return=f"{self.last_eval:.1f}", refresh=True)
-                self.next_eval = _after(self.env_steps, cfg.eval_every)
-                self.next_checkpoint = _after(self.env_steps, tc.checkpoint_every)
+                    show(refresh=True)
+                self.last_checkpoint_step = self.env_steps
                 self.wall_time = time.time() - start_wall
                 self.checkpoint()
         except (_StopRequestedError, KeyboardInterrupt):
             self.wall_time = time.time() - start_wall
+            self.last_checkpoint_step = self.env_steps
             self.checkpoint()
             bar.close()
             self.logger.close()
+            tqdm.write(self.summary(session_start_steps, stopped=True))
             raise KeyboardInterrupt from None
         bar.close()
         self.logger.close()
+        tqdm.write(self.summary(session_start_steps, stopped=False))
+
+    def summary(self, session_start_steps: int, *, stopped: bool) -> str:
+        """The lines printed when the run ends or stops: steps, wall time, last evaluation, diagnostics."""
+        head = "stopped (checkpoint saved; continue with --resume)" if stopped else "done"
+        hours, rest = divmod(int(self.wall_time), 3600)
+        lines = [
+            f"{head}: {self.env_steps:,} env steps ({self.env_steps - session_start_steps:,} this session), "
+            f"{self.updates:,} updates, {self.episodes:,} episodes, "
+            f"wall time {hours}:{rest // 60:02d}:{rest % 60:02d}",
+        ]
+        if self.last_eval is not None:
+            lines.append(f"last evaluation: return {self.last_eval:.1f} at step {self.last_eval_step:,}")
+        diag = getattr(self, "last_diagnostics", {})
+        if diag:
+            lines.append(
+                "diagnostics: " + ", ".join(f"{k.removeprefix('diag/')} {v:.3g}" for k, v in diag.items())
+            )
+        lines.append(f"run directory: {self.run.path}")
+        return "\n".join(lines)
+
+
+class PhaseRate:
+    """Steps per second over a recent window of the current phase (prefill or training).
+
+    The rate of a fast random prefill says nothing about the training that follows, so a change of phase
+    starts a new window; the ETA is the remaining steps at the current phase's recent rate.
+
+    Args:
+        window: seconds of history the rate is measured over.
+    """
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self.phase = ""
+        self._points: deque[tuple[float, int]] = deque()
+
+    def add(self, steps: int, phase: str, now: float | None = None) -> None:
+        """Record the step count reached at time ``now`` (default: the monotonic clock) in ``phase``."""
+        now = time.monotonic() if now is None else now
+        if phase != self.phase:
+            self.phase = phase
+            self._points.clear()
+        if len(self._points) > 1 and now - self._points[-2][0] < 1.0:
+            self._points[-1] = (now, steps)  # at most one point per second
+        else:
+            self._points.append((now, steps))
+        while len(self._points) > 2 and now - self._points[1][0] >= self.window:
+            self._points.popleft()
+
+    def rate(self) -> float:
+        """Steps per second in the window (0 until two points of the same phase exist)."""
+        if len(self._points) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self._points[0], self._points[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def eta(self, remaining: int) -> str:
+        """``H:MM:SS`` for ``remaining`` steps at the current rate (``?`` before there is one)."""
+        r = self.rate()
+        if r <= 0:
+            return "?"
+        secs = int(remaining / r)
+        hours, rest = divmod(secs, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

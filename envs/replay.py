@@ -179,6 +179,14 @@ class EpisodeReplay:
         idx = (self._head + starts[:, None] + np.arange(seq_len)[None, :]) % self.capacity
         return SequenceBatch(*(self._ring[name][idx] for name in _FIELDS))
 
+    def recent(self, n: int) -> list[Episode]:
+        """The newest ``n`` episodes held in memory (fewer if fewer are held), oldest first, as copies."""
+        out = []
+        for stored in list(self._episodes)[-n:] if n > 0 else []:
+            idx = (stored.start + np.arange(stored.length)) % self.capacity
+            out.append(Episode(**{name: self._ring[name][idx] for name in _FIELDS}))
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         """Sampling generator state (for exact resumption; plain Python types only)."""
         return {"rng": self._rng.bit_generator.state}

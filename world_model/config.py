@@ -77,6 +77,10 @@ class LossConfig:
     """Reward head scale."""
     cont: float = 1.0
     """Continue head scale."""
+    terminal_weight: float = 1.0
+    """Weight of the continue head's loss at terminal records relative to the others (terminal steps are
+    about 1% of locomotion data; a larger weight makes the head predict falls instead of averaging
+    them away)."""
     probe: float = 1.0
     """Probe decoder scale (objective ``latent``; the probe never trains the model)."""
 

@@ -173,7 +173,7 @@ class WorldModel(nn.Module):
             "rep": free_bits(rep, self.cfg.loss.free_nats).mean(),
             "reward": (self.reward_head.loss(feat, batch.reward.to(feat.dtype)) * not_first).sum()
             / not_first.sum().clamp(min=1.0),
-            "cont": self.cont_head.loss(feat, 1.0 - batch.terminated.to(feat.dtype)).mean(),
+            "cont": self.cont_loss(feat, batch.terminated),
         }
         obs_dims = len(self.obs_shape)
         stats: dict[str, Tensor] = {"dyn_kl": dyn.mean(), "rep_kl": rep.mean()}
@@ -190,6 +190,15 @@ class WorldModel(nn.Module):
         values = torch.stack([t.detach().float() for t in (total, *losses.values(), *stats.values())])
         metrics = {f"wm/{n}": float(v) for n, v in zip(names, values.tolist(), strict=True)}
         return total, metrics, post
+
+    def cont_loss(self, feat: Tensor, terminated: Tensor) -> Tensor:
+        """Mean BCE of the continue head, terminal records weighted by ``loss.terminal_weight``."""
+        term = terminated.to(feat.dtype)
+        bce = self.cont_head.loss(feat, 1.0 - term)
+        w = self.cfg.loss.terminal_weight
+        if w == 1.0:
+            return bce.mean()
+        return (bce * (1.0 + (w - 1.0) * term)).mean()
 
     def update_target(self, decay: float) -> None:
         """EMA step of the latent objective's target encoder (no-op for ``reconstruction``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from types import SimpleNamespace
@@ -49,7 +50,17 @@ def _fake_agent(cfg: ActorCriticConfig = AC, cont: float = 1.0) -> DreamerAgent:
 
 def test_losses_on_hand_built_case() -> None:
     torch.manual_seed(0)
-    cfg = ActorCriticConfig(horizon=3, gamma=0.5, lam=0.5, entropy=0.0, hidden=16, layers=1, critic_bins=31)
+    cfg = ActorCriticConfig(
+        horizon=3,
+        gamma=0.5,
+        lam=0.5,
+        entropy=0.0,
+        hidden=16,
+        layers=1,
+        critic_bins=31,
+        actor_grad="dynamics",
+        slow_reg=0.0,
+    )
     agent = _fake_agent(cfg)
     start = torch.randn(2, 4)
     out = agent.imagine_losses(start, torch.ones(2))
@@ -77,17 +88,62 @@ def test_predicted_terminal_stops_returns() -> None:
 
 
 def test_actor_gradient_flows_through_dynamics_only_into_actor() -> None:
-    agent = _fake_agent()
+    agent = _fake_agent(dataclasses.replace(AC, actor_grad="dynamics"))
     out = agent.imagine_losses(torch.randn(8, 4), torch.ones(8))
     out["actor_loss"].backward()
     assert all(p.grad is not None for p in agent.actor.parameters())
     assert all(p.grad is None for p in agent.critic.parameters())
 
 
+class ActionRewardWorldModel(ConstantWorldModel):
+    """The next feature holds the action taken; the reward of arriving is that action."""
+
+    def imagine(self, start: Tensor, policy: Any, horizon: int) -> SimpleNamespace:
+        feats, actions = [start], []
+        for _ in range(horizon):
+            a = policy(feats[-1])
+            actions.append(a)
+            feats.append(torch.cat([a * self.scale, torch.zeros_like(feats[-1][:, 1:])], -1))
+        return SimpleNamespace(feat=torch.stack(feats, 1), action=torch.stack(actions, 1))
+
+    def reward(self, feat: Tensor) -> Tensor:
+        return feat[..., 0]
+
+
+def test_reinforce_actor_gradient_sign_and_scale() -> None:
+    """Horizon 1, zero critic: R_0 = r = a, advantage a / S with S = 1, loss -mean(log pi(u) a).
+
+    For u ~ N(tanh(mu), std) (rarely clipped at std 0.3) the expected gradient of the loss with respect
+    to the output bias of mu is -E[(u - m) a] / std^2 * tanh'(mu) = -(1 - tanh(mu)^2) ~ -1 at mu ~ 0: the
+    actor learns to raise its mean action, at the size the score-function estimator gives."""
+    torch.manual_seed(0)
+    cfg = ActorCriticConfig(
+        horizon=1, entropy=0.0, hidden=16, layers=1, critic_bins=31, min_std=0.3, max_std=0.3, slow_reg=0.0
+    )
+    wm = ActionRewardWorldModel()
+    agent = DreamerAgent(wm, learner=None, cfg=cfg, action_dim=1, device=torch.device("cpu"))  # type: ignore[arg-type]
+    start = torch.randn(20_000, 4)
+    out = agent.imagine_losses(start, torch.ones(len(start)))
+    assert out["scale"].item() == pytest.approx(1.0)
+    assert torch.allclose(out["advantage"], out["return"], atol=1e-5)  # zero critic: advantage = return / 1
+    out["actor_loss"].backward()
+    mu_bias_grad = agent.actor.net[-1].bias.grad[0].item()
+    mu0 = agent.actor.dist(start[:1])[0].item()
+    assert mu_bias_grad == pytest.approx(-(1 - math.tanh(mu0) ** 2), rel=0.05)
+    # REINFORCE: nothing flows into the world model or the critic
+    assert wm.scale.grad is None
+    assert all(p.grad is None for p in agent.critic.parameters())
+
+
 def test_actor_bounds_mode_and_entropy_estimate() -> None:
     torch.manual_seed(0)
-    actor = Actor(3, 1, ActorCriticConfig(hidden=8, layers=1, min_std=0.5, max_std=0.5))
+    cfg = ActorCriticConfig(hidden=8, layers=1, min_std=0.5, max_std=0.5, actor_out_scale=1.0)
+    normal = Actor(3, 1, cfg)
     feat = torch.randn(1, 3)
+    a = normal.sample(feat.expand(1000, 3))
+    assert torch.all(a.abs() <= 1) and torch.any(a.abs() == 1)  # clipped like the env clips
+    assert normal(feat).entropy().item() == pytest.approx(0.5 * math.log(2 * math.pi * math.e * 0.25))
+    actor = Actor(3, 1, dataclasses.replace(cfg, actor_dist="tanh_normal"))
     a = actor.sample(feat.expand(1000, 3))
     assert torch.all(a.abs() < 1)
     mu, std = (x.detach() for x in actor.dist(feat))
@@ -210,3 +266,33 @@ def test_continue_head_learns_terminals_not_truncations() -> None:
     assert torch.all(cont[1::2, -1] > 0.8), cont[:, -1]
     # imagination from a terminal state gets no weight; from a truncated one it does
     assert torch.all(out["weight"][0::2] == 0) and torch.all(out["weight"][1::2, 0] == 1)
+
+
+def test_replay_value_loss_on_a_tiny_sequence() -> None:
+    cfg = dataclasses.replace(AC, gamma=0.5, lam=0.5, slow_reg=0.0)
+    agent = _fake_agent(cfg)
+    B, T = 1, 5
+    batch = SequenceBatch(
+        obs=torch.zeros(B, T, 3),
+        action=torch.zeros(B, T, 1),
+        reward=torch.tensor([[0.0, 1.0, 2.0, 0.0, 5.0]]),
+        terminated=torch.tensor([[False, False, True, False, False]]),
+        truncated=torch.zeros(B, T, dtype=torch.bool),
+        is_first=torch.tensor([[True, False, False, True, False]]),
+    )
+    feat = torch.randn(B, T, 4)
+    boot = torch.tensor([10.0, 20.0, 30.0, 40.0, 50.0])
+    out = agent.replay_value_loss(feat, batch, boot, None)
+    # returns 6.5, 2, 30 at the three weighted records (see test_returns); zero critic: uniform bins
+    assert out["return_mean"].item() == pytest.approx((6.5 + 2.0 + 30.0) / 3)
+    assert out["loss"].item() == pytest.approx(math.log(31) * 3 / 4, rel=1e-5)
+    out["loss"].backward()
+    assert all(p.grad is not None for p in agent.critic.parameters())
+    assert all(p.grad is None for p in agent.actor.parameters())
+    # states imagination did not start from bootstrap with the critic's value (0 here)
+    out = agent.replay_value_loss(feat, batch, boot[[1, 4]], torch.tensor([1, 4]))
+    # R_3 = 5 + 0.5 * 50 = 30; R_1 = 2; R_0 = 1 + 0.5 * (0.5 * 20 + 0.5 * 2) = 6.5 (b_1 = 20 given)
+    assert out["return_mean"].item() == pytest.approx((6.5 + 2.0 + 30.0) / 3)
+    out = agent.replay_value_loss(feat, batch, boot[[4]], torch.tensor([4]))
+    # b_1 = 0 now: R_0 = 1 + 0.5 * (0 + 0.5 * 2) = 1.5
+    assert out["return_mean"].item() == pytest.approx((1.5 + 2.0 + 30.0) / 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.returns import ReturnNormalizer, discount_weights, lambda_return
+from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
 
 
 def _t(*rows: list[float]) -> torch.Tensor:
@@ -40,6 +40,31 @@ def test_lambda_return_batched_rows_independent() -> None:
     ret = lambda_return(r, v, c, gamma=0.5, lam=0.5)
     # row 2: R_1 = 0.5 * 2 = 1; R_0 = 0.5 * (0.5 * 0 + 0.5 * 1) = 0.25
     assert torch.allclose(ret, _t([3.5, 6.0], [0.25, 1.0]))
+
+
+def test_replay_lambda_return_hand_calculation() -> None:
+    # records 0-2: episode A, record 2 terminal; records 3-4: episode B (cut by the sequence end)
+    reward = _t([0.0, 1.0, 2.0, 0.0, 5.0])
+    terminated = torch.tensor([[False, False, True, False, False]])
+    is_first = torch.tensor([[True, False, False, True, False]])
+    boot = _t([10.0, 20.0, 30.0, 40.0, 50.0])
+    ret, weight = replay_lambda_return(reward, terminated, is_first, boot, gamma=0.5, lam=0.5)
+    # R_3 = 5 + 0.5 * 50 = 30 (record 4 ends the sequence: bootstrap only)
+    # R_1 = 2 (arriving in record 2 is terminal); R_0 = 1 + 0.5 * (0.5 * 20 + 0.5 * 2) = 6.5
+    # record 2 is the last of episode A: no return, weight 0
+    assert weight.tolist() == [[1.0, 1.0, 0.0, 1.0]]
+    assert torch.allclose(ret[weight > 0], torch.tensor([6.5, 2.0, 30.0]))
+
+
+def test_replay_lambda_return_lam_one_is_monte_carlo() -> None:
+    reward = _t([0.0, 1.0, 1.0, 1.0])
+    terminated = torch.tensor([[False, False, False, True]])
+    is_first = torch.tensor([[True, False, False, False]])
+    ret, weight = replay_lambda_return(
+        reward, terminated, is_first, torch.full((1, 4), 99.0), gamma=0.9, lam=1.0
+    )
+    assert torch.allclose(ret, _t([1 + 0.9 + 0.81, 1.9, 1.0]))
+    assert weight.tolist() == [[1.0, 1.0, 1.0]]
 
 
 def test_discount_weights() -> None:

@@ -303,3 +303,19 @@ def test_running_observation_normalisation() -> None:
     model.eval()
     model.loss(batch._replace(obs=batch.obs + 1000.0))  # evaluation does not move the statistics
     torch.testing.assert_close(model.encoder.obs_mean, flat.mean(0))
+
+
+def test_continue_loss_weights_terminal_records() -> None:
+    torch.manual_seed(0)
+    B, T, A = 2, 5, 1
+    batch = fake_batch(B, T, (3,), A)  # one terminal record: [0, -1]
+    model = WorldModel(TINY, (3,), A)
+    feat = torch.randn(B, T, model.feat_dim)
+    bce = model.cont_head.loss(feat, 1.0 - batch.terminated.float())
+    weighted = dataclasses.replace(TINY, loss=dataclasses.replace(TINY.loss, terminal_weight=10.0))
+    model10 = WorldModel(weighted, (3,), A)
+    model10.cont_head.load_state_dict(model.cont_head.state_dict())
+    got = model10.cont_loss(feat, batch.terminated)
+    manual = (bce.sum() + 9.0 * bce[0, -1]) / (B * T)  # the terminal record counts 10 times
+    assert got.item() == pytest.approx(manual.item(), rel=1e-6)
+    assert model.cont_loss(feat, batch.terminated).item() == pytest.approx(bce.mean().item())

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Walker2d ablations of the locomotion levers (issue: locomotion learns and keeps what it learned).
+# Each variant is `scripts.dream --env Walker2d` from the `cpu` preset of commit d441fca with the flags
+# below; 2 seeds, 20k env steps, evaluation (5 episodes) at 1k, 2.5k, 5k and every 2.5k.
+# Usage: bash benchmarks/locomotion-ablation/run.sh [JOBS]   (re-running resumes unfinished runs)
+set -u
+cd "$(dirname "$0")/../.."
+OUT=benchmarks/locomotion-ablation/runs
+JOBS=${1:-2}
+STEPS=${STEPS:-20000}
+COMMON="--env Walker2d --steps $STEPS --eval-every 2500 --eval-episodes 5 --threads 1 --train.video-every 0 --train.no-progress"
+OLD="--agent.actor-grad dynamics --agent.actor-dist tanh_normal --agent.actor-out-scale 1 --agent.slow-target --agent.slow-reg 0 --agent.replay-value 0"
+CHEAP="--agent.critic-bins 63 --model.heads.bins 63 --agent.imag-starts 128"
+declare -A V
+V[old]="$OLD"
+V[reinforce]=""
+V[reinforce-term10]="--model.loss.terminal-weight 10"
+V[cheap]="--model.loss.terminal-weight 10 $CHEAP"
+V[cheap-r512]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512"
+V[cheap-r512-ar2]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --envs.action-repeat 2"
+V[cheap-r512-dyn]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --agent.actor-grad dynamics"
+V[cheap-r512-norepval]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --agent.replay-value 0"
+ORDER=${ORDER:-"old reinforce reinforce-term10 cheap cheap-r512 cheap-r512-ar2 cheap-r512-dyn cheap-r512-norepval"}
+mkdir -p "$OUT"
+for name in $ORDER; do
+  for seed in 0 1; do
+    dir="$OUT/$name/$seed"
+    if [ -f "$dir/config.yaml" ]; then
+      last=$(tail -n 1 "$dir/eval.csv" 2>/dev/null | cut -d, -f1)
+      [ "$last" = "$STEPS" ] && continue
+      echo "OMP_NUM_THREADS=1 .venv/bin/python -m scripts.dream --resume --run-dir $dir --steps $STEPS > $dir.log 2>&1"
+    else
+      mkdir -p "$(dirname "$dir")"
+      echo "OMP_NUM_THREADS=1 .venv/bin/python -m scripts.dream $COMMON --seed $seed --run-dir $dir ${V[$name]} > $dir.log 2>&1"
+    fi
+  done
+done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'

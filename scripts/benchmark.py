@@ -490,15 +490,19 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     threads = sorted({1, cores}) if device.type == "cpu" else [torch.get_num_threads()]
     started = datetime.now(UTC)
     presets, planners = [], []
-    for n in threads:
-        torch.set_num_threads(n)
-        for preset, envs, updates in SPEED_PRESETS:
-            for env in envs:
-                print(f"[speed] {preset} on {env}, {n} thread(s)", flush=True)
-                presets.append(measure_preset(preset, PRESETS[preset], env, device=device, updates=updates))
-        for env in ("Pendulum", "Walker2d"):
-            print(f"[speed] planners on {env}, {n} thread(s)", flush=True)
-            planners += measure_planners(PRESETS["cpu"], env, device=device)
+    before = torch.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            for preset, envs, updates in SPEED_PRESETS:
+                for env in envs:
+                    print(f"[speed] {preset} on {env}, {n} thread(s)", flush=True)
+                    presets.append(measure_preset(preset, PRESETS[preset], env, device=device, updates=updates))
+            for env in ("Pendulum", "Walker2d"):
+                print(f"[speed] planners on {env}, {n} thread(s)", flush=True)
+                planners += measure_planners(PRESETS["cpu"], env, device=device)
+    finally:
+        torch.set_num_threads(before)  # the caller's setting (a test process, say) is left as it was
     result = {
         "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
         "started": started.isoformat(timespec="seconds"),

@@ -234,7 +234,8 @@ def test_actor_prior_candidates_come_from_imagined_actor_rollouts(
 
 
 def test_metrics_average_and_reset() -> None:
-    agent = MPCAgent(LinearModel(), CEM(PlannerConfig(horizon=4, population=32, elites=4), 1), MPCConfig())
+    planner = CEM(PlannerConfig(horizon=4, population=32, elites=4), 1, seed=0)
+    agent = MPCAgent(LinearModel(), planner, MPCConfig(), seed=0)
     assert agent.metrics() == {}
     x = np.array([[0.5, -0.3]])
     _, state = agent.act(step_obs(x, [True]), None, deterministic=True)

@@ -1,5 +1,23 @@
 """Checkpoints: atomic saves, the last three kept, safe loads, and the random number generators' state.
 
+Layout (format 2): one flat dict of named parts, the same names whatever the agent, so that a loader
+reads the part it needs by name (``state["world_model"]``) and never probes nested paths::
+
+    format       2
+    step         environment steps (or updates, for a world-model fit) when it was written
+    world_model  the world model's weights
+    actor        the actor's weights (agents that have one)
+    critic       {"online": ..., "slow": ...} the critic and its slow copy
+    optimizers   {"world_model": ..., "actor": ..., "critic": ...}
+    normalizers  {"return": ...}
+    planner      random streams of the MPC agent's planner and exploration noise
+    replay       the replay's sampling generator
+    counters     the loop's counters and the agents' update counts
+    random_policy, rng   the prefill policy's and the global generators' states
+
+Format 1 files (``{"step", "state": {"agent": {"learner": {"model", ...}, ...}}}``) are migrated on load
+(:func:`migrate_v1`).
+
 A checkpoint is ``<directory>/ckpt-<step:012d>.pt``, written by ``torch.save`` to a temporary file in the
 same directory, fsynced and renamed over the final name (``os.replace`` is atomic), so a crash mid-write
 leaves the previous checkpoints intact and never a half-written one under a checkpoint name.
@@ -26,6 +44,8 @@ import torch
 from envs.atomic import atomic_write
 from envs.errors import UserError
 
+FORMAT = 2
+"""The checkpoint layout written by :func:`save_checkpoint`."""
 KEEP = 3
 """Checkpoints kept per directory (the newest ones)."""
 
@@ -72,7 +92,7 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, step)
     with atomic_write(path) as f:
-        torch.save({"step": int(step), "state": state}, f)
+        torch.save({**state, "format": FORMAT, "step": int(step)}, f)
     _fsync_dir(directory)
     for _, old in list_checkpoints(directory)[:-KEEP]:
         old.unlink(missing_ok=True)
@@ -104,11 +124,66 @@ def load_checkpoint(path_or_dir: Path) -> dict[str, Any]:
         raise UserError(
             f"checkpoint {path} is damaged ({type(e).__name__}); delete it to resume from the one before"
         ) from e
-    if not isinstance(data, dict) or "state" not in data or "step" not in data:
+    if not isinstance(data, dict) or "step" not in data:
         raise UserError(f"checkpoint {path} is not a checkpoint of this toolkit")
-    state = dict(data["state"])
-    state.setdefault("step", data["step"])
-    return state
+    if "format" not in data and "state" in data:
+        return migrate_v1(data)
+    if data.get("format") != FORMAT:
+        raise UserError(
+            f"checkpoint {path} has format {data.get('format')!r}; this version reads {FORMAT} (and 1)"
+        )
+    return dict(data)
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """The format-2 parts of a format-1 checkpoint (``{"step", "state"}`` with agent-specific nesting).
+
+    Format 1 nested the world model as ``agent.learner.model`` (Dreamer), ``agent.learner.learner.model``
+    (MPC over a Dreamer learner) or ``learner.model`` (a world-model fit).
+    """
+    old = dict(data["state"])
+    out: dict[str, Any] = {"format": FORMAT, "step": data["step"]}
+    counters: dict[str, Any] = dict(old.get("counters") or {})
+    for key in ("replay", "random_policy", "rng"):
+        if key in old:
+            out[key] = old[key]
+    agent = old.get("agent")
+    if isinstance(agent, dict) and "planner_rng" in agent:  # MPC: its learner is a Dreamer agent
+        out["planner"] = {"planner_rng": agent["planner_rng"], "noise_rng": agent["noise_rng"]}
+        agent = agent.get("learner")
+    learner = agent.get("learner") if isinstance(agent, dict) else old.get("learner")
+    optimizers: dict[str, Any] = {}
+    if isinstance(learner, dict):
+        out["world_model"] = learner["model"]
+        optimizers["world_model"] = learner["opt"]
+        counters["world_model_updates"] = learner["updates"]
+    if isinstance(agent, dict) and "actor" in agent:
+        out["actor"] = agent["actor"]
+        out["critic"] = {"online": agent["critic"], "slow": agent["target_critic"]}
+        optimizers.update(actor=agent["actor_opt"], critic=agent["critic_opt"])
+        out["normalizers"] = {"return": agent["normalizer"]}
+        counters["agent_updates"] = agent["updates"]
+    out["optimizers"] = optimizers
+    out["counters"] = counters
+    return out
+
+
+def merge_parts(*parts: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge dicts of named parts; parts present in several (``optimizers``, ``counters``) are merged
+    one level down (their keys must not collide)."""
+    out: dict[str, Any] = {}
+    for p in parts:
+        for key, value in p.items():
+            if key in out:
+                if not (isinstance(out[key], dict) and isinstance(value, Mapping)):
+                    raise ValueError(f"checkpoint part {key!r} given twice")
+                clash = set(out[key]) & set(value)
+                if clash:
+                    raise ValueError(f"checkpoint part {key!r}: {sorted(clash)} given twice")
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = dict(value) if isinstance(value, Mapping) else value
+    return out
 
 
 def rng_state() -> dict[str, Any]:

@@ -92,7 +92,7 @@ def parse_config(
     config_file = Path(cfg.run_dir) / CONFIG_FILE
     if not config_file.is_file():
         raise UserError(f"cannot resume: {cfg.run_dir} is not a run directory (no {CONFIG_FILE})")
-    saved = load_config(cls, config_file)
+    saved = load_config(cls, config_file, complete=True)
     changed = _changed_fields(saved, cfg) if preset_name is not None else set()
     resumed = _cli(cls, saved, argv, description)
     changed |= _changed_fields(saved, resumed)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from agents.checkpoint import merge_parts
 from agents.diagnostics import value_diagnostics
 from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
 from envs.episode import Episode, SequenceBatch, StepObs
@@ -544,31 +545,29 @@ class DreamerAgent:
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training exactly: models, optimisers, normaliser, counters.
-
-        The world model's weights travel inside the learner's state (``learner.model``).
-        """
-        return {
-            "learner": self.learner.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "target_critic": self.target_critic.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
-            "normalizer": self.normalizer.state_dict(),
-            "updates": self.updates,
-        }
+        """Checkpoint parts (see :mod:`agents.checkpoint`): world model, actor, critic and its slow copy,
+        optimisers, the return normaliser and the update counts."""
+        return merge_parts(
+            self.learner.state_dict(),
+            {
+                "actor": self.actor.state_dict(),
+                "critic": {"online": self.critic.state_dict(), "slow": self.target_critic.state_dict()},
+                "optimizers": {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict()},
+                "normalizers": {"return": self.normalizer.state_dict()},
+                "counters": {"agent_updates": self.updates},
+            },
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.learner.load_state_dict(state["learner"])
+        """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
+        self.learner.load_state_dict(state)
         self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.target_critic.load_state_dict(state["target_critic"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.normalizer.load_state_dict(state["normalizer"])
-        self.updates = int(state["updates"])
+        self.critic.load_state_dict(state["critic"]["online"])
+        self.target_critic.load_state_dict(state["critic"]["slow"])
+        self.actor_opt.load_state_dict(state["optimizers"]["actor"])
+        self.critic_opt.load_state_dict(state["optimizers"]["critic"])
+        self.normalizer.load_state_dict(state["normalizers"]["return"])
+        self.updates = int(state["counters"]["agent_updates"])
 
 
 __all__ = ["Actor", "ActorCriticConfig", "Critic", "DreamerAgent", "DreamerState"]

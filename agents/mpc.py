@@ -287,16 +287,17 @@ class MPCAgent:
         return fn(episodes) if callable(fn) else {}
 
     def state_dict(self) -> dict[str, Any]:
-        """The learner's state plus the planner's and the exploration noise's random streams."""
-        return {
-            "learner": self.learner.state_dict() if self.learner is not None else None,
+        """The learner's checkpoint parts plus ``planner``: the planner's and the noise's random streams."""
+        parts = dict(self.learner.state_dict()) if self.learner is not None else {}
+        parts["planner"] = {
             "planner_rng": self.planner.generator.get_state(),
             "noise_rng": self.generator.get_state(),
         }
+        return parts
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        if self.learner is not None and state["learner"] is not None:
-            self.learner.load_state_dict(state["learner"])
-        self.planner.generator.set_state(state["planner_rng"])
-        self.generator.set_state(state["noise_rng"])
+        """Restore :meth:`state_dict` (the learner reads its own parts)."""
+        if self.learner is not None:
+            self.learner.load_state_dict(state)
+        self.planner.generator.set_state(state["planner"]["planner_rng"])
+        self.generator.set_state(state["planner"]["noise_rng"])

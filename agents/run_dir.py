@@ -107,32 +107,84 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return _plain(dataclasses.asdict(cfg))
 
 
+CLASS_KEY = "config_class"
+"""The key of ``config.yaml`` that names the config class which wrote it."""
+
+
 def save_config(cfg: Any, path: Path) -> None:
-    """Write ``cfg`` (a dataclass) to ``path`` as YAML, atomically."""
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    """Write ``cfg`` (a dataclass) to ``path`` as YAML, atomically, with its class name first."""
+    text = yaml.safe_dump({CLASS_KEY: type(cfg).__name__, **config_to_dict(cfg)}, sort_keys=False)
     with atomic_write(Path(path), "w") as f:
         f.write(text)
 
 
-def load_config(cls: type[C], path: Path) -> C:
-    """Read a config written by :func:`save_config` back into the (nested, frozen) dataclass ``cls``.
-
-    Fields missing from the file take their defaults.
+def read_config_class(path: Path) -> str | None:
+    """The config class named by a ``config.yaml`` (``None`` for files written before it was recorded).
 
     Raises:
-        UserError: If the file is missing or unreadable, or holds fields ``cls`` does not have.
+        UserError: If the file is missing or unreadable.
+    """
+    return _read(Path(path)).get(CLASS_KEY)
+
+
+def load_config(cls: type[C], path: Path, *, complete: bool = False) -> C:
+    """Read a config written by :func:`save_config` back into the (nested, frozen) dataclass ``cls``.
+
+    Fields missing from the file take their defaults, unless ``complete``: then a missing field is an
+    error (resuming a run with a default its code did not have would silently change the run).
+
+    Raises:
+        UserError: If the file is missing or unreadable, names another config class, holds fields ``cls``
+            does not have, or (``complete``) lacks some of its fields.
     """
     path = Path(path)
+    data = _read(path)
+    written_by = data.pop(CLASS_KEY, None)
+    if written_by is not None and written_by != cls.__name__:
+        raise UserError(f"config {path} was written by {written_by}, not {cls.__name__}")
+    if complete:
+        missing = sorted(set(_field_names(cls)) - set(_field_names_of_data(data)))
+        if missing:
+            raise UserError(
+                f"config {path} lacks {', '.join(missing)} (written by an older version of the toolkit); "
+                "resuming it with today's defaults would change the run: start a new run"
+            )
+    try:
+        return typing.cast(C, _build(cls, data, ""))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config {path} does not match {cls.__name__}: {e}") from e
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise UserError(f"cannot read config {path}: {e}".replace("\n", " ")) from e
     if not isinstance(data, dict):
         raise UserError(f"config {path} does not hold a mapping of fields")
-    try:
-        return typing.cast(C, _build(cls, data, ""))
-    except (TypeError, ValueError) as e:
-        raise UserError(f"config {path} does not match {cls.__name__}: {e}") from e
+    return data
+
+
+def _field_names(cls: type, prefix: str = "") -> list[str]:
+    """Dotted names of every leaf field of a (nested) config dataclass."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            out += _field_names(tp, f"{prefix}{f.name}.")
+        else:
+            out.append(prefix + f.name)
+    return out
+
+
+def _field_names_of_data(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out += _field_names_of_data(v, f"{prefix}{k}.")
+        out.append(prefix + str(k))
+    return out
 
 
 def _plain(x: Any) -> Any:

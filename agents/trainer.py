@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from agents.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from agents.checkpoint import load_checkpoint, merge_parts, rng_state, save_checkpoint, set_rng_state
 from agents.config import RunConfig
 from agents.diagnostics import warnings_for
 from agents.evaluation import EvalLog, evaluate_run
@@ -154,6 +154,11 @@ class Trainer:
         train_cfg: loop settings.
         device: device of the update batches.
         world_model: model for the open-loop evaluation under ``wm/`` (``None``: skipped).
+        video: writes a video of imagined rollouts at the given env step into the run's ``videos/``,
+            called every ``video_every`` steps (``None``: no videos; scripts wire in
+            :func:`analysis.video.write_replay_video`).
+        evaluator: replaces the evaluation protocol on the evaluation schedule (a learner-only agent has
+            no returns to measure): returns metrics for TensorBoard; no ``eval.csv`` rows are written.
     """
 
     def __init__(
@@ -166,9 +171,12 @@ class Trainer:
         *,
         device: torch.device,
         world_model: WorldModel | None = None,
+        video: Callable[[int], None] | None = None,
+        evaluator: Callable[[], dict[str, float]] | None = None,
     ):
         self.agent, self.venv, self.run, self.cfg, self.tc = agent, venv, run, cfg, train_cfg
-        self.device, self.world_model = device, world_model
+        self.device, self.world_model, self.video = device, world_model, video
+        self.evaluator = evaluator
         self.action_dim = int(np.prod(venv.single_action_space.shape or ()))
         self.replay = EpisodeReplay(run.episodes, train_cfg.replay_capacity, seed=cfg.seed)
         self.collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
@@ -192,6 +200,7 @@ class Trainer:
         self.last_checkpoint_step = 0
         self.last_wm_eval_step = 0
         self.last_video_step = 0
+        self.update_seconds = 0.0  # wall time in updates, this session
         self._sums: dict[str, float] = {}
         self._count = 0
         self._update_time = 0.0
@@ -218,25 +227,27 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """Save agent, counters, replay sampler and RNG states atomically."""
-        state = {
-            "agent": self.agent.state_dict(),
-            "counters": self._counters(),
-            "replay": self.replay.state_dict(),
-            "random_policy": getattr(self.random_policy, "state_dict", dict)(),
-            "rng": rng_state(),
-        }
+        state = merge_parts(
+            self.agent.state_dict(),
+            {
+                "counters": self._counters(),
+                "replay": self.replay.state_dict(),
+                "random_policy": self.random_policy.state_dict(),
+                "rng": rng_state(),
+            },
+        )
         save_checkpoint(self.run.checkpoints, self.env_steps, state)
 
     def restore(self) -> None:
         """Load the latest checkpoint of the run and reload the replay from its episodes."""
         state = load_checkpoint(self.run.checkpoints)
-        self.agent.load_state_dict(state["agent"])
-        for k, v in state["counters"].items():
-            setattr(self, k, v)
+        self.agent.load_state_dict(state)
+        counters = state["counters"]
+        for k in self._counters():
+            setattr(self, k, counters[k])
         self.replay.load(upto=self.episodes)  # not episodes written after the checkpoint (a killed run)
         self.replay.load_state_dict(state["replay"])
-        if state.get("random_policy") and hasattr(self.random_policy, "load_state_dict"):
-            self.random_policy.load_state_dict(state["random_policy"])
+        self.random_policy.load_state_dict(state["random_policy"])
         set_rng_state(state["rng"])
 
     # ------------------------------------------------------------------- loop
@@ -252,7 +263,9 @@ class Trainer:
         batch = to_torch(self.replay.sample(tc.batch_size, tc.seq_len), self.device)
         t0 = time.perf_counter()
         metrics = self.agent.update(batch)
-        self._update_time += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        self._update_time += spent
+        self.update_seconds += spent
         for k, v in metrics.items():
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
@@ -289,6 +302,10 @@ class Trainer:
                 tqdm.write(f"warning at step {self.env_steps:,}: {message}")
 
     def _evaluate(self) -> None:
+        if self.evaluator is not None:
+            self.last_eval_step = self.env_steps
+            self.logger.scalars(self.evaluator(), self.env_steps)
+            return
         result = evaluate_run(self.agent, self.cfg)
         self.eval_log.write(self.env_steps, result)
         self.last_eval = float(result.return_mean)
@@ -329,24 +346,9 @@ class Trainer:
         self.logger.scalars(out, self.env_steps)
 
     def _video(self) -> None:
-        from agents.video import VideoConfig, write_replay_video
-
-        assert self.world_model is not None
-        tc = self.tc
-        out = self.run.videos / f"imagine-{self.env_steps:09d}.mp4"
-        video_cfg = VideoConfig(
-            context=tc.video_context, horizon=tc.video_horizon, segments=tc.video_segments
-        )
+        assert self.video is not None
         try:
-            write_replay_video(
-                self.world_model,
-                self.run.episodes,
-                self.cfg.env,
-                out,
-                video_cfg,
-                action_repeat=self.cfg.envs.action_repeat,
-                seed=self.env_steps,
-            )
+            self.video(self.env_steps)
         except UserError as err:  # e.g. no stored episode is long enough yet
             tqdm.write(f"no video at step {self.env_steps}: {err}")
 
@@ -358,12 +360,13 @@ class Trainer:
         """
         if self.run.resumed:
             self.restore()
-            self.eval_log = EvalLog(self.run.eval_csv, resume_step=self.env_steps, elapsed=self.wall_time)
             self.logger = Logger(self.run.path, purge_step=self.env_steps)
         else:
-            self.eval_log = EvalLog(self.run.eval_csv)
             self.logger = Logger(self.run.path)
             self.logger.text("config", "```yaml\n" + yaml.safe_dump(config_to_dict(self.cfg)) + "```")
+        if self.evaluator is None:  # eval.csv: the returns of the evaluation protocol
+            resume = self.env_steps if self.run.resumed else None
+            self.eval_log = EvalLog(self.run.eval_csv, resume_step=resume, elapsed=self.wall_time)
         cfg, tc = self.cfg, self.tc
         flag = {"stop": False}
         start_wall = time.time() - self.wall_time
@@ -407,8 +410,9 @@ class Trainer:
                     new = self.collector.env_steps - before
                     self._collect_steps += new
                     self.env_steps += new
-                    if self.env_steps >= tc.prefill and len(self.replay) >= tc.seq_len:
+                    if self.env_steps >= tc.prefill:
                         self.update_debt += new * self.updates_per_step
+                    if len(self.replay) >= tc.seq_len:  # updates owed before the replay could serve wait
                         while self.update_debt >= 1.0:
                             self._update()
                             self.update_debt -= 1.0
@@ -427,7 +431,7 @@ class Trainer:
                             self._wm_eval()
                         self.last_wm_eval_step = step
                     if self.video_schedule.due(step, self.last_video_step):
-                        if self.world_model is not None:
+                        if self.video is not None:
                             self._video()
                         self.last_video_step = step
                     if self.eval_schedule.due(step, self.last_eval_step) and step < cfg.steps:

@@ -658,7 +658,7 @@ def to_markdown(report: Report) -> str:
         lines.append(
             "Median over seeds. *train steps/s*: the training loop's env steps per second (collection and "
             "updates); *overall steps/s*: last eval step / its wall time (evaluations included); *peak RSS "
-            "MB*, *wall s*: measured by `scripts.benchmark` around the run (see `agents.report`)."
+            "MB*, *wall s*: measured by `scripts.benchmark` around the run (see `analysis.report`)."
         )
         lines.append("")
         lines.append(speed_markdown(report.speed))

@@ -1,4 +1,8 @@
-"""The one exception type for mistakes a user can fix (bad names, bad options, bad files)."""
+"""The one exception type for mistakes a user can fix (bad names, bad options, bad files).
+
+A package of its own, below every other: planners, envs and agents all raise it, and none of them
+should import another for it.
+"""
 
 
 class UserError(Exception):

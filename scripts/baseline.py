@@ -11,22 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
-from agents.baselines import Sb3Options, train_baseline
+from agents.baselines import train_baseline
 from agents.cli import parse_config, run_main
-from agents.config import RunConfig
-
-
-@dataclass(frozen=True)
-class BaselineConfig(RunConfig):
-    """Options of ``python -m scripts.baseline``."""
-
-    algo: Literal["sac", "td3", "ppo"] = "sac"
-    """stable-baselines3 algorithm: sac, td3 or ppo."""
-    hp: Sb3Options = field(default_factory=Sb3Options)
-    """Overrides of the RL-Zoo hyperparameters (unset: the Zoo's value for the env family)."""
+from agents.configs import BaselineConfig
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import tyro
 
-from agents.report import build_report, find_run_dirs, load_runs, read_eval_csv, show_path, write_report
+from analysis.report import build_report, find_run_dirs, load_runs, read_eval_csv, show_path, write_report
 from envs.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ AGENTS: dict[str, tuple[str, ...]] = {
     "ppo": ("scripts.baseline", "--algo", "ppo"),
 }
 """Agents by report label. The label is also the run's folder name; it must match what
-``agents.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
+``analysis.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
 else the folder name)."""
 
 DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "mujoco": "dreamerv3"}
@@ -481,8 +481,8 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     """``--suite speed``: measure presets and planners with 1 thread and with all cores; write the results."""
     import torch
 
-    from agents.speed import measure_planners, measure_preset, speed_markdown
-    from scripts.dream import PRESETS
+    from agents.configs import DREAM_PRESETS as PRESETS
+    from analysis.speed import measure_planners, measure_preset, speed_markdown
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     device = torch.device(resolved_device(cfg.device))
@@ -497,7 +497,9 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             for preset, envs, updates in SPEED_PRESETS:
                 for env in envs:
                     print(f"[speed] {preset} on {env}, {n} thread(s)", flush=True)
-                    presets.append(measure_preset(preset, PRESETS[preset], env, device=device, updates=updates))
+                    presets.append(
+                        measure_preset(preset, PRESETS[preset], env, device=device, updates=updates)
+                    )
             for env in ("Pendulum", "Walker2d"):
                 print(f"[speed] planners on {env}, {n} thread(s)", flush=True)
                 planners += measure_planners(PRESETS["cpu"], env, device=device)

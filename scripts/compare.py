@@ -17,7 +17,7 @@ from typing import Literal
 
 import tyro
 
-from agents.report import build_report, find_run_dirs, load_runs, write_report
+from analysis.report import build_report, find_run_dirs, load_runs, write_report
 from envs.errors import UserError
 
 

@@ -13,113 +13,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
 
 from agents.cli import parse_config, run_main
-from agents.config import RunConfig, pick_device
-from agents.dreamer import ActorCriticConfig, DreamerAgent
-from agents.mpc import MPCAgent, MPCConfig
+from agents.config import pick_device
+from agents.configs import DREAM_PRESETS, DreamConfig
+from agents.dreamer import DreamerAgent
+from agents.mpc import MPCAgent
 from agents.run_dir import RunDir
-from agents.trainer import Agent, Trainer, TrainerConfig
-from envs.config import EnvConfig
+from agents.trainer import Agent, Trainer
 from envs.errors import UserError
-from planners import PlannerConfig, make_planner
-from world_model.config import WorldModelConfig
-from world_model.presets import world_model_preset
+from planners import make_planner
 
 ALGO = "dreamer"
-
-
-def _cpu_model() -> WorldModelConfig:
-    """The world model of the CPU defaults: the ``small`` preset at half width, 8x8 categorical latents."""
-    small = world_model_preset("small")
-    return dataclasses.replace(
-        small,
-        rssm=dataclasses.replace(small.rssm, deter=128, hidden=128, stoch=8, classes=8),
-        encoder=dataclasses.replace(small.encoder, mlp_units=128),
-        heads=dataclasses.replace(small.heads, units=128),
-    )
-
-
-# CPU defaults: lean networks, imagination from 256 of the 512 posterior states, 0.5 updates per env step;
-# gamma 0.99 and a faster critic: with few updates the critic of gamma 0.997 lags (InvertedPendulum stalled).
-# Gradient clip 10: once InvertedPendulum balances, the actor's gradient through the learned (unstable)
-# dynamics jumps from ~1 to ~800 and a clip of 100 let those steps destroy the policy; from the same
-# 10k-step states, 3 seeds, a clip of 10 kept or regained 1000 where 100 collapsed (see the README).
-_CPU_AGENT = ActorCriticConfig(
-    hidden=128, layers=2, imag_starts=256, gamma=0.99, actor_lr=1e-4, critic_lr=3e-4, grad_clip=10.0
-)
-_CPU_TRAIN = TrainerConfig(prefill=1000, train_ratio=256.0, batch_size=16, seq_len=32)
-
-
-@dataclass(frozen=True)
-class DreamConfig(RunConfig):
-    """Dreamer training run."""
-
-    model: WorldModelConfig = field(default_factory=_cpu_model)
-    """World model (RSSM, encoder, heads, objective, optimiser)."""
-    agent: ActorCriticConfig = field(default_factory=lambda: _CPU_AGENT)
-    """Actor-critic learned in imagination."""
-    train: TrainerConfig = field(default_factory=lambda: _CPU_TRAIN)
-    """Training loop: prefill, train ratio, batch shape, logging and checkpoint schedule."""
-    act: Literal["policy", "planner"] = "policy"
-    """How actions are chosen in the envs: the learned actor, or a planner over the world model."""
-    planner: Literal["cem", "mppi", "shooting"] = "mppi"
-    """Planner used with --act planner."""
-    plan: PlannerConfig = field(default_factory=PlannerConfig)
-    """Planner settings (with --act planner)."""
-    mpc: MPCConfig = field(default_factory=MPCConfig)
-    """How the MPC agent scores plans and explores (with --act planner)."""
-    planner_value: bool = True
-    """With --act planner: add the critic's value at the planning horizon to the imagined returns."""
-    planner_prior: bool = False
-    """With --act planner: draw a share of the candidates from the actor (TD-MPC2-style policy prior)."""
-    threads: int = 0
-    """Torch CPU threads (0: torch's default)."""
-    amp: bool = False
-    """CUDA only: bfloat16 autocast for the forward passes."""
-    compile: bool = False
-    """CUDA only: torch.compile the actor and critic networks."""
-
-
-_DEBUG = DreamConfig(
-    steps=400,
-    eval_every=200,
-    eval_episodes=1,
-    model=world_model_preset("tiny"),
-    agent=ActorCriticConfig(horizon=5, hidden=32, layers=1, critic_bins=63),
-    train=TrainerConfig(
-        prefill=100,
-        train_ratio=16.0,
-        batch_size=4,
-        seq_len=8,
-        replay_capacity=10_000,
-        log_every=100,
-        checkpoint_every=200,
-        wm_eval_every=200,
-        wm_eval_context=4,
-        wm_eval_horizon=4,
-        progress=False,
-    ),
-)
-
-PRESETS: dict[str, DreamConfig] = {
-    "debug": _DEBUG,
-    "cpu": DreamConfig(),
-    "dreamerv3": DreamConfig(
-        steps=1_000_000,
-        model=world_model_preset("S"),
-        agent=ActorCriticConfig(hidden=512, layers=2, actor_lr=3e-5, critic_lr=3e-5),
-        train=TrainerConfig(prefill=5000, train_ratio=512.0, batch_size=16, seq_len=64, wm_eval_every=50_000),
-        envs=EnvConfig(num_envs=4),
-    ),
-}
-"""Named defaults: ``debug`` (the whole loop in seconds, for tests), ``cpu`` (the defaults: small tasks on a
-CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for locomotion on a GPU)."""
 
 
 def main() -> None:
@@ -127,7 +35,7 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     from envs import make_vector_env, seeds
 
-    cfg = parse_config(DreamConfig, algo=ALGO, description=__doc__ or "", presets=PRESETS)
+    cfg = parse_config(DreamConfig, algo=ALGO, description=__doc__ or "", presets=DREAM_PRESETS)
     device = pick_device(cfg.device)
     if (cfg.amp or cfg.compile) and device.type != "cuda":
         raise UserError("--amp and --compile need a CUDA device")
@@ -159,6 +67,21 @@ def main() -> None:
             seed=cfg.seed,
         )
     print(f"run directory: {run.path}  device: {device}")
+    tc = cfg.train
+
+    def video(step: int) -> None:
+        from analysis.video import VideoConfig, write_replay_video
+
+        write_replay_video(
+            dreamer.world_model,
+            run.episodes,
+            cfg.env,
+            run.videos / f"imagine-{step:09d}.mp4",
+            VideoConfig(context=tc.video_context, horizon=tc.video_horizon, segments=tc.video_segments),
+            action_repeat=cfg.envs.action_repeat,
+            seed=step,
+        )
+
     trainer = Trainer(
         agent,
         venv,
@@ -167,6 +90,7 @@ def main() -> None:
         cfg.train,
         device=device,
         world_model=dreamer.world_model,
+        video=video,
     )
     try:
         trainer.train()

@@ -1,14 +1,17 @@
 """Fit a world model alone on random-policy data and measure it: no RL involved.
 
-Collects ``--steps`` environment steps with a uniform random policy into a replay (kept on disk in the
-run directory), trains the world model on sequences from it, and evaluates it open-loop on held-out
-episodes collected with evaluation seeds. Writes ``world_model_eval.json``, TensorBoard scalars under
-``wm/`` and checkpoints into the run directory.
+A uniform random policy collects ``--steps`` environment steps into a replay (kept on disk in the run
+directory) while the world model trains on sequences from it, ``--train-ratio`` replayed steps per
+collected step: the data set the length of the run, and the expected number of updates is printed at
+the start. The model is evaluated open-loop on held-out episodes collected with evaluation seeds, early
+and every ``--eval-every`` steps. Writes ``world_model_eval.json``, TensorBoard scalars under ``wm/`` and
+checkpoints into the run directory; the same training loop as ``scripts.dream`` drives it, so
+``--resume`` and Ctrl-C behave the same.
 
-Examples::
+Examples:
 
     python -m scripts.fit_world_model --env Pendulum --objective reconstruction --steps 10000
-    python -m scripts.fit_world_model --env Pendulum --objective latent --updates 3000
+    python -m scripts.fit_world_model --env Pendulum --objective latent --train-ratio 512
     python -m scripts.fit_world_model --env Hopper --preset small --context 5 --horizon 15
     python -m scripts.fit_world_model --preset tiny --env Pendulum        # seconds, for a smoke test
 """
@@ -18,225 +21,100 @@ from __future__ import annotations
 import json
 import os
 import resource
-import time
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import torch
-import tyro
+from tqdm import tqdm
 
 from agents.cli import parse_config, run_main
-from agents.config import RunConfig, pick_device
+from agents.config import pick_device
+from agents.configs import FIT_PRESETS, FitConfig
 from envs.errors import UserError
-from world_model.config import WorldModelConfig
-from world_model.presets import world_model_preset
 
 ALGO = "world_model"
 EVAL_FILE = "world_model_eval.json"
 
 
-@dataclass(frozen=True)
-class FitConfig(RunConfig):
-    """Fit a world model on random-policy data and evaluate it open-loop."""
-
-    steps: int = 10_000
-    """Environment steps of random-policy data collected for training."""
-    model: Annotated[WorldModelConfig, tyro.conf.arg(name="")] = field(
-        default_factory=lambda: world_model_preset("small")
-    )
-    """World model (its fields are top-level options: --objective, --rssm.deter, --optim.lr, ...)."""
-    updates: int = 2000
-    """Gradient updates of the world model."""
-    batch_size: int = 16
-    """Sequences per update."""
-    seq_len: int = 64
-    """Steps per training sequence."""
-    context: int = 16
-    """Open-loop evaluation: real steps observed before predicting (K)."""
-    horizon: int = 32
-    """Open-loop evaluation: steps predicted with the real actions (H)."""
-    threshold: float = 0.1
-    """Normalised MSE under which a prediction counts as accurate (defines the prediction horizon T_h)."""
-    eval_windows: int = 512
-    """At most this many held-out windows of context + horizon steps are evaluated."""
-    eval_interval: int = 500
-    """Evaluate open-loop on the held-out data every this many updates (and at the end)."""
-    log_every: int = 50
-    """Log training losses to TensorBoard every this many updates."""
-    checkpoint_every: int = 1000
-    """Save a checkpoint every this many updates (and at the end)."""
-    threads: int = 0
-    """Torch CPU threads (0: torch's default)."""
-    progress: bool = True
-    """Show a progress bar with the losses."""
-
-
-PRESETS: dict[str, FitConfig] = {
-    "tiny": FitConfig(
-        steps=1000,
-        model=world_model_preset("tiny"),
-        updates=40,
-        batch_size=4,
-        seq_len=16,
-        context=4,
-        horizon=8,
-        eval_episodes=2,
-        eval_windows=64,
-        eval_interval=20,
-        log_every=10,
-        checkpoint_every=20,
-    ),
-    "small": FitConfig(),
-    "S": FitConfig(model=world_model_preset("S"), updates=10_000),
-    "M": FitConfig(model=world_model_preset("M"), updates=10_000),
-}
-"""Named defaults: ``tiny`` (seconds: smoke tests), ``small`` (the defaults: CPU), ``S`` / ``M`` (DreamerV3
-sizes for a GPU)."""
-
-
-def _check(cfg: FitConfig) -> None:
-    for name in ("steps", "updates", "batch_size", "seq_len", "context", "horizon", "eval_episodes"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    for name in ("eval_interval", "log_every", "checkpoint_every"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-
-
 def main() -> None:
-    """Collect, train, evaluate, write the results."""
+    """Collect random-policy data while training the world model, evaluate it, write the results."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from tqdm import tqdm
-
-    from agents.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-    from agents.logger import Logger
     from agents.run_dir import RunDir
-    from envs import Collector, EpisodeReplay, RandomPolicy, make_vector_env, resolve_env_id, seeds
+    from agents.trainer import Trainer
+    from agents.world_model_agent import WorldModelAgent
+    from envs import make_vector_env, resolve_env_id, seeds
     from envs.replay import to_torch
     from world_model import WorldModel
     from world_model.evaluation import eval_windows, openloop_eval, openloop_scalars
     from world_model.learner import WorldModelLearner
 
-    cfg = parse_config(FitConfig, algo=ALGO, description=__doc__ or "", presets=PRESETS)
-    _check(cfg)
+    cfg = parse_config(FitConfig, algo=ALGO, description=__doc__ or "", presets=FIT_PRESETS)
     device = pick_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     env_id = resolve_env_id(cfg.env)
-    run = RunDir.open(cfg, algo=ALGO)
-
-    # Data: training episodes into the replay (on disk), held-out episodes with evaluation seeds.
-    venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
-    action_dim = int(venv.single_action_space.shape[0])  # type: ignore[index]
-    obs_shape = tuple(venv.single_observation_space.shape)  # type: ignore[arg-type]
-    replay = EpisodeReplay(run.episodes, capacity=2 * cfg.steps + 10_000, seed=cfg.seed)
-    if run.resumed and replay.load() > 0:
-        print(f"replay: reloaded {replay.steps} steps from {run.episodes}")
-    else:
-        collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
-        for ep in collector.collect(RandomPolicy(action_dim, seed=cfg.seed), cfg.steps):
-            replay.add(ep)
-        if replay.steps < cfg.seq_len:  # episodes longer than the budget: finish one
-            for ep in collector.collect(RandomPolicy(action_dim, seed=cfg.seed + 1), 1):
-                replay.add(ep)
-    venv.close()
-    if replay.steps < cfg.seq_len:
-        raise UserError(f"collected {replay.steps} steps, fewer than --seq-len {cfg.seq_len}: raise --steps")
+    # Held-out episodes (evaluation seeds) first: a bad --context / --horizon fails before any writing.
+    probe = make_vector_env(cfg.env, cfg.envs, seed=seeds.eval_seed(cfg.seed))
+    action_dim = int(probe.single_action_space.shape[0])  # type: ignore[index]
+    obs_shape = tuple(probe.single_observation_space.shape)  # type: ignore[arg-type]
+    probe.close()
     held_out = _collect_episodes(cfg, action_dim)
     try:
         windows = eval_windows(held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows)
     except ValueError as e:
         raise UserError(f"held-out episodes are too short for --context + --horizon: {e}") from e
     eval_batch = to_torch(windows, device)
-    print(
-        f"{env_id}: {replay.steps} training steps in {replay.num_episodes} episodes, "
-        f"{len(held_out)} held-out episodes ({windows.obs.shape[0]} windows), "
-        f"obs {obs_shape}, actions {action_dim}"
-    )
 
+    run = RunDir.open(cfg, algo=ALGO)
+    venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
     model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
-    learner = WorldModelLearner(model, cfg.model)
-    if run.resumed:
-        state = load_checkpoint(run.checkpoints)
-        learner.load_state_dict(state["learner"])
-        replay.load_state_dict(state["replay"])
-        set_rng_state(state["rng"])
-        print(f"resumed at update {learner.updates}")
-    logger = Logger(run.path, purge_step=learner.updates if run.resumed else None)
+    agent = WorldModelAgent(
+        WorldModelLearner(model, cfg.model), action_dim, seed=seeds.train_seed(cfg.seed) + 1
+    )
+    last: dict[str, Any] = {}
 
-    def checkpoint() -> None:
-        save_checkpoint(
-            run.checkpoints,
-            learner.updates,
-            {"learner": learner.state_dict(), "replay": replay.state_dict(), "rng": rng_state()},
+    def evaluate() -> dict[str, float]:
+        with torch.no_grad():
+            result = openloop_eval(
+                model, eval_batch, context=cfg.context, horizon=cfg.horizon, threshold=cfg.threshold
+            )
+        last.clear()
+        last.update(result)
+        tqdm.write(
+            f"step {trainer.env_steps:,} (update {agent.learner.updates:,}): 1-step nmse "
+            f"{result['nmse_1step']:.4f} (repeat-last {result['openloop_nmse_repeat_last'][0]:.4f}), "
+            f"T_h {result['prediction_horizon']}"
         )
+        return openloop_scalars(result)
 
-    def evaluate() -> dict[str, Any]:
-        result = openloop_eval(
-            model, eval_batch, context=cfg.context, horizon=cfg.horizon, threshold=cfg.threshold
-        )
-        logger.scalars(openloop_scalars(result), learner.updates)
-        return result
-
-    update_time = 0.0
-    timed = 0
-    sums: dict[str, float] = {}
-    bar = tqdm(
-        total=cfg.updates, initial=learner.updates, disable=not cfg.progress, unit="upd", dynamic_ncols=True
+    trainer = Trainer(agent, venv, run, cfg, cfg.trainer(), device=device, evaluator=evaluate)
+    print(
+        f"{env_id}: {cfg.steps:,} random-policy steps, {cfg.updates:,} updates of "
+        f"{cfg.batch_size}x{cfg.seq_len} (train ratio {cfg.train_ratio:g}); {len(held_out)} held-out "
+        f"episodes ({windows.obs.shape[0]} windows), obs {obs_shape}, actions {action_dim}; "
+        f"run directory {run.path}",
+        flush=True,
     )
     try:
-        while learner.updates < cfg.updates:
-            batch = to_torch(replay.sample(cfg.batch_size, cfg.seq_len), device)
-            start = time.perf_counter()
-            metrics, _ = learner.update(batch)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if learner.updates > 5:  # the first updates include allocation and warm-up
-                update_time += time.perf_counter() - start
-                timed += 1
-            for k, v in metrics.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n = learner.updates
-            if n % cfg.log_every == 0 or n == cfg.updates:
-                count = cfg.log_every if n % cfg.log_every == 0 else n % cfg.log_every
-                means = {k: v / count for k, v in sums.items()}
-                sums = {}
-                if timed:
-                    means["time/ms_per_update"] = 1000.0 * update_time / timed
-                logger.scalars(means, n)
-                bar.set_postfix(_postfix(means), refresh=False)
-            if n % cfg.eval_interval == 0 and n < cfg.updates:
-                r = evaluate()
-                bar.write(
-                    f"update {n}: 1-step nmse {r['nmse_1step']:.4f} (repeat-last "
-                    f"{r['openloop_nmse_repeat_last'][0]:.4f}), T_h {r['prediction_horizon']}"
-                )
-            if n % cfg.checkpoint_every == 0:
-                checkpoint()
-            bar.update(1)
-    except KeyboardInterrupt:
-        checkpoint()
-        raise
+        trainer.train()
     finally:
-        bar.close()
-    checkpoint()
-
-    result = evaluate()
-    final = _final_train_metrics(learner, replay, cfg, device, to_torch)
+        venv.close()
+    if not last:  # resumed a finished run: evaluate once more for the file
+        evaluate()
+    final = _final_train_metrics(agent.learner, trainer.replay, cfg, device, to_torch)
     out: dict[str, Any] = {
         "env": env_id,
         "objective": cfg.model.objective,
-        "train_steps": int(replay.steps - replay.num_episodes) * cfg.envs.action_repeat,
-        "updates": learner.updates,
-        "ms_per_update": 1000.0 * update_time / timed if timed else float("nan"),
+        "train_steps": trainer.env_steps,
+        "updates": agent.learner.updates,
+        "ms_per_update": 1000.0 * trainer.update_seconds / max(trainer.updates, 1),
         "batch_size": cfg.batch_size,
         "seq_len": cfg.seq_len,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "held_out_episodes": len(held_out),
-        **result,
+        **last,
         "train_metrics": final,
     }
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -245,7 +123,6 @@ def main() -> None:
     if "wm/embed_spread" in final:
         out["embed_spread"] = final["wm/embed_spread"]
     (run.path / EVAL_FILE).write_text(json.dumps(_finite(out), indent=2) + "\n")
-    logger.close()
     _print_summary(out, run.path / EVAL_FILE)
 
 

@@ -18,7 +18,6 @@ Examples::
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -30,11 +29,10 @@ import torch
 import tyro
 from torch import Tensor
 
+from agents import configs
 from agents.checkpoint import load_checkpoint
 from agents.cli import run_main
-from agents.config import RunConfig
-from agents.run_dir import CONFIG_FILE, load_config
-from agents.video import (
+from analysis.video import (
     Imagined,
     VideoConfig,
     imagine_segments,
@@ -45,9 +43,6 @@ from agents.video import (
 )
 from envs.episode import SequenceBatch
 from envs.errors import UserError
-
-# Script configs that hold a world model (``model`` field), tried in turn to read a run's config.yaml.
-_RUN_CONFIGS = (("scripts.dream", "DreamConfig"), ("scripts.fit_world_model", "FitConfig"))
 
 
 @dataclass(frozen=True)
@@ -82,53 +77,27 @@ class ImagineConfig:
 
 
 def load_run_config(run: Path) -> Any:
-    """The run's saved config (a script config with ``env``, ``envs`` and ``model`` fields).
+    """The run's saved config, which must hold a world model (``model``).
 
     Raises:
-        UserError: not a run directory, or a run without a world model.
+        UserError: not a run directory, or a run without a world model (an SB3 baseline).
     """
-    path = Path(run) / CONFIG_FILE
-    if not path.is_file():
-        raise UserError(f"{run} is not a run directory (no {CONFIG_FILE})")
-    errors = []
-    for module, name in _RUN_CONFIGS:
-        try:
-            cls = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-        try:
-            cfg = load_config(cls, path)
-        except UserError as err:
-            errors.append(str(err))
-            continue
-        if isinstance(cfg, RunConfig) and hasattr(cfg, "model"):
-            return cfg
-    raise UserError(f"{path} is not the config of a world-model run ({'; '.join(errors) or 'no reader'})")
-
-
-# Where checkpoints keep the world model's weights, tried in turn: a Dreamer / MPC agent's learner, an
-# agent's own entry, a bare world-model fit.
-_WEIGHT_PATHS = (
-    ("agent", "learner", "model"),
-    ("agent", "world_model"),
-    ("learner", "model"),
-    ("world_model",),
-)
+    cfg = configs.load_run_config(run)
+    if not hasattr(cfg, "model"):
+        raise UserError(f"{run} is a {type(cfg).__name__} run: it has no world model to imagine with")
+    return cfg
 
 
 def world_model_weights(state: dict[str, Any]) -> dict[str, Any]:
-    """The world model's ``state_dict`` inside a checkpoint.
+    """The world model's ``state_dict``: the checkpoint's ``world_model`` part.
 
     Raises:
         UserError: the checkpoint holds no world model.
     """
-    for keys in _WEIGHT_PATHS:
-        node: Any = state
-        for key in keys:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and node:
-            return node
-    raise UserError(f"the checkpoint holds no world model (keys: {', '.join(sorted(state))})")
+    weights = state.get("world_model")
+    if not isinstance(weights, dict) or not weights:
+        raise UserError(f"the checkpoint holds no world model (parts: {', '.join(sorted(state))})")
+    return weights
 
 
 def main(args: list[str] | None = None) -> None:
@@ -215,12 +184,11 @@ def _load_agent(
     from agents.dreamer import DreamerAgent
 
     names = {f.name for f in fields(cfg)}
-    agent_state = state.get("agent")
-    if "agent" not in names or not isinstance(agent_state, dict) or "actor" not in agent_state:
+    if "agent" not in names or "actor" not in state:
         raise UserError("--mode policy needs a Dreamer run (a checkpoint with an actor); use --mode replay")
     agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
     try:
-        agent.load_state_dict(agent_state)
+        agent.load_state_dict(state)
     except (RuntimeError, KeyError) as err:
         raise UserError(f"the checkpoint's agent does not match the run's config: {err}") from err
     agent.actor.eval()

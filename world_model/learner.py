@@ -48,11 +48,15 @@ class WorldModelLearner:
         return metrics, post.detach()
 
     def state_dict(self) -> dict[str, Any]:
-        """Model, optimiser and update count."""
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "updates": self.updates}
+        """Checkpoint parts: ``world_model``, ``optimizers.world_model``, ``counters.world_model_updates``."""
+        return {
+            "world_model": self.model.state_dict(),
+            "optimizers": {"world_model": self.opt.state_dict()},
+            "counters": {"world_model_updates": self.updates},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.updates = int(state["updates"])
+        """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
+        self.model.load_state_dict(state["world_model"])
+        self.opt.load_state_dict(state["optimizers"]["world_model"])
+        self.updates = int(state["counters"]["world_model_updates"])

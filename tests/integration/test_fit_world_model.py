@@ -46,13 +46,14 @@ def test_tiny_fit_writes_eval_json_events_and_checkpoint(tmp_path: Path, objecti
     state = load_checkpoint(run / "checkpoints")
     cfg = world_model_preset("tiny")
     model = WorldModel(dataclasses.replace(cfg, objective=objective), (3,), 1)  # type: ignore[arg-type]
-    model.load_state_dict(state["learner"]["model"])
-    assert state["learner"]["updates"] == 40
+    model.load_state_dict(state["world_model"])
+    assert state["counters"]["world_model_updates"] == 40
     assert torch.isfinite(next(model.parameters())).all()
 
 
 def test_user_errors_exit_2(tmp_path: Path) -> None:
     proc = _run(tmp_path / "a", "--env", "Pendulum", "--context", "150", "--horizon", "100")
     assert proc.returncode == 2 and "error:" in proc.stderr and "too short" in proc.stderr
-    proc = _run(tmp_path / "b", "--env", "Pendulum", "--updates", "0")
-    assert proc.returncode == 2 and "--updates must be at least 1" in proc.stderr
+    proc = _run(tmp_path / "b", "--env", "Pendulum", "--train-ratio", "0")
+    assert proc.returncode == 2 and "train_ratio > 0" in proc.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,4 +1,4 @@
-"""`agents.speed`: the in-process speed measurements behind `scripts.benchmark --suite speed`."""
+"""`analysis.speed`: the in-process speed measurements behind `scripts.benchmark --suite speed`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.speed import measure_planners, measure_preset, speed_markdown
+from agents.configs import DREAM_PRESETS as PRESETS
+from analysis.speed import measure_planners, measure_preset, speed_markdown
 from planners import PlannerConfig
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, run_speed
-from scripts.dream import PRESETS
 
 
 def test_preset_and_planner_rows_are_measured_on_real_envs() -> None:
@@ -40,7 +40,7 @@ def test_speed_suite_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytes
     def fast(*args: object, **kwargs: object) -> list[dict[str, object]]:
         return real(*args, **{**kwargs, "plan": small, "actions": 2})  # type: ignore[arg-type]
 
-    monkeypatch.setattr("agents.speed.measure_planners", fast)
+    monkeypatch.setattr("analysis.speed.measure_planners", fast)
     assert run_speed(BenchmarkConfig(suite="speed", out=tmp_path), ["--suite", "speed"]) == 0
     result = json.loads((tmp_path / "speed.json").read_text())
     assert result["command"] == "python -m scripts.benchmark --suite speed"

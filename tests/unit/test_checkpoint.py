@@ -143,3 +143,65 @@ def test_process_killed_while_saving_leaves_a_loadable_checkpoint(tmp_path: Path
     torch.testing.assert_close(state["x"], torch.full((2_000_000,), float(state["step"])))
     # A kill between the rename and the pruning of the oldest leaves one extra (whole) checkpoint.
     assert len(list_checkpoints(tmp_path)) <= 4
+
+
+def test_flat_format_2_parts(tmp_path: Path) -> None:
+    from agents.checkpoint import FORMAT
+
+    save_checkpoint(tmp_path, 5, {"world_model": {"w": torch.ones(2)}, "counters": {"env_steps": 5}})
+    state = load_checkpoint(tmp_path)
+    assert state["format"] == FORMAT == 2 and state["step"] == 5
+    assert set(state) == {"format", "step", "world_model", "counters"}
+    raw = torch.load(tmp_path / "ckpt-000000000005.pt", weights_only=True)
+    raw["format"] = 99
+    torch.save(raw, tmp_path / "ckpt-000000000006.pt")
+    with pytest.raises(UserError, match="format 99"):
+        load_checkpoint(tmp_path)
+
+
+def test_format_1_checkpoints_are_migrated(tmp_path: Path) -> None:
+    """Format 1 nested the world model per agent: Dreamer, MPC over Dreamer, a world-model fit."""
+    learner = {"model": {"w": torch.ones(1)}, "opt": {"state": {}}, "updates": 3}
+    dreamer = {
+        "learner": learner,
+        "actor": {"a": torch.zeros(1)},
+        "critic": {"c": torch.zeros(1)},
+        "target_critic": {"c": torch.ones(1)},
+        "actor_opt": {"state": {}},
+        "critic_opt": {"state": {}},
+        "normalizer": {"low": torch.zeros(())},
+        "updates": 3,
+    }
+    common = {"counters": {"env_steps": 40}, "replay": {"rng": 1}, "rng": {"x": 2}}
+    cases = {
+        "dreamer": {"agent": dreamer, **common},
+        "mpc": {
+            "agent": {"learner": dreamer, "planner_rng": torch.zeros(2), "noise_rng": torch.ones(2)},
+            **common,
+        },
+        "fit": {"learner": learner, "replay": {"rng": 1}, "rng": {"x": 2}},
+    }
+    for name, old in cases.items():
+        path = tmp_path / name
+        path.mkdir()
+        torch.save({"step": 40, "state": old}, path / "ckpt-000000000040.pt")
+        state = load_checkpoint(path)
+        assert state["format"] == 2 and state["step"] == 40
+        assert torch.equal(state["world_model"]["w"], torch.ones(1)), name
+        assert state["counters"]["world_model_updates"] == 3
+        if name != "fit":
+            assert torch.equal(state["critic"]["slow"]["c"], torch.ones(1))
+            assert set(state["optimizers"]) == {"world_model", "actor", "critic"}
+            assert state["counters"]["env_steps"] == 40 and state["counters"]["agent_updates"] == 3
+        assert ("planner" in state) == (name == "mpc")
+
+
+def test_merge_parts() -> None:
+    from agents.checkpoint import merge_parts
+
+    merged = merge_parts({"optimizers": {"a": 1}, "x": 1}, {"optimizers": {"b": 2}})
+    assert merged == {"optimizers": {"a": 1, "b": 2}, "x": 1}
+    with pytest.raises(ValueError, match="given twice"):
+        merge_parts({"x": 1}, {"x": 2})
+    with pytest.raises(ValueError, match="given twice"):
+        merge_parts({"counters": {"a": 1}}, {"counters": {"a": 2}})

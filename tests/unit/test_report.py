@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from agents.report import (
+from analysis.report import (
     Run,
     algo_label,
     build_report,

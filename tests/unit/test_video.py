@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.video import (
+from analysis.video import (
     VideoConfig,
     caption_height,
     compose_frames,
@@ -268,18 +268,23 @@ def test_write_replay_video_from_run_episodes(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ scripts.imagine
 
 
-def _make_run(tmp_path: Path, env: str = "Hopper") -> Path:
-    """A run directory as scripts.dream leaves it: config.yaml, a checkpoint, episodes."""
+def _make_run(tmp_path: Path, env: str = "Hopper", act: str = "policy") -> Path:
+    """A run directory as scripts.dream leaves it: config.yaml, a checkpoint, episodes (``act="planner"``:
+    the checkpoint of an MPC agent that learns with a Dreamer learner)."""
     from agents.checkpoint import save_checkpoint
+    from agents.configs import DreamConfig
     from agents.dreamer import ActorCriticConfig, DreamerAgent
     from agents.run_dir import save_config
     from envs import EpisodeReplay, make_env
-    from scripts.dream import DreamConfig
     from world_model import world_model_preset
 
     run = tmp_path / "run"
     cfg = DreamConfig(
-        env=env, run_dir=run, model=world_model_preset("tiny"), agent=ActorCriticConfig(hidden=16, layers=1)
+        env=env,
+        run_dir=run,
+        model=world_model_preset("tiny"),
+        agent=ActorCriticConfig(hidden=16, layers=1),
+        act=act,  # type: ignore[arg-type]
     )
     (run / "episodes").mkdir(parents=True)
     save_config(cfg, run / "config.yaml")
@@ -287,7 +292,15 @@ def _make_run(tmp_path: Path, env: str = "Hopper") -> Path:
     obs_dim, action_dim = probe.observation_space.shape[0], probe.action_space.shape[0]  # type: ignore[index]
     probe.close()
     agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=torch.device("cpu"))
-    save_checkpoint(run / "checkpoints", 100, {"agent": agent.state_dict()})
+    if act == "planner":
+        from agents.mpc import MPCAgent, MPCConfig
+        from planners import PlannerConfig, make_planner
+
+        planner = make_planner("mppi", PlannerConfig(), action_dim, device=torch.device("cpu"), seed=0)
+        mpc = MPCAgent(agent.world_model, planner, MPCConfig(), learner=agent)
+        save_checkpoint(run / "checkpoints", 100, mpc.state_dict())
+    else:
+        save_checkpoint(run / "checkpoints", 100, agent.state_dict())
     replay = EpisodeReplay(run / "episodes", 1000, seed=0)
     for i in range(2):
         replay.add(_episode(15, (obs_dim,), action_dim, seed=i))
@@ -295,11 +308,13 @@ def _make_run(tmp_path: Path, env: str = "Hopper") -> Path:
 
 
 @pytest.mark.mujoco
-@pytest.mark.parametrize("mode", ["replay", "policy"])
-def test_imagine_script_writes_video(tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("mode,act", [("replay", "policy"), ("policy", "policy"), ("replay", "planner")])
+def test_imagine_script_writes_video(
+    tmp_path: Path, mode: str, act: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from scripts.imagine import main
 
-    run = _make_run(tmp_path)
+    run = _make_run(tmp_path, act=act)
     out = tmp_path / "out" / "v.mp4"
     main(["--run", str(run), "--out", str(out), "--context", "3", "--horizon", "4", "--segments", "2",
           "--size", "32", "--mode", mode])  # fmt: skip
@@ -314,9 +329,9 @@ def test_imagine_script_writes_video(tmp_path: Path, mode: str, capsys: pytest.C
 def test_imagine_script_reads_a_world_model_fit(tmp_path: Path) -> None:
     """A scripts.fit_world_model run (weights in the learner, no actor): replay works, policy says why not."""
     from agents.checkpoint import save_checkpoint
+    from agents.configs import FitConfig
     from agents.run_dir import save_config
     from envs import EpisodeReplay
-    from scripts.fit_world_model import FitConfig
     from scripts.imagine import main
     from world_model import world_model_preset
     from world_model.learner import WorldModelLearner
@@ -326,7 +341,7 @@ def test_imagine_script_reads_a_world_model_fit(tmp_path: Path) -> None:
     run.mkdir()
     save_config(cfg, run / "config.yaml")
     model = _tiny_model((11,), 3)
-    save_checkpoint(run / "checkpoints", 40, {"learner": WorldModelLearner(model, cfg.model).state_dict()})
+    save_checkpoint(run / "checkpoints", 40, WorldModelLearner(model, cfg.model).state_dict())
     EpisodeReplay(run / "episodes", 100, seed=0).add(_episode(12, (11,), 3))
     out = tmp_path / "fit.mp4"
     main(["--run", str(run), "--out", str(out), "--context", "2", "--horizon", "3", "--size", "32"])

@@ -1,0 +1,247 @@
+"""The run configs of the scripts, with their named presets, beside the code they configure.
+
+Each script (``scripts.dream``, ``scripts.fit_world_model``, ``scripts.baseline``) parses one of these
+classes from the command line; ``config.yaml`` in a run directory records which one wrote it
+(:data:`RUN_CONFIGS`), so tools that open a run never guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from agents.baselines import Sb3Options
+from agents.config import RunConfig
+from agents.dreamer import ActorCriticConfig
+from agents.mpc import MPCConfig
+from agents.run_dir import CONFIG_FILE, load_config, read_config_class
+from agents.trainer import TrainerConfig
+from envs.config import EnvConfig
+from envs.errors import UserError
+from planners import PlannerConfig
+from world_model.config import WorldModelConfig
+from world_model.presets import world_model_preset
+
+
+def _cpu_model() -> WorldModelConfig:
+    """The world model of the CPU defaults: the ``small`` preset at half width, 8x8 categorical latents."""
+    small = world_model_preset("small")
+    return dataclasses.replace(
+        small,
+        rssm=dataclasses.replace(small.rssm, deter=128, hidden=128, stoch=8, classes=8),
+        encoder=dataclasses.replace(small.encoder, mlp_units=128),
+        heads=dataclasses.replace(small.heads, units=128),
+    )
+
+
+# CPU defaults: lean networks, imagination from 256 of the 512 posterior states, 0.5 updates per env step;
+# gamma 0.99 and a faster critic: with few updates the critic of gamma 0.997 lags (InvertedPendulum stalled).
+# Gradient clip 10: once InvertedPendulum balances, the actor's gradient through the learned (unstable)
+# dynamics jumps from ~1 to ~800 and a clip of 100 let those steps destroy the policy; from the same
+# 10k-step states, 3 seeds, a clip of 10 kept or regained 1000 where 100 collapsed (see the README).
+_CPU_AGENT = ActorCriticConfig(
+    hidden=128, layers=2, imag_starts=256, gamma=0.99, actor_lr=1e-4, critic_lr=3e-4, grad_clip=10.0
+)
+_CPU_TRAIN = TrainerConfig(prefill=1000, train_ratio=256.0, batch_size=16, seq_len=32)
+
+
+@dataclass(frozen=True)
+class DreamConfig(RunConfig):
+    """Dreamer training run."""
+
+    model: WorldModelConfig = field(default_factory=_cpu_model)
+    """World model (RSSM, encoder, heads, objective, optimiser)."""
+    agent: ActorCriticConfig = field(default_factory=lambda: _CPU_AGENT)
+    """Actor-critic learned in imagination."""
+    train: TrainerConfig = field(default_factory=lambda: _CPU_TRAIN)
+    """Training loop: prefill, train ratio, batch shape, logging and checkpoint schedule."""
+    act: Literal["policy", "planner"] = "policy"
+    """How actions are chosen in the envs: the learned actor, or a planner over the world model."""
+    planner: Literal["cem", "mppi", "shooting"] = "mppi"
+    """Planner used with --act planner."""
+    plan: PlannerConfig = field(default_factory=PlannerConfig)
+    """Planner settings (with --act planner)."""
+    mpc: MPCConfig = field(default_factory=MPCConfig)
+    """How the MPC agent scores plans and explores (with --act planner)."""
+    planner_value: bool = True
+    """With --act planner: add the critic's value at the planning horizon to the imagined returns."""
+    planner_prior: bool = False
+    """With --act planner: draw a share of the candidates from the actor (TD-MPC2-style policy prior)."""
+    threads: int = 0
+    """Torch CPU threads (0: torch's default)."""
+    amp: bool = False
+    """CUDA only: bfloat16 autocast for the forward passes."""
+    compile: bool = False
+    """CUDA only: torch.compile the actor and critic networks."""
+
+
+_DEBUG = DreamConfig(
+    steps=400,
+    eval_every=200,
+    eval_episodes=1,
+    model=world_model_preset("tiny"),
+    agent=ActorCriticConfig(horizon=5, hidden=32, layers=1, critic_bins=63),
+    train=TrainerConfig(
+        prefill=100,
+        train_ratio=16.0,
+        batch_size=4,
+        seq_len=8,
+        replay_capacity=10_000,
+        log_every=100,
+        checkpoint_every=200,
+        wm_eval_every=200,
+        wm_eval_context=4,
+        wm_eval_horizon=4,
+        progress=False,
+    ),
+)
+
+DREAM_PRESETS: dict[str, DreamConfig] = {
+    "debug": _DEBUG,
+    "cpu": DreamConfig(),
+    "dreamerv3": DreamConfig(
+        steps=1_000_000,
+        model=world_model_preset("S"),
+        agent=ActorCriticConfig(hidden=512, layers=2, actor_lr=3e-5, critic_lr=3e-5),
+        train=TrainerConfig(prefill=5000, train_ratio=512.0, batch_size=16, seq_len=64, wm_eval_every=50_000),
+        envs=EnvConfig(num_envs=4),
+    ),
+}
+"""Named defaults: ``debug`` (the whole loop in seconds, for tests), ``cpu`` (the defaults: small tasks on a
+CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for locomotion on a GPU)."""
+
+
+@dataclass(frozen=True)
+class FitConfig(RunConfig):
+    """Fit a world model alone on random-policy data and evaluate it open-loop on held-out episodes."""
+
+    steps: int = 10_000
+    """Environment steps of random-policy data. This sets the run's length: updates follow the data at
+    --train-ratio (10k steps give 2,500 updates at the defaults)."""
+    eval_every: int = 2500
+    """Evaluate open-loop on the held-out episodes every this many environment steps (and at the end)."""
+    eval_episodes: int = 10
+    """Held-out random-policy episodes (evaluation seeds, never trained on) the evaluation measures."""
+    model: Annotated[WorldModelConfig, tyro.conf.arg(name="")] = field(
+        default_factory=lambda: world_model_preset("small")
+    )
+    """World model (its fields are top-level options: --objective, --rssm.deter, --optim.lr, ...)."""
+    train_ratio: float = 256.0
+    """Replayed steps per environment step: updates = steps x train_ratio / (batch_size x seq_len)."""
+    batch_size: int = 16
+    """Sequences per update."""
+    seq_len: int = 64
+    """Steps per training sequence."""
+    context: int = 16
+    """Open-loop evaluation: real steps observed before predicting (K)."""
+    horizon: int = 32
+    """Open-loop evaluation: steps predicted with the real actions (H)."""
+    threshold: float = 0.1
+    """Normalised MSE under which a prediction counts as accurate (defines the prediction horizon T_h)."""
+    eval_windows: int = 512
+    """At most this many held-out windows of context + horizon steps are evaluated."""
+    checkpoint_every: int = 10_000
+    """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
+    threads: int = 0
+    """Torch CPU threads (0: torch's default)."""
+    progress: bool = True
+    """Show a progress bar (env steps, updates, ETA)."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "steps >= 1": self.steps >= 1,
+            "train_ratio > 0": self.train_ratio > 0,
+            "batch_size >= 1 and seq_len >= 2": self.batch_size >= 1 and self.seq_len >= 2,
+            "context >= 1 and horizon >= 1": self.context >= 1 and self.horizon >= 1,
+            "threshold > 0": self.threshold > 0,
+            "eval_windows >= 1 and eval_episodes >= 1": self.eval_windows >= 1 and self.eval_episodes >= 1,
+            "checkpoint_every >= 1 and eval_every >= 1": self.checkpoint_every >= 1 and self.eval_every >= 1,
+            "threads >= 0": self.threads >= 0,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise UserError(f"world-model fit needs {', '.join(bad)}")
+
+    @property
+    def updates(self) -> int:
+        """Gradient updates the run will make (derived from the data and the train ratio)."""
+        return int(self.steps * self.train_ratio / (self.batch_size * self.seq_len))
+
+    def trainer(self) -> TrainerConfig:
+        """The loop settings of a fit: no prefill (all data is random), no in-loop model evaluation."""
+        return TrainerConfig(
+            prefill=0,
+            train_ratio=self.train_ratio,
+            batch_size=self.batch_size,
+            seq_len=self.seq_len,
+            replay_capacity=max(self.steps * 2 + 10_000, self.seq_len),
+            log_every=max(1, min(1000, self.steps // 20)),
+            checkpoint_every=self.checkpoint_every,
+            wm_eval_every=0,
+            video_every=0,
+            progress=self.progress,
+        )
+
+
+FIT_PRESETS: dict[str, FitConfig] = {
+    "tiny": FitConfig(
+        steps=1000,
+        eval_every=500,
+        eval_early=(),
+        model=world_model_preset("tiny"),
+        train_ratio=2.56,
+        batch_size=4,
+        seq_len=16,
+        context=4,
+        horizon=8,
+        eval_episodes=2,
+        eval_windows=64,
+        checkpoint_every=500,
+    ),
+    "small": FitConfig(),
+    "S": FitConfig(model=world_model_preset("S"), train_ratio=1024.0),
+    "M": FitConfig(model=world_model_preset("M"), train_ratio=1024.0),
+}
+"""Named defaults: ``tiny`` (seconds: smoke tests, 40 updates), ``small`` (the defaults: CPU), ``S`` / ``M``
+(DreamerV3 sizes for a GPU, 10k updates per 10k steps)."""
+
+
+@dataclass(frozen=True)
+class BaselineConfig(RunConfig):
+    """Options of ``python -m scripts.baseline``."""
+
+    algo: Literal["sac", "td3", "ppo"] = "sac"
+    """stable-baselines3 algorithm: sac, td3 or ppo."""
+    hp: Sb3Options = field(default_factory=Sb3Options)
+    """Overrides of the RL-Zoo hyperparameters (unset: the Zoo's value for the env family)."""
+
+
+RUN_CONFIGS: dict[str, type[RunConfig]] = {
+    "DreamConfig": DreamConfig,
+    "FitConfig": FitConfig,
+    "BaselineConfig": BaselineConfig,
+}
+"""The config classes a ``config.yaml`` may name (its ``config_class`` key)."""
+
+
+def load_run_config(run: Path) -> RunConfig:
+    """The saved config of the run directory ``run``, read into the class that wrote it.
+
+    Raises:
+        UserError: not a run directory, or a ``config.yaml`` that does not name a known config class
+            (files written before the class was recorded name none).
+    """
+    path = Path(run) / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(f"{run} is not a run directory (no {CONFIG_FILE})")
+    name = read_config_class(path)
+    if name not in RUN_CONFIGS:
+        raise UserError(
+            f"{path} names no known config class ({name!r}; known: {', '.join(RUN_CONFIGS)}): "
+            "it was written by another tool or an older version of the toolkit"
+        )
+    return load_config(RUN_CONFIGS[name], path)

@@ -49,8 +49,6 @@ import json
 import math
 import os
 import pickle
-import signal
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -64,6 +62,7 @@ from tqdm import tqdm
 
 from agents.config import RunConfig, pick_device
 from agents.schedule import Schedule
+from agents.signals import StopRequest, stop_signals
 from envs.atomic import atomic_write
 from envs.episode import StepObs
 from envs.errors import UserError
@@ -439,44 +438,30 @@ class Sb3Policy:
         return np.clip(action, -1.0, 1.0), None
 
 
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-
-
 def save_sb3_checkpoint(
     directory: Path, model: Any, *, save_replay: bool = True, meta: Mapping[str, Any] | None = None
 ) -> None:
     """Write ``model.zip`` (+ ``replay_buffer.pkl``, ``vecnormalize.pkl``) atomically into ``directory``.
 
-    Each file is written to a temporary name, flushed to disk, then renamed over the old one, so a crash
-    leaves either the old or the new file, never a partial one. ``meta`` (e.g. the run's elapsed wall
+    Each file is written with :func:`envs.atomic.atomic_write`, so a crash leaves either the old or the
+    new file, never a partial one. ``meta`` (e.g. the run's elapsed wall
     time) goes to ``progress.json``, renamed last.
     """
     from stable_baselines3.common.vec_env import VecNormalize
 
     directory.mkdir(parents=True, exist_ok=True)
-    writes: list[tuple[Path, Path]] = []
-    tmp = directory / f"{MODEL_FILE}.tmp"
-    model.save(tmp)
-    writes.append((tmp, directory / MODEL_FILE))
+    with atomic_write(directory / MODEL_FILE) as f:
+        model.save(f)
     if save_replay and getattr(model, "replay_buffer", None) is not None:
-        tmp = directory / f"{REPLAY_FILE}.tmp"
-        model.save_replay_buffer(tmp)
-        writes.append((tmp, directory / REPLAY_FILE))
+        with atomic_write(directory / REPLAY_FILE) as f:
+            model.save_replay_buffer(f)
     venv = model.get_env()
     if isinstance(venv, VecNormalize):
-        tmp = directory / f"{VECNORM_FILE}.tmp"
-        with open(tmp, "wb") as f:
+        with atomic_write(directory / VECNORM_FILE) as f:
             pickle.dump(venv, f)  # VecNormalize pickles its statistics, not the wrapped envs
-        writes.append((tmp, directory / VECNORM_FILE))
-    if meta is not None:
-        tmp = directory / f"{PROGRESS_FILE}.tmp"
-        tmp.write_text(json.dumps(dict(meta)))
-        writes.append((tmp, directory / PROGRESS_FILE))
-    for tmp, final in writes:
-        _fsync_replace(tmp, final)
+    if meta is not None:  # written last: it says which checkpoint is complete
+        with atomic_write(directory / PROGRESS_FILE, "w") as f:
+            f.write(json.dumps(dict(meta)))
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -592,7 +577,7 @@ def _make_sb3_logger(tb: Any, action_repeat: int) -> Any:
     return Sb3Logger(folder=None, output_formats=[ToTensorBoard()])
 
 
-def _make_callback(loop: BaselineLoop) -> Any:
+def _make_callback(loop: BaselineLoop, stop: StopRequest) -> Any:
     """The SB3 callback driving ``loop`` (built here so that importing this module does not import SB3)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -626,7 +611,7 @@ def _make_callback(loop: BaselineLoop) -> Any:
 
         def _on_step(self) -> bool:
             loop.on_step(self.model)
-            return True
+            return not stop.requested  # False ends learn() after this step: checkpoint, then stop
 
     return ScheduleCallback()
 
@@ -799,10 +784,6 @@ def _read_progress(checkpoints: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> BaselineResult:
     """Train an SB3 baseline per ``cfg`` in a run directory, evaluating on the shared schedule.
 
@@ -875,31 +856,30 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
     )
     start = time.perf_counter()
     remaining = total_agent_steps - int(model.num_timesteps)
-    # SIGTERM (a scheduler or the benchmark runner stopping us) checkpoints like Ctrl-C does.
-    old_term = None
-    if threading.current_thread() is threading.main_thread():
-        old_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        if remaining > 0:
-            model.learn(total_timesteps=remaining, callback=_make_callback(loop), reset_num_timesteps=False)
-        else:
-            loop.on_start(model)
-        loop.close()
-        steps = loop.sim_steps(model)
-        if loop.last_eval < steps:
-            loop.evaluate(model, steps)
-        loop.save(model)
-    except KeyboardInterrupt:
-        loop.close()
-        print(f"\ninterrupted at step {loop.sim_steps(model):,}: saving a checkpoint", flush=True)
-        loop.save(model)
-        raise
-    finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-        loop.close()
-        tb.close()
-        model.get_env().close()
+    # Ctrl-C and SIGTERM (a scheduler or the benchmark runner) stop after the current step, as in our loop.
+    with stop_signals() as stop:
+        try:
+            if remaining > 0:
+                callback = _make_callback(loop, stop)
+                model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=False)
+            else:
+                loop.on_start(model)
+            if stop.requested:
+                raise KeyboardInterrupt
+            loop.close()
+            steps = loop.sim_steps(model)
+            if loop.last_eval < steps:
+                loop.evaluate(model, steps)
+            loop.save(model)
+        except KeyboardInterrupt:
+            loop.close()
+            print(f"\ninterrupted at step {loop.sim_steps(model):,}: saving a checkpoint", flush=True)
+            loop.save(model)
+            raise
+        finally:
+            loop.close()
+            tb.close()
+            model.get_env().close()
     wall = time.perf_counter() - start
     print(f"done: {steps:,} steps in {wall:.0f} s; final model {run.checkpoints / MODEL_FILE}", flush=True)
     return BaselineResult(run.path, steps, list(loop.history), wall, loop.updates, loop.ms_per_update())

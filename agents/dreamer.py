@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from agents.acting import observe_step
 from agents.checkpoint import merge_parts
 from agents.diagnostics import value_diagnostics
 from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
@@ -314,19 +315,16 @@ class DreamerAgent:
     @torch.no_grad()
     def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
         """Actions (N, A) float32 in [-1, 1] for N envs; resets the latent where ``obs.is_first``."""
-        o = torch.as_tensor(obs.obs, device=self.device)
-        if o.is_floating_point():
-            o = o.float()
-        n = o.shape[0]
-        first = torch.as_tensor(obs.is_first, device=self.device, dtype=torch.bool)
-        if not isinstance(state, DreamerState):  # None, or the state of another policy (prefill)
-            state = DreamerState(
-                self.world_model.initial(n), torch.zeros(n, self.action_dim, device=self.device)
-            )
-            first = torch.ones_like(first)
-        prev = state.action * (~first).unsqueeze(-1).float()
+        fresh = not isinstance(state, DreamerState)  # None, or the state of another policy (prefill)
         with self._autocast():
-            latent = self.world_model.obs_step(state.latent, prev, o, first)
+            latent, _ = observe_step(
+                self.world_model,
+                None if fresh else state.latent,
+                None if fresh else state.action,
+                obs,
+                self.device,
+                self.action_dim,
+            )
             feat = self.world_model.feat(latent)
             action = self.actor.mode(feat) if deterministic else self.actor.sample(feat)
         action = action.float()

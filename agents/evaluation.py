@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from agents.config import RunConfig
 from envs import Policy, make_vector_env
 from envs.config import EnvConfig
 from envs.episode import StepObs
+from envs.errors import UserError
 from envs.seeds import eval_seed
 
 EVAL_COLUMNS = (
@@ -157,7 +159,9 @@ class EvalLog:
 
     def __init__(self, path: Path, *, resume_step: int | None = None, elapsed: float | None = None) -> None:
         self.path = Path(path)
-        rows, intact = _parse_eval_csv(self.path)
+        header, rows, intact = _parse_eval_csv(self.path)
+        if header and header != EVAL_COLUMNS:
+            raise ValueError(f"{self.path} has columns {list(header)}, expected {list(EVAL_COLUMNS)}")
         if resume_step is not None:
             kept = [r for r in rows if r["step"] <= resume_step]
             intact = intact and len(kept) == len(rows)
@@ -202,38 +206,57 @@ class EvalLog:
         tmp.replace(self.path)
 
 
+REQUIRED_COLUMNS = ("step", "wall_time", "return_mean")
+"""Columns every ``eval.csv`` reader needs; the others may be missing or empty (NaN)."""
+
+
 def read_eval_csv(path: Path) -> list[dict[str, float]]:
-    """Rows of an ``eval.csv`` (empty if the file does not exist); ``step``, ``episodes`` as int.
+    """Rows of an ``eval.csv`` in file order (empty if the file does not exist).
 
-    A damaged row (a line cut short by a crash mid-write) is skipped.
+    Every :data:`EVAL_COLUMNS` key is present: ``step`` and ``episodes`` as int where given, a missing or
+    empty optional value as NaN. A damaged row (a line cut short by a crash mid-write, an unparsable
+    required value) is skipped. Repeated steps are kept as written (the report keeps the last).
+
+    Raises:
+        UserError: the header lacks ``step``, ``wall_time`` or ``return_mean``.
     """
-    return _parse_eval_csv(Path(path))[0]
+    path = Path(path)
+    header, rows, _ = _parse_eval_csv(path)
+    missing = [c for c in REQUIRED_COLUMNS if header and c not in header]
+    if missing:
+        raise UserError(f"{path}: header has no '{missing[0]}' column (found {','.join(header)})")
+    return rows
 
 
-def _parse_eval_csv(path: Path) -> tuple[list[dict[str, float]], bool]:
-    """(rows, intact): intact is False if the file is missing, empty or has damaged lines."""
+def _parse_eval_csv(path: Path) -> tuple[tuple[str, ...], list[dict[str, float]], bool]:
+    """(header, rows, intact): intact is False if the file is missing or empty, has damaged lines, or does
+    not end with a newline (a row cut mid-write)."""
     if not path.is_file():
-        return [], False
+        return (), [], False
     text = path.read_text()
     lines = text.splitlines()
     if not lines:
-        return [], False
+        return (), [], False
     header = tuple(lines[0].split(","))
-    if header != EVAL_COLUMNS:
-        raise ValueError(f"{path} has columns {list(header)}, expected {list(EVAL_COLUMNS)}")
     intact = text.endswith("\n")
     rows: list[dict[str, float]] = []
     for line in lines[1:]:
         values = line.split(",")
+        if len(values) != len(header):
+            intact = False
+            continue
+        given = dict(zip(header, values, strict=True))
         try:
-            if len(values) != len(EVAL_COLUMNS):
-                raise ValueError(line)
-            rows.append(
-                {
-                    k: int(v) if k in ("step", "episodes") else float(v)
-                    for k, v in zip(EVAL_COLUMNS, values, strict=True)
-                }
-            )
+            row: dict[str, float] = {}
+            for k in EVAL_COLUMNS:
+                v = given.get(k, "")
+                if v == "":
+                    if k in REQUIRED_COLUMNS:
+                        raise ValueError(k)
+                    row[k] = math.nan
+                else:
+                    row[k] = int(v) if k in ("step", "episodes") else float(v)
+            rows.append(row)
         except ValueError:
             intact = False
-    return rows, intact
+    return header, rows, intact

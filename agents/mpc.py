@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.acting import observe_step
 from agents.returns import discount_weights
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
@@ -216,22 +217,16 @@ class MPCAgent:
             Actions (E, A) float32 in [-1, 1] and the next state.
         """
         t0 = time.perf_counter()
-        o = torch.as_tensor(obs.obs, device=self.device)
-        if o.is_floating_point():
-            o = o.float()
-        e = o.shape[0]
-        first = torch.as_tensor(obs.is_first, device=self.device, dtype=torch.bool)
-        if state is None:
-            state = MPCState(
-                self.world_model.initial(e),
-                torch.zeros(e, self.action_dim, device=self.device),
-                self.planner.initial(e),
-            )
-            first = torch.ones_like(first)
-        keep = (~first).float()
-        prev = state.action * keep[:, None]
-        warm = state.plan * keep[:, None, None]
-        latent = self.world_model.obs_step(state.latent, prev, o, first)
+        e = len(obs.is_first)
+        latent, first = observe_step(
+            self.world_model,
+            None if state is None else state.latent,
+            None if state is None else state.action,
+            obs,
+            self.device,
+            self.action_dim,
+        )
+        warm = self.planner.initial(e) if state is None else state.plan * (~first).float()[:, None, None]
         t1 = time.perf_counter()
         plan, next_plan = self.planner.plan(self.objective(latent, e), warm, prior=self.prior(latent, e))
         action = plan[:, 0]

@@ -13,12 +13,9 @@ start new episodes.
 from __future__ import annotations
 
 import resource
-import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +32,7 @@ from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
 from agents.run_dir import RunDir, config_to_dict
 from agents.schedule import Schedule
+from agents.signals import stop_signals
 from envs import Collector, EpisodeReplay, RandomPolicy, seeds
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
@@ -121,26 +119,6 @@ DIAGNOSTIC_EPISODES = 8
 
 class _StopRequestedError(Exception):
     """Raised inside the loop when a stop was requested (Ctrl-C or SIGTERM)."""
-
-
-@contextmanager
-def _stop_signals(flag: dict[str, bool]) -> Iterator[None]:
-    """Turn SIGINT / SIGTERM into a flag checked between steps (a second SIGINT interrupts at once)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag["stop"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["stop"] = True
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 class Trainer:
@@ -368,7 +346,6 @@ class Trainer:
             resume = self.env_steps if self.run.resumed else None
             self.eval_log = EvalLog(self.run.eval_csv, resume_step=resume, elapsed=self.wall_time)
         cfg, tc = self.cfg, self.tc
-        flag = {"stop": False}
         start_wall = time.time() - self.wall_time
         session_start_steps = self.env_steps
         last_log_time, last_log_steps = time.time(), self.env_steps
@@ -397,9 +374,9 @@ class Trainer:
             bar.set_postfix(post, refresh=refresh)
 
         try:
-            with _stop_signals(flag):
+            with stop_signals() as stop:
                 while self.env_steps < cfg.steps:
-                    if flag["stop"]:
+                    if stop.requested:
                         raise _StopRequestedError
                     prefill = self.env_steps < tc.prefill
                     policy = self.random_policy if prefill else self.agent

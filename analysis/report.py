@@ -22,7 +22,6 @@ cannot be read are listed in the report's notes, never silently dropped.
 
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import math
@@ -34,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from agents.evaluation import EVAL_COLUMNS
+from agents.evaluation import EVAL_COLUMNS, read_eval_csv
 from envs.errors import UserError
 
 BUDGETS: tuple[int, ...] = (5_000, 10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
@@ -124,44 +123,17 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_eval_csv(path: Path) -> dict[str, np.ndarray]:
-    """Read ``eval.csv`` into columns (float64 arrays of equal length, sorted by step).
-
-    A missing file gives empty columns; rows that cannot be parsed or have fewer fields than the
-    header (a run killed mid-write) are skipped. Repeated steps (a resumed run that evaluated the
-    same step twice) keep the last row.
+def eval_columns(path: Path) -> dict[str, np.ndarray]:
+    """``eval.csv`` as columns (float64 arrays of equal length, sorted by step), read with
+    :func:`agents.evaluation.read_eval_csv`; repeated steps (a resumed run that evaluated the same step
+    twice) keep the last row.
 
     Raises:
         UserError: the header lacks ``step``, ``wall_time`` or ``return_mean``.
     """
-    empty = {name: np.zeros(0) for name in EVAL_COLUMNS}
-    if not path.exists():
-        return empty
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
-        if not fields:
-            return empty
-        for required in ("step", "wall_time", "return_mean"):
-            if required not in fields:
-                raise UserError(f"{path}: header has no '{required}' column (found {','.join(fields)})")
-        by_step: dict[float, dict[str, float]] = {}
-        for row in reader:
-            if any(row.get(k) is None for k in fields):
-                continue  # fewer fields than the header: a row cut by a killed writer
-            try:
-                parsed = {k: float(row[k]) for k in EVAL_COLUMNS if row.get(k) not in (None, "")}
-                step = parsed["step"]
-                if not (math.isfinite(step) and "wall_time" in parsed and "return_mean" in parsed):
-                    continue
-            except (KeyError, ValueError):
-                continue
-            by_step[step] = parsed
+    by_step = {row["step"]: row for row in read_eval_csv(path)}
     steps = sorted(by_step)
-    return {
-        name: np.array([by_step[s].get(name, math.nan) for s in steps], dtype=np.float64)
-        for name in EVAL_COLUMNS
-    }
+    return {name: np.array([by_step[s][name] for s in steps], dtype=np.float64) for name in EVAL_COLUMNS}
 
 
 def _nested_get(cfg: dict[str, Any], key: str) -> Any:
@@ -220,7 +192,7 @@ def load_run(run_dir: Path) -> Run:
     env = cfg.get("env")
     if not isinstance(env, str):
         raise UserError(f"{config_path} has no 'env' entry")
-    cols = read_eval_csv(run_dir / "eval.csv")
+    cols = eval_columns(run_dir / "eval.csv")
     seed = cfg.get("seed", 0)
     steps = cfg.get("steps")
     return Run(
@@ -661,7 +633,7 @@ def to_markdown(report: Report) -> str:
             "MB*, *wall s*: measured by `scripts.benchmark` around the run (see `analysis.report`)."
         )
         lines.append("")
-        lines.append(speed_markdown(report.speed))
+        lines.append(run_cost_markdown(report.speed))
     if report.skipped:
         lines.append("## Skipped directories")
         lines.append("")
@@ -823,7 +795,7 @@ def read_speed(run_dir: Path) -> dict[str, float]:
     for data in (_read_json(run_dir / "speed.json"), _read_json(run_dir / "bench.json").get("measured")):
         if isinstance(data, dict):
             out.update({k: float(v) for k, v in data.items() if isinstance(v, int | float)})
-    cols = read_eval_csv(run_dir / "eval.csv")
+    cols = eval_columns(run_dir / "eval.csv")
     if len(cols["step"]) and cols["wall_time"][-1] > 0:
         out["overall_steps_per_s"] = float(cols["step"][-1] / cols["wall_time"][-1])
     return out
@@ -886,8 +858,9 @@ def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
     return {tag: float(np.median(vs)) for tag, vs in values.items() if vs}
 
 
-def speed_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
-    """A Markdown table of speed figures: one row per (env, algorithm, preset, device), median over seeds."""
+def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
+    """The cost of the runs of a report (speed, memory, wall time), one row per (env, algorithm, preset,
+    device), median over seeds; for the speed suite's own table see :func:`analysis.speed.speed_markdown`."""
     groups: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
     for run, speed in rows:
         bench = _read_json(run.path / "bench.json")  # the benchmark knows the preset and actual device

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from envs.episode import Episode, SequenceBatch
+from envs.episode import Episode, SequenceBatch, cut_windows, read_episode
 from envs.errors import UserError
 
 _FONT_W, _FONT_H = 6, 11  # PIL's built-in bitmap font
@@ -122,9 +123,8 @@ def read_episodes(directory: Path, *, limit: int | None = None) -> list[Episode]
     episodes: list[Episode] = []
     for path in files[:limit] if limit else files:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                episodes.append(Episode(**{name: data[name] for name in Episode.__dataclass_fields__}))
-        except (OSError, KeyError, ValueError):
+            episodes.append(read_episode(path))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             continue
     if not episodes:
         raise UserError(f"no readable episodes in {directory}")
@@ -153,13 +153,9 @@ def segments_from_episodes(
             "use a smaller --context/--horizon"
         )
     order = rng.permutation(len(long_enough))
-    picks = [long_enough[order[i % len(order)]] for i in range(count)]
-    fields: dict[str, list[np.ndarray]] = {name: [] for name in SequenceBatch._fields}
-    for ep in picks:
-        start = int(rng.integers(0, len(ep) - length + 1))
-        for name in SequenceBatch._fields:
-            fields[name].append(getattr(ep, name)[start : start + length])
-    batch = SequenceBatch(*(np.stack(fields[name]) for name in SequenceBatch._fields))
+    picks = [int(order[i % len(order)]) for i in range(count)]
+    starts = [(i, int(rng.integers(0, len(long_enough[i]) - length + 1))) for i in picks]
+    batch = cut_windows(long_enough, length, starts)
     batch.is_first[:, 0] = True
     return batch
 

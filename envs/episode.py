@@ -16,10 +16,14 @@ So the world model reads ``h_t = f(h_{t-1}, z_{t-1}, action[t])``, resets at ``i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
+
+from envs.atomic import atomic_write
 
 ArrayT = TypeVar("ArrayT")
 
@@ -90,3 +94,38 @@ class StepObs(NamedTuple):
 
     obs: np.ndarray
     is_first: np.ndarray
+
+
+EPISODE_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "is_first")
+"""The arrays of an episode file, as :func:`write_episode` stores them."""
+
+
+def write_episode(episode: Episode, path: Path) -> None:
+    """Store ``episode`` as a compressed ``.npz`` at ``path``, atomically (never a half-written file)."""
+    with atomic_write(Path(path)) as f:
+        np.savez_compressed(f, **{name: getattr(episode, name) for name in EPISODE_FIELDS})
+
+
+def read_episode(path: Path) -> Episode:
+    """Read an episode written by :func:`write_episode`.
+
+    Raises:
+        OSError, KeyError, ValueError, zipfile.BadZipFile: a damaged or foreign file.
+    """
+    with np.load(Path(path), allow_pickle=False) as data:
+        return Episode(**{name: data[name] for name in EPISODE_FIELDS})
+
+
+def cut_windows(
+    episodes: Sequence[Episode], length: int, starts: Sequence[tuple[int, int]]
+) -> SequenceBatch[np.ndarray]:
+    """A (N, length, ...) batch of the records ``[s, s + length)`` of episode ``i`` for each ``(i, s)``.
+
+    ``is_first`` is kept as stored: True only where a window starts its episode.
+    """
+    return SequenceBatch(
+        *(
+            np.stack([getattr(episodes[i], name)[s : s + length] for i, s in starts])
+            for name in SequenceBatch._fields
+        )
+    )

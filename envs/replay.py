@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from envs.atomic import atomic_write
-from envs.episode import Episode, SequenceBatch
+from envs.episode import EPISODE_FIELDS, Episode, SequenceBatch, read_episode, write_episode
 from envs.errors import UserError
 
 if TYPE_CHECKING:
     import torch
 
-_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "is_first")
+_FIELDS = EPISODE_FIELDS
 _FILE_RE = re.compile(r"^(\d{6,})-(\d+)\.npz$")
 
 
@@ -241,14 +240,12 @@ class EpisodeReplay:
 
     @staticmethod
     def _write(episode: Episode, path: Path) -> None:
-        with atomic_write(path) as f:
-            np.savez_compressed(f, **{name: getattr(episode, name) for name in _FIELDS})
+        write_episode(episode, path)
 
     @staticmethod
     def _read(path: Path, length: int) -> Episode | None:
         try:
-            with np.load(path, allow_pickle=False) as data:
-                episode = Episode(**{name: data[name] for name in _FIELDS})
+            episode = read_episode(path)
             if len(episode) != length:
                 raise ValueError(f"holds {len(episode)} records, its name says {length}")
         except Exception as e:  # any damage: zip, missing key, wrong length

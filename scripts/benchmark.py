@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import tyro
 
-from analysis.report import build_report, find_run_dirs, load_runs, read_eval_csv, show_path, write_report
+from analysis.report import build_report, eval_columns, find_run_dirs, load_runs, show_path, write_report
 from envs.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
 
 def job_state(job: Job) -> JobState:
     """``done`` (eval.csv reaches the budget), ``resume`` (a checkpoint exists) or ``fresh``."""
-    steps = read_eval_csv(job.run_dir / "eval.csv")["step"]
+    steps = eval_columns(job.run_dir / "eval.csv")["step"]
     if len(steps) and steps[-1] >= job.task.steps:
         return "done"
     checkpoints = job.run_dir / "checkpoints"

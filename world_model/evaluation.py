@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from envs.episode import Episode, SequenceBatch
+from envs.episode import Episode, SequenceBatch, cut_windows
 from world_model.model import WorldModel
 
 
@@ -47,10 +47,7 @@ def eval_windows(
     if max_windows is not None and len(keys) > max_windows:
         pick = np.linspace(0, len(keys) - 1, max_windows).round().astype(int)
         keys = [keys[j] for j in pick]
-    fields = []
-    for name in SequenceBatch._fields:
-        fields.append(np.stack([getattr(episodes[i], name)[s : s + length] for i, s in keys]))
-    return SequenceBatch(*fields)
+    return cut_windows(episodes, length, keys)
 
 
 def ssim(x: Tensor, y: Tensor) -> Tensor:

@@ -15,12 +15,12 @@ from analysis.report import (
     algo_label,
     build_report,
     curve_on_grid,
+    eval_columns,
     find_run_dirs,
     format_steps,
     load_run,
     load_runs,
     mean_return_over,
-    read_eval_csv,
     read_speed,
     summarize,
     to_json,
@@ -131,21 +131,21 @@ def test_mean_return_over_is_area_divided_by_range() -> None:
     assert mean_return_over(run_of([5, 20], [1, 1]), 0, 20) is None  # starts too late
 
 
-def test_read_eval_csv_skips_broken_rows_and_keeps_last_duplicate(tmp_path: Path) -> None:
+def test_eval_columns_skip_broken_rows_and_keeps_last_duplicate(tmp_path: Path) -> None:
     path = tmp_path / "eval.csv"
     path.write_text(
         f"{HEADER}\n0,0.5,10,-100,1,-101,-99,200\n1000,9.0,10,-50,1,-51,-49,200\n"
         "1000,12.0,10,-40,1,-41,-39,200\n1500,15.0,10,-30,,,,\n2000,20.0,10,-3"
     )  # a resumed run re-evaluated 1000; optional columns left empty at 1500; last row cut mid-write
-    cols = read_eval_csv(path)
+    cols = eval_columns(path)
     np.testing.assert_array_equal(cols["step"], [0, 1000, 1500])
     np.testing.assert_array_equal(cols["return_mean"], [-100, -40, -30])
     assert math.isnan(cols["return_std"][2])
-    assert len(read_eval_csv(tmp_path / "missing.csv")["step"]) == 0
+    assert len(eval_columns(tmp_path / "missing.csv")["step"]) == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("step,wall_time,foo\n1,2,3\n")
     with pytest.raises(UserError, match="return_mean"):
-        read_eval_csv(bad)
+        eval_columns(bad)
 
 
 def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:

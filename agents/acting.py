@@ -1,0 +1,54 @@
+"""The step every model-based agent takes before choosing an action: observe the new observation."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from envs.episode import StepObs
+
+
+class Observer(Protocol):
+    """What :func:`observe_step` needs of a world model (``world_model.WorldModel`` provides it)."""
+
+    def obs_step(self, state: Any, action: Tensor, obs: Tensor, is_first: Tensor) -> Any:
+        """Posterior (N, ...) after ``action`` (N, A) led to ``obs`` (N, ...); resets at ``is_first``."""
+        ...
+
+
+def observe_step(
+    world_model: Observer,
+    latent: Any,
+    action: Tensor | None,
+    obs: StepObs,
+    device: torch.device,
+    action_dim: int,
+) -> tuple[Any, Tensor]:
+    """The posterior latent of N envs after their new observations.
+
+    Rows where ``obs.is_first`` (all rows when there is no previous ``latent``) start from the initial
+    state with a zero previous action.
+
+    Args:
+        world_model: the agent's model.
+        latent: the previous posterior (N, ...), or ``None`` for a fresh start.
+        action: the previous actions (N, A) that led to ``obs`` (``None`` with ``latent=None``).
+        obs: observations (N, ...) and ``is_first`` (N,).
+        device: the model's device.
+        action_dim: A.
+
+    Returns:
+        (posterior (N, ...), ``first`` (N,) bool: the rows that started afresh).
+    """
+    o = torch.as_tensor(obs.obs, device=device)
+    if o.is_floating_point():
+        o = o.float()
+    first = torch.as_tensor(obs.is_first, device=device, dtype=torch.bool)
+    if latent is None or action is None:
+        first = torch.ones_like(first)
+        prev = torch.zeros(o.shape[0], action_dim, device=device)
+    else:
+        prev = action * (~first).unsqueeze(-1).to(action.dtype)
+    return world_model.obs_step(latent, prev, o, first), first

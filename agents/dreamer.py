@@ -308,7 +308,7 @@ class DreamerAgent:
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ acting

@@ -11,16 +11,18 @@ STEPS=${STEPS:-20000}
 COMMON="--env Walker2d --steps $STEPS --eval-every 2500 --eval-episodes 5 --threads 1 --train.video-every 0 --train.no-progress"
 OLD="--agent.actor-grad dynamics --agent.actor-dist tanh_normal --agent.actor-out-scale 1 --agent.slow-target --agent.slow-reg 0 --agent.replay-value 0"
 CHEAP="--agent.critic-bins 63 --model.heads.bins 63 --agent.imag-starts 128"
+T10="--model.loss.terminal-weight 10"
 declare -A V
 V[old]="$OLD"
 V[reinforce]=""
-V[reinforce-term10]="--model.loss.terminal-weight 10"
-V[cheap]="--model.loss.terminal-weight 10 $CHEAP"
-V[cheap-r512]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512"
-V[cheap-r512-ar2]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --envs.action-repeat 2"
-V[cheap-r512-dyn]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --agent.actor-grad dynamics"
-V[cheap-r512-norepval]="--model.loss.terminal-weight 10 $CHEAP --train.train-ratio 512 --agent.replay-value 0"
-ORDER=${ORDER:-"old reinforce reinforce-term10 cheap cheap-r512 cheap-r512-ar2 cheap-r512-dyn cheap-r512-norepval"}
+V[reinforce-term10]="$T10"
+V[cheap]="$T10 $CHEAP"
+V[cheap-r512]="$T10 $CHEAP --train.train-ratio 512"
+V[cheap-r512-term1]="$CHEAP --train.train-ratio 512"
+V[cheap-r512-ar2]="$T10 $CHEAP --train.train-ratio 512 --envs.action-repeat 2"
+V[cheap-r512-dyn]="$T10 $CHEAP --train.train-ratio 512 --agent.actor-grad dynamics"
+V[cheap-r512-norepval]="$T10 $CHEAP --train.train-ratio 512 --agent.replay-value 0"
+ORDER=${ORDER:-"old cheap-r512 cheap-r512-ar2 cheap cheap-r512-norepval cheap-r512-dyn cheap-r512-term1 reinforce-term10"}
 mkdir -p "$OUT"
 for name in $ORDER; do
   for seed in 0 1; do

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import inspect
 import textwrap
+import typing
 
 import pytest
 
@@ -21,7 +22,7 @@ def _config_classes() -> list[type]:
         if cls.__qualname__ in seen:
             continue
         seen[cls.__qualname__] = cls
-        hints = __import__("typing").get_type_hints(cls)
+        hints = typing.get_type_hints(cls)
         todo += [t for t in hints.values() if dataclasses.is_dataclass(t) and isinstance(t, type)]
     return list(seen.values())
 
@@ -36,13 +37,18 @@ def _undocumented(cls: type) -> list[str]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         body = tree.body[0].body  # type: ignore[attr-defined]
         for stmt, nxt in zip(body, [*body[1:], None], strict=True):
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                if (
-                    isinstance(nxt, ast.Expr)
-                    and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)
-                ):
-                    documented.add(stmt.target.id)
+            field_name = (
+                stmt.target.id
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                else None
+            )
+            doc = (
+                isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            )
+            if field_name and doc:
+                documented.add(field_name)
     for f in dataclasses.fields(cls):
         if f.name not in documented:
             missing.append(f.name)

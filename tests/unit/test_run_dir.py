@@ -118,3 +118,34 @@ def test_logger_writes_events_into_the_run_dir(tmp_path: Path) -> None:
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/return")] == [(10, 1.5), (20, 2.5)]
     assert "wm/loss" in events.Tags()["scalars"]
+
+
+def test_presets_round_trip_through_config_yaml_and_resume(tmp_path: Path) -> None:
+    """Each scripts.dream preset is written to config.yaml (class name first) and read back whole."""
+    from agents.cli import parse_config
+    from agents.configs import DREAM_PRESETS, DreamConfig, load_run_config
+    from agents.run_dir import read_config_class
+
+    for name, preset in DREAM_PRESETS.items():
+        run = tmp_path / name
+        cfg = dataclasses.replace(preset, run_dir=run)
+        opened = RunDir.open(cfg, algo="dreamer")
+        assert read_config_class(opened.path / "config.yaml") == "DreamConfig"
+        assert load_config(DreamConfig, run / "config.yaml", complete=True) == cfg
+        assert load_run_config(run) == cfg
+        resumed = parse_config(
+            DreamConfig, algo="dreamer", description="", args=["--resume", "--run-dir", str(run)]
+        )
+        assert dataclasses.replace(resumed, resume=False) == cfg
+
+
+def test_resume_refuses_a_config_missing_fields(tmp_path: Path) -> None:
+    from agents.configs import DreamConfig
+
+    run = tmp_path / "old"
+    RunDir.open(DreamConfig(run_dir=run), algo="dreamer")
+    text = (run / "config.yaml").read_text().replace("  replay_value: 0.3\n", "")
+    (run / "config.yaml").write_text(text)
+    with pytest.raises(UserError, match=r"lacks agent\.replay_value"):
+        load_config(DreamConfig, run / "config.yaml", complete=True)
+    assert load_config(DreamConfig, run / "config.yaml").agent.replay_value == 0.3  # analysis may read it

@@ -66,7 +66,7 @@ AGENTS: dict[str, tuple[str, ...]] = {
 ``analysis.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
 else the folder name)."""
 
-DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "mujoco": "dreamerv3"}
+DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "locomotion": "cpu", "mujoco": "dreamerv3"}
 """``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""
 
 COST_PER_STEP: dict[str, float] = {
@@ -126,6 +126,11 @@ SUITES: dict[str, tuple[Task, ...]] = {
         Task("InvertedPendulum",      10_000,  2_500,   5, MPC),                        # 11 each
         Task("Hopper",                15_000,  2_500,   5, ("dreamer", "sac"), seeds=1),  # 20, 3
     ),
+    "locomotion": (  # Dreamer's `cpu` preset against SAC on locomotion, 100k steps, evaluated at
+        # 1k, 2.5k, 5k and every 10k; a Dreamer run is ~3 CPU-hours here, SAC ~40 CPU-min
+        Task("Walker2d",             100_000, 10_000,  10, ("dreamer", "sac")),
+        Task("Hopper",               100_000, 10_000,  10, ("dreamer", "sac")),
+    ),
     "mujoco": (  # GPU machines; the 100k / 500k / 1M budgets are read off the way to 1M
         Task("Walker2d",           1_000_000, 10_000,  10),
         Task("Hopper",             1_000_000, 10_000,  10),
@@ -144,7 +149,7 @@ SUITES: dict[str, tuple[Task, ...]] = {
 class BenchmarkConfig:
     """Command-line options of ``scripts.benchmark``."""
 
-    suite: Literal["smoke", "cpu", "mujoco", "speed"] = "smoke"
+    suite: Literal["smoke", "cpu", "locomotion", "mujoco", "speed"] = "smoke"
     """Which protocol to run (see SUITES in scripts/benchmark.py); ``speed`` measures update, collection
     and planning speed in-process instead of training."""
     seeds: int = 3

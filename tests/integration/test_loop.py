@@ -5,7 +5,6 @@ on SIGTERM with a checkpoint, and resumes to its budget with continuous evaluati
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from collections.abc import Callable

@@ -4,6 +4,7 @@ Layout::
 
     runs/<env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>/   (or --run-dir)
         config.yaml      the run's final config (read back by --resume)
+        system.json      what the run ran on: {"devices": ["cpu"]}, one entry per device used
         eval.csv         one row per evaluation (agents.evaluation.EvalLog)
         events.out.tfevents.*   TensorBoard (agents.logger.Logger)
         checkpoints/     ckpt-<step>.pt, the newest three
@@ -14,6 +15,7 @@ Layout::
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from envs.errors import UserError
 C = TypeVar("C")
 
 CONFIG_FILE = "config.yaml"
+SYSTEM_FILE = "system.json"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,23 @@ class RunDir:
             d.mkdir(parents=True, exist_ok=True)
         save_config(cfg, path / CONFIG_FILE)
         return run
+
+    def record_device(self, device: object) -> None:
+        """Record in ``system.json`` the device this session trains on (``--device auto`` resolved), so
+        that reports show what ran: ``{"devices": [...]}``, the devices of all sessions, each once."""
+        path = self.path / SYSTEM_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        devices = [d for d in data.get("devices", []) if isinstance(d, str)]
+        if str(device) not in devices:
+            devices.append(str(device))
+        data["devices"] = devices
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(data) + "\n")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -85,6 +85,11 @@ class DreamConfig(RunConfig):
     compile: bool = False
     """CUDA only: torch.compile the actor and critic networks."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threads < 0:
+            raise UserError(f"--threads must be at least 0 (0: torch's default), got {self.threads}")
+
 
 _DEBUG = DreamConfig(
     steps=400,
@@ -137,6 +142,7 @@ def main() -> None:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     run = RunDir.open(cfg, algo=ALGO)
+    run.record_device(device)
     cfg = dataclasses.replace(cfg, run_dir=run.path)
 
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))

@@ -22,8 +22,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# Ctrl-C: the script checkpoints and exits with status 130, which is a clean stop, not a make error.
+# (`trap : INT` keeps this shell alive to read that status; the script itself still gets the Ctrl-C.)
 train: setup
-	$(BIN)/python -m scripts.dream --env $(ENV) $(ARGS)
+	@echo "$(BIN)/python -m scripts.dream --env $(ENV) $(ARGS)"
+	@trap : INT; $(BIN)/python -m scripts.dream --env $(ENV) $(ARGS); status=$$?; \
+	if [ $$status -eq 130 ]; then exit 0; fi; exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

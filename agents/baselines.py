@@ -13,6 +13,12 @@ on top of SB3's own defaults. Only the plumbing is ours:
   ``eval.csv`` through :class:`agents.evaluation.EvalLog`;
 - SB3's own metrics (``train/``, ``rollout/``, ``time/``) plus ours (``eval/``, ``time/``) go to
   TensorBoard event files in the run directory;
+- every finished training episode goes to ``episodes/`` in our replay's file format
+  (:class:`envs.EpisodeRecorder` inside each training env sees the env's own observations, before any
+  ``VecNormalize``; :class:`envs.EpisodeWriter` numbers the files, continuing on ``--resume``), so that
+  a world model can be fitted on the data SAC collected;
+- progress: a line per evaluation (the first at 1k steps, ``eval_early``) and at the end of SAC / TD3's
+  random warm-up, a bar on a terminal, else a line at least every minute (:mod:`agents.progress`);
 - ``checkpoints/`` holds the latest model (``model.zip``, loadable with ``SAC.load`` etc.), the replay
   buffer of SAC / TD3 (``replay_buffer.pkl``) and the observation normaliser of PPO where the Zoo uses one
   (``vecnormalize.pkl``), each written atomically after every evaluation, at the end, and on Ctrl-C.
@@ -49,6 +55,7 @@ import json
 import math
 import os
 import pickle
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -61,11 +68,14 @@ import yaml
 from tqdm import tqdm
 
 from agents.config import RunConfig, pick_device
+from agents.progress import ProgressLines, format_duration
 from agents.schedule import Schedule
 from agents.signals import StopRequest, stop_signals
 from envs.atomic import atomic_write
+from envs.collector import EPISODE_INFO_KEY
 from envs.episode import StepObs
 from envs.errors import UserError
+from envs.replay import EpisodeWriter
 
 Algo = Literal["sac", "td3", "ppo"]
 """The stable-baselines3 algorithms the toolkit wraps."""
@@ -115,6 +125,32 @@ class Sb3Options:
     """Environments stepped together while training (the Zoo uses 1, or 4 for PPO on Pendulum)."""
     save_replay: bool = True
     """SAC / TD3: save the replay buffer with each checkpoint, so that --resume continues exactly."""
+
+    def __post_init__(self) -> None:
+        def bad(name: str, need: str, value: Any) -> UserError:
+            return UserError(f"--hp.{name.replace('_', '-')} must be {need}, got {value}")
+
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise bad("learning_rate", "positive", self.learning_rate)
+        if self.gamma is not None and not 0 < self.gamma <= 1:
+            raise bad("gamma", "in (0, 1]", self.gamma)
+        at_least = {
+            "batch_size": 1,
+            "learning_starts": 0,
+            "buffer_size": 1,
+            "train_freq": 1,
+            "n_steps": 2,
+            "n_epochs": 1,
+            "n_envs": 1,
+        }
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise bad(name, f"at least {low}", value)
+        if self.gradient_steps is not None and not (self.gradient_steps >= 1 or self.gradient_steps == -1):
+            raise bad("gradient_steps", "at least 1, or -1", self.gradient_steps)
+        if self.net_arch is not None and (not self.net_arch or min(self.net_arch) < 1):
+            raise bad("net_arch", "one or more layer sizes of at least 1", list(self.net_arch))
 
 
 @dataclass(frozen=True)
@@ -395,8 +431,6 @@ def resolve_hyperparams(algo: str, env_id: str, options: Sb3Options) -> Hyperpar
         policy_kwargs["net_arch"] = {"pi": arch, "vf": arch} if algo == "ppo" else arch
         kwargs["policy_kwargs"] = policy_kwargs
     n_envs = base.n_envs if options.n_envs is None else options.n_envs
-    if n_envs < 1:
-        raise UserError(f"--hp.n-envs must be at least 1, got {n_envs}")
     overridden = [n for n in changed if n != "save_replay"]
     source = base.source + (f"; overridden: {', '.join(overridden)}" if overridden else "")
     return dataclasses.replace(base, kwargs=kwargs, n_envs=n_envs, source=source)
@@ -480,10 +514,12 @@ def _make_venv(env_id: str, cfg: RunConfig, hp: Hyperparams) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    from envs import make_env
+    from envs import EpisodeRecorder, make_env
 
     def factory() -> Callable[[], Any]:
-        return lambda: Monitor(make_env(env_id, cfg.envs))
+        # EpisodeRecorder sees the env's own observations (before VecNormalize) and hands each finished
+        # episode to the callback through ``info``; Monitor adds SB3's episode statistics.
+        return lambda: Monitor(EpisodeRecorder(make_env(env_id, cfg.envs)))
 
     fns = [factory() for _ in range(hp.n_envs)]
     if cfg.envs.vector == "async" and hp.n_envs > 1:
@@ -610,7 +646,7 @@ def _make_callback(loop: BaselineLoop, stop: StopRequest) -> Any:
                 self._train_started = None
 
         def _on_step(self) -> bool:
-            loop.on_step(self.model)
+            loop.on_step(self.model, self.locals.get("infos", ()))
             return not stop.requested  # False ends learn() after this step: checkpoint, then stop
 
     return ScheduleCallback()
@@ -636,6 +672,7 @@ class BaselineLoop:
         tb: Any,
         total_steps: int,
         save_replay: bool = True,
+        episodes: EpisodeWriter | None = None,
     ) -> None:
         """Set up the bookkeeping.
 
@@ -647,6 +684,7 @@ class BaselineLoop:
             tb: the run's :class:`agents.logger.Logger`.
             total_steps: the simulator-step budget (for the progress bar).
             save_replay: save the replay buffer with each checkpoint (SAC / TD3).
+            episodes: writes finished training episodes into the run's ``episodes/`` (None: not written).
         """
         self.cfg = cfg
         self.hp = hp
@@ -661,9 +699,12 @@ class BaselineLoop:
         self.last_eval = -1
         self.last_save = -1
         self.next_eval = self._next_eval(0)
+        self.episodes = episodes
         self._bar: Any = None
         self._start = time.perf_counter()
         self._start_steps = 0
+        self._lines = ProgressLines(f"{hp.algo} {cfg.env}", total_steps)
+        self._warmup_reported = False
 
     def sim_steps(self, model: Any) -> int:
         """Simulator steps done: SB3 counts agent steps summed over its envs."""
@@ -694,6 +735,14 @@ class BaselineLoop:
         self.next_eval = self._next_eval(max(done, self.last_eval, 0))
         self._start = time.perf_counter()
         self._start_steps = done
+        self._lines.start(done)
+        learning_starts = int(getattr(model, "learning_starts", 0) or 0)  # SAC / TD3: random warm-up
+        self._warmup_reported = self.hp.algo == "ppo" or int(model.num_timesteps) >= learning_starts
+        if not self._warmup_reported:
+            _say(
+                f"random warm-up: {learning_starts * self.cfg.envs.action_repeat:,} steps of uniform random "
+                "actions before the first update"
+            )
         self._bar = tqdm(
             total=self.total_steps,
             initial=done,
@@ -703,11 +752,20 @@ class BaselineLoop:
             disable=None,  # off when stderr is not a terminal; evaluations are printed either way
         )
 
-    def on_step(self, model: Any) -> None:
-        """After each vector step: progress, and evaluation + checkpoint when one is due."""
+    def on_step(self, model: Any, infos: Any = ()) -> None:
+        """After each vector step: episodes that finished (in the envs' ``infos``) to ``episodes/``,
+        progress, and evaluation + checkpoint when one is due."""
+        for info in infos:
+            episode = info.pop(EPISODE_INFO_KEY, None) if isinstance(info, dict) else None
+            if episode is not None and self.episodes is not None:
+                self.episodes.write(episode)
         steps = self.sim_steps(model)
         if self._bar is not None:
             self._bar.update(steps - self._bar.n)
+        self._lines.update(steps)
+        if not self._warmup_reported and int(model.num_timesteps) >= int(model.learning_starts):
+            self._warmup_reported = True
+            _say(f"step {steps:,}: random warm-up done, updates start")
         if steps >= self.next_eval:
             self.evaluate(model, steps)
             self.save(model)
@@ -735,13 +793,16 @@ class BaselineLoop:
             line += f"  ({self.ms_per_update():.2f} ms/update)"
         self.tb.scalars(metrics, steps)
         self.tb.flush()
-        tqdm.write(line)
+        _say(line)
+        self._lines.start(steps)
 
     def save(self, model: Any) -> None:
         """Checkpoint the model (and replay buffer / normaliser) atomically, once per step count."""
         steps = self.sim_steps(model)
         if steps != self.last_save:
-            meta = {"step": steps, "elapsed": self.eval_log.elapsed()}
+            meta: dict[str, Any] = {"step": steps, "elapsed": self.eval_log.elapsed()}
+            if self.episodes is not None:
+                meta["episodes"] = self.episodes.next_index  # files from later episodes: after the checkpoint
             save_sb3_checkpoint(self.checkpoints, model, save_replay=self.save_replay, meta=meta)
             self.last_save = steps
 
@@ -815,16 +876,15 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         raise UserError(
             "the SB3 baselines take their env count from the RL Zoo; override it with --hp.n-envs"
         )
-    if cfg.eval_every <= 0:
-        raise UserError(f"--eval-every must be positive, got {cfg.eval_every}")
-    if cfg.steps <= 0:
-        raise UserError(f"--steps must be positive, got {cfg.steps}")
     env_id = resolve_env_id(cfg.env)
     hp = resolve_hyperparams(algo, env_id, options)
+    device = pick_device(cfg.device)
     run = RunDir.open(cfg, algo=algo)
+    run.record_device(device)
     repeat = cfg.envs.action_repeat
     resume_step: int | None = None
     elapsed: float | None = None
+    episodes = EpisodeWriter(run.episodes)
     if run.resumed:
         if not (run.checkpoints / MODEL_FILE).is_file():
             raise UserError(f"cannot resume: no {MODEL_FILE} in {run.checkpoints}")
@@ -832,6 +892,8 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         resume_step = int(model.num_timesteps) * repeat
         progress = _read_progress(run.checkpoints)
         elapsed = float(progress["elapsed"]) if "elapsed" in progress else None
+        if isinstance(progress.get("episodes"), int):
+            episodes.set_aside(progress["episodes"])  # written by a killed run after its checkpoint
         print(f"resuming {run.path} at step {resume_step:,}", flush=True)
     else:
         model = build_model(env_id, cfg, hp)
@@ -853,6 +915,7 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         tb=tb,
         total_steps=total_agent_steps * repeat,
         save_replay=options.save_replay,
+        episodes=episodes,
     )
     start = time.perf_counter()
     remaining = total_agent_steps - int(model.num_timesteps)
@@ -881,8 +944,26 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
             tb.close()
             model.get_env().close()
     wall = time.perf_counter() - start
-    print(f"done: {steps:,} steps in {wall:.0f} s; final model {run.checkpoints / MODEL_FILE}", flush=True)
+    session = steps - (resume_step or 0)
+    lines = [
+        f"done: {steps:,} env steps ({session:,} and {loop.updates:,} updates this session), "
+        f"{episodes.next_index:,} episodes, wall time {format_duration(eval_log.elapsed())} "
+        f"({format_duration(wall)} this session)"
+    ]
+    rows = eval_log.rows()
+    if rows:
+        ret, at = float(rows[-1]["return_mean"]), int(rows[-1]["step"])
+        lines.append(f"last evaluation: return {ret:.1f} at step {at:,}")
+    lines.append(f"final model: {run.checkpoints / MODEL_FILE}")
+    lines.append(f"run directory: {run.path}")
+    print("\n".join(lines), flush=True)
     return BaselineResult(run.path, steps, list(loop.history), wall, loop.updates, loop.ms_per_update())
+
+
+def _say(line: str) -> None:
+    """Print a line above the progress bar (if any) and flush, so that a log shows it at once."""
+    tqdm.write(line)
+    sys.stdout.flush()
 
 
 def _write_text(path: Path, text: str) -> None:

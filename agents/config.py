@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+import tyro
+
+from envs import seeds
 from envs.config import EnvConfig
 from envs.errors import UserError
 
@@ -19,6 +22,9 @@ class RunConfig:
 
     env: str = "Pendulum"
     """Environment: a short name (Walker2d, Hopper, Pendulum, ...) or a full Gymnasium id (Walker2d-v5)."""
+    preset: Annotated[str | None, tyro.conf.Suppress] = None
+    """The named defaults the run started from (``--preset NAME``; recorded in config.yaml). Scripts with
+    presets list them in ``--help`` (see :func:`agents.cli.parse_config`); here it is only recorded."""
     steps: int = 100_000
     """Training budget in environment steps (simulator steps, after action repeat)."""
     seed: int = 0
@@ -38,6 +44,19 @@ class RunConfig:
     """Episodes per evaluation, each in its own env instance, deterministic actions."""
     envs: EnvConfig = field(default_factory=EnvConfig)
     """How environments are built."""
+
+    def __post_init__(self) -> None:
+        at_least = {"steps": 1, "eval_every": 1, "eval_episodes": 1}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if value < low:
+                raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+        max_seed = seeds.EVAL_OFFSET // seeds.SEED_STRIDE - 1  # training seeds stay below evaluation seeds
+        if not 0 <= self.seed <= max_seed:
+            raise UserError(f"--seed must be in [0, {max_seed}], got {self.seed}")
+        bad = [step for step in self.eval_early if step < 1]
+        if bad:
+            raise UserError(f"--eval-early steps must be at least 1, got {bad[0]}")
 
 
 def pick_device(name: str) -> torch.device:

@@ -78,6 +78,11 @@ class DreamConfig(RunConfig):
     compile: bool = False
     """CUDA only: torch.compile the actor and critic networks."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threads < 0:
+            raise UserError(f"--threads must be at least 0 (0: torch's default), got {self.threads}")
+
 
 _DEBUG = DreamConfig(
     steps=400,
@@ -152,6 +157,7 @@ class FitConfig(RunConfig):
     """Show a progress bar (env steps, updates, ETA)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         checks = {
             "steps >= 1": self.steps >= 1,
             "train_ratio > 0": self.train_ratio > 0,

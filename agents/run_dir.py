@@ -4,6 +4,7 @@ Layout::
 
     runs/<env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>/   (or --run-dir)
         config.yaml      the run's final config (read back by --resume)
+        system.json      what the run ran on: {"devices": ["cpu"]}, one entry per device used
         eval.csv         one row per evaluation (agents.evaluation.EvalLog)
         events.out.tfevents.*   TensorBoard (agents.logger.Logger)
         checkpoints/     ckpt-<step>.pt, the newest three
@@ -14,8 +15,10 @@ Layout::
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -32,6 +35,7 @@ from envs.errors import UserError
 C = TypeVar("C")
 
 CONFIG_FILE = "config.yaml"
+SYSTEM_FILE = "system.json"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,23 @@ class RunDir:
         save_config(cfg, path / CONFIG_FILE)
         return run
 
+    def record_device(self, device: object) -> None:
+        """Record in ``system.json`` the device this session trains on (``--device auto`` resolved), so
+        that reports show what ran: ``{"devices": [...]}``, the devices of all sessions, each once."""
+        path = self.path / SYSTEM_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        devices = [d for d in data.get("devices", []) if isinstance(d, str)]
+        if str(device) not in devices:
+            devices.append(str(device))
+        data["devices"] = devices
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(data) + "\n")
+
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A (nested) config dataclass as plain YAML-safe data: Paths as str, tuples as lists."""
@@ -127,11 +148,12 @@ def read_config_class(path: Path) -> str | None:
     return _read(Path(path)).get(CLASS_KEY)
 
 
-def load_config(cls: type[C], path: Path, *, complete: bool = False) -> C:
+def load_config(cls: type[C], path: Path, *, complete: bool = False, optional: Collection[str] = ()) -> C:
     """Read a config written by :func:`save_config` back into the (nested, frozen) dataclass ``cls``.
 
-    Fields missing from the file take their defaults, unless ``complete``: then a missing field is an
-    error (resuming a run with a default its code did not have would silently change the run).
+    Fields missing from the file take their defaults, unless ``complete``: then a missing field (other
+    than the top-level names in ``optional``) is an error (resuming a run with a default its code did
+    not have would silently change the run).
 
     Raises:
         UserError: If the file is missing or unreadable, names another config class, holds fields ``cls``
@@ -143,7 +165,7 @@ def load_config(cls: type[C], path: Path, *, complete: bool = False) -> C:
     if written_by is not None and written_by != cls.__name__:
         raise UserError(f"config {path} was written by {written_by}, not {cls.__name__}")
     if complete:
-        missing = sorted(set(_field_names(cls)) - set(_field_names_of_data(data)))
+        missing = sorted(set(_field_names(cls)) - set(_field_names_of_data(data)) - set(optional))
         if missing:
             raise UserError(
                 f"config {path} lacks {', '.join(missing)} (written by an older version of the toolkit); "

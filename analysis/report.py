@@ -34,6 +34,7 @@ import numpy as np
 import yaml
 
 from agents.evaluation import EVAL_COLUMNS, read_eval_csv
+from agents.run_dir import SYSTEM_FILE
 from envs.errors import UserError
 
 BUDGETS: tuple[int, ...] = (5_000, 10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
@@ -44,6 +45,9 @@ TOLERANCE = 0.01
 
 STALE = 0.1
 """A budget's figure must come from an evaluation no more than this fraction of the budget before it."""
+
+DEBUG_PRESETS = frozenset({"debug"})
+"""Presets that only check that the code runs (seconds-long budgets, tiny models): their runs are marked."""
 
 
 Band = Literal["iqr", "minmax"]
@@ -67,6 +71,8 @@ class Run:
         wall_time: (K,) seconds since the run started, per evaluation.
         returns: (K,) mean eval return per evaluation.
         config: The whole config.yaml mapping.
+        device: The device the run trained on, from ``system.json`` (written by the run; sessions on
+            different devices are joined with ``+``); None when not recorded (see ``config["device"]``).
     """
 
     path: Path
@@ -78,6 +84,13 @@ class Run:
     wall_time: np.ndarray
     returns: np.ndarray
     config: dict[str, Any] = field(repr=False)
+    device: str | None = None
+
+    @property
+    def preset(self) -> str | None:
+        """The named defaults the run started from (``preset`` in config.yaml), if recorded."""
+        preset = self.config.get("preset")
+        return preset if isinstance(preset, str) else None
 
     @property
     def last_step(self) -> int:
@@ -195,6 +208,8 @@ def load_run(run_dir: Path) -> Run:
     cols = eval_columns(run_dir / "eval.csv")
     seed = cfg.get("seed", 0)
     steps = cfg.get("steps")
+    devices = _read_json(run_dir / SYSTEM_FILE).get("devices")
+    device = "+".join(str(d) for d in devices) if isinstance(devices, list) and devices else None
     return Run(
         path=run_dir,
         env=canonical_env(env),
@@ -205,6 +220,7 @@ def load_run(run_dir: Path) -> Run:
         wall_time=cols["wall_time"],
         returns=cols["return_mean"],
         config=cfg,
+        device=device,
     )
 
 
@@ -441,7 +457,8 @@ def _auc_range(runs: Sequence[Run]) -> tuple[float, float] | None:
 
     It ends at the shortest algorithm's longest finished run (an algorithm whose runs all stopped
     early does not shrink the window; it is left out of the AUC, with a note) and starts at the
-    latest first evaluation among the runs that reach that end.
+    latest first evaluation among the runs that reach that end. None when there is no window longer
+    than a single step (e.g. runs evaluated once).
     """
     evaluated = [r for r in runs if len(r.step)]
     if not evaluated:
@@ -453,7 +470,7 @@ def _auc_range(runs: Sequence[Run]) -> tuple[float, float] | None:
     hi = min(longest.values())
     reaching = [r for r in evaluated if r.last_step >= hi * (1 - TOLERANCE)]
     lo = max(float(r.step[0]) for r in reaching)
-    return (lo, hi) if lo <= hi else None
+    return (lo, hi) if lo < hi else None  # a single step has no area under the curve
 
 
 def build_report(
@@ -583,6 +600,20 @@ def format_cell(stats: Stats, band: Band = "iqr") -> str:
     return f"{stats.median:.1f} [{lo:.1f}, {hi:.1f}] (n={stats.n})"
 
 
+def format_seeds(seeds: Sequence[int]) -> tuple[str, str]:
+    """The seeds cell, ``'3 (0,1,2)'``, and a description of repeated seeds ('' when none):
+    ``[0, 0]`` -> ``('2 (0,0: seed 0 twice!)', 'seed 0 twice')``."""
+    counts: dict[int, int] = {}
+    for seed in seeds:
+        counts[seed] = counts.get(seed, 0) + 1
+    times = {2: "twice", 3: "three times"}
+    repeated = "; ".join(
+        f"seed {seed} {times.get(n, f'{n} times')}" for seed, n in sorted(counts.items()) if n > 1
+    )
+    listed = ",".join(str(s) for s in seeds)
+    return (f"{len(seeds)} ({listed}: {repeated}!)" if repeated else f"{len(seeds)} ({listed})"), repeated
+
+
 def to_markdown(report: Report) -> str:
     """The report's Markdown: one table per env (budgets, final, AUC), then notes."""
     spread = "interquartile range" if report.band == "iqr" else "min-max"
@@ -599,25 +630,47 @@ def to_markdown(report: Report) -> str:
         lines.append(f"## {env.env}")
         lines.append("")
         window = (
-            f"{format_steps(env.auc_range[0])}-{format_steps(env.auc_range[1])}" if env.auc_range else "none"
+            f" ({format_steps(env.auc_range[0])}-{format_steps(env.auc_range[1])})" if env.auc_range else ""
         )
-        header = ["algorithm", "seeds", *(format_steps(b) for b in env.budgets), "final", f"AUC ({window})"]
+        header = ["algorithm", "seeds", *(format_steps(b) for b in env.budgets), "final", f"AUC{window}"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("| " + " | ".join(["---"] * len(header)) + " |")
+        warnings: list[str] = []
         for a in env.algos:
-            seeds = ",".join(str(r.seed) for r in a.runs)
             final = format_cell(a.final, report.band)
             if a.final.n:
                 final += f" @{format_steps(a.final_step.median)}"
+            name = a.algo
+            debug = [r for r in a.runs if r.preset in DEBUG_PRESETS]
+            if debug:
+                name += " (debug preset!)" if len(debug) == len(a.runs) else f" ({len(debug)} debug preset!)"
+                warnings.append(
+                    f"{a.algo}: {len(debug)} of {len(a.runs)} runs used `--preset {debug[0].preset}`, a "
+                    "seconds-long smoke-test configuration: their returns say nothing about the algorithm."
+                )
+            presets = sorted({r.preset or "-" for r in a.runs})
+            if len(presets) > 1:
+                warnings.append(f"{a.algo}: the runs mix presets ({', '.join(presets)}).")
+            seeds, repeated = format_seeds([r.seed for r in a.runs])
+            if repeated:
+                warnings.append(
+                    f"{a.algo}: {repeated}; the spread over seeds is not over independent runs "
+                    "(give each run its own --seed)."
+                )
             cells = [
-                a.algo,
-                f"{len(a.runs)} ({seeds})",
+                name,
+                seeds,
                 *(format_cell(a.budgets[b], report.band) for b in env.budgets),
                 final,
-                format_cell(a.auc, report.band),
+                format_cell(a.auc, report.band) if env.auc_range else "n/a",
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if not env.auc_range:
+            warnings.append("AUC n/a: the runs share no evaluated range longer than a single step.")
+        lines.extend(f"- **Warning**: {w}" for w in warnings)
+        if warnings:
+            lines.append("")
         lines.append(f"![{env.env}]({plot_name(env.env)})")
         lines.append("")
         if env.notes:
@@ -629,8 +682,9 @@ def to_markdown(report: Report) -> str:
         lines.append("")
         lines.append(
             "Median over seeds. *train steps/s*: the training loop's env steps per second (collection and "
-            "updates); *overall steps/s*: last eval step / its wall time (evaluations included); *peak RSS "
-            "MB*, *wall s*: measured by `scripts.benchmark` around the run (see `analysis.report`)."
+            "updates); *overall steps/s*: last eval step / its wall time (evaluations included); *peak "
+            "memory (MB)*: peak resident memory; *wall s*: measured by `scripts.benchmark` around the run "
+            "(see `analysis.report`)."
         )
         lines.append("")
         lines.append(run_cost_markdown(report.speed))
@@ -657,6 +711,8 @@ def to_json(report: Report) -> dict[str, Any]:
                         "last_step": r.last_step,
                         "target_steps": r.target_steps,
                         "finished": r.finished,
+                        "preset": r.preset,
+                        "device": r.device or r.config.get("device"),
                     }
                     for r in a.runs
                 ],
@@ -827,15 +883,28 @@ SPEED_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ms/AC update", ("time/ac_update_ms",)),
     ("ms/plan step", ("time/plan_ms", "planner/ms_per_plan")),
     ("ms/act", ("time/act_ms", "planner/ms_per_act")),
-    ("peak GPU MB", ("time/gpu_peak_mb", "gpu_peak_mb")),
-    ("peak RSS MB", ("peak_rss_mb",)),
+    ("peak GPU memory (MB)", ("time/gpu_peak_mb", "gpu_peak_mb")),
+    ("peak memory (MB)", ("peak_rss_mb", "time/peak_rss_mb")),
     ("overall steps/s", ("overall_steps_per_s",)),
     ("wall s", ("wall_s",)),
 )
 """Columns of the speed table. *train steps/s*: env steps per second of the training loop (collection
 and updates, from the runs' ``time/`` scalars); *overall steps/s*: last eval step / its wall time
-(evaluations included); *peak RSS MB* and *wall s*: measured by ``scripts.benchmark`` from outside.
-Other ``time/`` metrics a run logs get a column of their own."""
+(evaluations included); *peak memory (MB)*: the peak resident memory measured by ``scripts.benchmark``
+from outside, else the run's own ``time/peak_rss_mb``; *wall s*: measured by ``scripts.benchmark``.
+Other ``time/`` metrics a run logs get a column of their own, titled from the tag (``column_title``)."""
+
+
+def column_title(tag: str) -> str:
+    """A column title for a metric tag without a listed one: ``time/replay_sample_ms`` ->
+    ``replay sample (ms)``."""
+    name = tag.rsplit("/", 1)[-1]
+    if name.endswith("_per_s"):
+        return name.removesuffix("_per_s").replace("_", " ") + "/s"
+    for suffix, unit in (("_ms", "ms"), ("_mb", "MB"), ("_s", "s")):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"{name.removesuffix(suffix).replace('_', ' ')} ({unit})"
+    return name.replace("_", " ")
 
 
 def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
@@ -863,15 +932,17 @@ def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
     device), median over seeds; for the speed suite's own table see :func:`analysis.speed.speed_markdown`."""
     groups: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
     for run, speed in rows:
-        bench = _read_json(run.path / "bench.json")  # the benchmark knows the preset and actual device
-        preset = bench.get("preset") or _nested_get(run.config, "preset")
-        device = bench.get("device") or _nested_get(run.config, "device")
+        bench = _read_json(run.path / "bench.json")  # the benchmark's preset and device, for older runs
+        preset = run.preset or bench.get("preset") or _nested_get(run.config, "preset")
+        device = run.device or bench.get("device") or _nested_get(run.config, "device")
+        if device == "auto":  # a run from before the device was recorded
+            device = "auto (not recorded)"
         key = (run.env, run.algo, str(preset or "-"), str(device or "-"))
         groups.setdefault(key, []).append(speed)
     found = {m for _, s in rows for m in s}
     known = {m for _, names in SPEED_COLUMNS for m in names}
     columns = [(col, names) for col, names in SPEED_COLUMNS if found & set(names)]
-    columns += [(m, (m,)) for m in sorted(found - known)]
+    columns += [(column_title(m), (m,)) for m in sorted(found - known)]
     if not columns:
         return ""
     header = ["env", "algorithm", "preset", "device", "runs", *(col for col, _ in columns)]

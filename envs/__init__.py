@@ -5,13 +5,13 @@ backend (``MUJOCO_GL``) where a process starts.
 """
 
 from envs import seeds
-from envs.collector import Collector, Policy, RandomPolicy
+from envs.collector import Collector, EpisodeRecorder, Policy, RandomPolicy
 from envs.config import EnvConfig
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
 from envs.make import make_env
 from envs.names import SHORT_NAMES, resolve_env_id
-from envs.replay import EpisodeReplay
+from envs.replay import EpisodeReplay, EpisodeWriter
 from envs.vector import make_vector_env
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "Collector",
     "EnvConfig",
     "Episode",
+    "EpisodeRecorder",
     "EpisodeReplay",
+    "EpisodeWriter",
     "Policy",
     "RandomPolicy",
     "SequenceBatch",

@@ -10,7 +10,7 @@ the next.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -62,8 +62,12 @@ class RandomPolicy:
         self._rng.bit_generator.state = state["rng"]
 
 
-class _EpisodeBuffer:
-    """Records of one unfinished episode (storage convention of :mod:`envs.episode`)."""
+class EpisodeBuilder:
+    """Records of one unfinished episode (storage convention of :mod:`envs.episode`).
+
+    Start it with the reset observation; :meth:`add` one transition at a time; :meth:`episode` returns
+    the :class:`Episode` (L + 1 records: record 0 is the reset observation with a zero action).
+    """
 
     def __init__(self, obs: np.ndarray, action_dim: int) -> None:
         self.obs = [obs]
@@ -75,6 +79,7 @@ class _EpisodeBuffer:
     def add(
         self, obs: np.ndarray, action: np.ndarray, reward: float, terminated: bool, truncated: bool
     ) -> None:
+        """Add the transition: ``action`` (A,) led to ``obs``, with ``reward`` received on arriving."""
         self.obs.append(obs)
         self.action.append(action)
         self.reward.append(reward)
@@ -82,6 +87,7 @@ class _EpisodeBuffer:
         self.truncated.append(truncated)
 
     def episode(self) -> Episode:
+        """The records so far as an :class:`Episode` (arrays, not views of the builder)."""
         n = len(self.obs)
         is_first = np.zeros(n, bool)
         is_first[0] = True
@@ -128,12 +134,12 @@ class Collector:
         self._obs: np.ndarray | None = None
         self._is_first = np.ones(self.num_envs, bool)
         self._resetting = np.zeros(self.num_envs, bool)  # the next step of env i is an autoreset
-        self._buffers: list[_EpisodeBuffer] = []
+        self._buffers: list[EpisodeBuilder] = []
         self._policy_state: Any = None
 
     def _start(self) -> np.ndarray:
         obs, _ = self.venv.reset()
-        self._buffers = [_EpisodeBuffer(np.array(obs[i]), self.action_dim) for i in range(self.num_envs)]
+        self._buffers = [EpisodeBuilder(np.array(obs[i]), self.action_dim) for i in range(self.num_envs)]
         self._is_first[:] = True
         self._resetting[:] = False
         self._policy_state = None
@@ -167,7 +173,7 @@ class Collector:
             for i in range(self.num_envs):
                 if self._resetting[i]:
                     # NEXT_STEP autoreset: the action was ignored and obs[i] starts a new episode.
-                    self._buffers[i] = _EpisodeBuffer(np.array(obs[i]), self.action_dim)
+                    self._buffers[i] = EpisodeBuilder(np.array(obs[i]), self.action_dim)
                     self._resetting[i] = False
                     self._is_first[i] = True
                     continue
@@ -182,3 +188,45 @@ class Collector:
         self.episodes += len(finished)
         self._obs = obs
         return finished
+
+
+EPISODE_INFO_KEY = "episode_record"
+"""``info`` key under which :class:`EpisodeRecorder` hands out a finished :class:`Episode`."""
+
+
+class EpisodeRecorder(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.ndarray]):
+    """Builds each episode of one env as it is played, for code that steps the env itself (SB3).
+
+    It sees exactly what the env gives and takes: the reset observation, each action as the env received
+    it, the observation, reward and ``terminated`` / ``truncated`` flags of each step (the time limit
+    inside :func:`envs.make_env` sets ``truncated``). When an episode ends, the step's ``info`` carries
+    the finished :class:`Episode` under :data:`EPISODE_INFO_KEY` (an episode cut by a reset before its
+    end is dropped). Observations are the env's own, before any normalisation outside it.
+    """
+
+    def __init__(self, env: gym.Env[np.ndarray, np.ndarray]) -> None:
+        """Wrap ``env`` (flat Box actions, as :func:`envs.make_env` builds them)."""
+        super().__init__(env)
+        shape = env.action_space.shape
+        assert shape is not None and len(shape) == 1, f"need a flat action space, got {shape}"
+        self._action_dim = int(shape[0])
+        self._builder: EpisodeBuilder | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env and start a new episode with its first observation."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._builder = EpisodeBuilder(np.array(obs), self._action_dim)
+        return obs, info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the env and record the transition; the last step of an episode hands it out in ``info``."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self._builder is not None:
+            taken = np.asarray(action, np.float32).reshape(self._action_dim).copy()
+            self._builder.add(np.array(obs), taken, float(reward), bool(terminated), bool(truncated))
+            if terminated or truncated:
+                info = {**info, EPISODE_INFO_KEY: self._builder.episode()}
+                self._builder = None
+        return obs, reward, terminated, truncated, info

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from envs.errors import UserError
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -24,3 +26,15 @@ class EnvConfig:
     """Turn off shadows, reflections and skybox when rendering pixels (about 10x faster in software GL)."""
     max_episode_steps: int | None = None
     """Episode time limit in simulator steps (a truncation, not a terminal state); default: the env's own."""
+
+    def __post_init__(self) -> None:
+        if self.obs not in ("state", "pixels"):
+            raise UserError(f"--envs.obs must be state or pixels, got {self.obs!r}")
+        if self.size < 8:
+            raise UserError(f"--envs.size (pixels) must be at least 8, got {self.size}")
+        if self.action_repeat < 1:
+            raise UserError(f"--envs.action-repeat must be at least 1, got {self.action_repeat}")
+        if self.num_envs < 1:
+            raise UserError(f"--envs.num-envs must be at least 1, got {self.num_envs}")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise UserError(f"--envs.max-episode-steps must be at least 1, got {self.max_episode_steps}")

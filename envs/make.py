@@ -141,17 +141,6 @@ def _import_mujoco(env_id: str) -> None:
         raise _render_error(env_id, err, doing="load MuJoCo") from err
 
 
-def _check_config(cfg: EnvConfig) -> None:
-    if cfg.obs not in ("state", "pixels"):
-        raise UserError(f"obs must be 'state' or 'pixels', got {cfg.obs!r}")
-    if cfg.size < 8:
-        raise UserError(f"pixel size must be at least 8, got {cfg.size}")
-    if cfg.action_repeat < 1:
-        raise UserError(f"action_repeat must be at least 1, got {cfg.action_repeat}")
-    if cfg.max_episode_steps is not None and cfg.max_episode_steps < 1:
-        raise UserError(f"max_episode_steps must be at least 1, got {cfg.max_episode_steps}")
-
-
 def make_env(
     name: str,
     cfg: EnvConfig | None = None,
@@ -178,8 +167,7 @@ def make_env(
     Raises:
         UserError: unknown name, bad option, non-continuous action space, or an env that cannot render.
     """
-    cfg = cfg if cfg is not None else EnvConfig()
-    _check_config(cfg)
+    cfg = cfg if cfg is not None else EnvConfig()  # its options are checked when it is built
     env_id = resolve_env_id(name)
     pixels = cfg.obs == "pixels"
     rendering = pixels or render

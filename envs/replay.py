@@ -6,7 +6,8 @@ the ring's). Episodes are stored back to back in arrival order; when a new episo
 oldest episodes are evicted from memory until it does.
 
 Disk: with a ``directory``, every added episode is also written there as ``<index:06d>-<records>.npz``
-(atomically: a temporary file, fsync, ``os.replace``), so a crashed or stopped run loses at most its
+(atomically: a temporary file, fsync, ``os.replace``; :class:`EpisodeWriter` writes them, also for
+agents that keep no replay of ours, such as the SB3 baselines), so a crashed or stopped run loses at most its
 unfinished episodes; temporary files left by a killed process are removed when the replay is opened.
 Episode files are never deleted: the directory holds the whole dataset collected by the run, also the
 episodes evicted from memory. :meth:`EpisodeReplay.load` (on resume) reads back the newest episodes
@@ -50,6 +51,64 @@ class _Stored(NamedTuple):
     length: int  # records
 
 
+class EpisodeWriter:
+    """Writes finished episodes into a directory as ``<index:06d>-<records>.npz``, atomically.
+
+    Numbering continues after the episode files already there (a resumed run never overwrites one);
+    temporary files left by a process killed mid-write are removed when the writer is created. The files
+    hold the :class:`Episode` fields as arrays (``np.load`` gives them back by name).
+
+    Args:
+        directory: The episode folder (created if missing).
+
+    Attributes:
+        next_index: The index the next written episode gets.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob(".*.npz.*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
+        files = self.files()
+        self.next_index = files[-1][0] + 1 if files else 0
+
+    def write(self, episode: Episode) -> Path:
+        """Write ``episode`` under the next index; returns its path."""
+        path = self.directory / f"{self.next_index:06d}-{len(episode)}.npz"
+        write_episode(episode, path)
+        self.next_index += 1
+        return path
+
+    def files(self) -> list[tuple[int, int, Path]]:
+        """(index, records, path) of the episode files, oldest first."""
+        found = []
+        for path in self.directory.iterdir():
+            m = _FILE_RE.match(path.name)
+            if m:
+                found.append((int(m.group(1)), int(m.group(2)), path))
+        return sorted(found)
+
+    def set_aside(self, upto: int) -> int:
+        """Move the files of episodes with index >= ``upto`` into ``after-checkpoint/`` and number the next
+        episode ``upto``: episodes a killed run wrote after its last checkpoint are kept, but apart.
+
+        Returns:
+            The number of files moved (a warning names the folder when there are any).
+        """
+        later = [f for f in self.files() if f[0] >= upto]
+        if later:
+            aside = self.directory / "after-checkpoint"
+            aside.mkdir(exist_ok=True)
+            for _, _, path in later:
+                path.replace(aside / path.name)
+            warnings.warn(
+                f"{len(later)} episode file(s) written after the checkpoint moved to {aside}", stacklevel=2
+            )
+        self.next_index = upto
+        return len(later)
+
+
 class EpisodeReplay:
     """Replay of whole episodes with uniform sampling of ``(B, T)`` sequences.
 
@@ -74,14 +133,9 @@ class EpisodeReplay:
         self._episodes: deque[_Stored] = deque()
         self._head = 0  # ring position of the oldest stored record
         self.steps = 0
-        self._next_index = 0
-        if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            for stale in self.directory.glob(".*.npz.*.tmp"):  # left by a process killed mid-write
-                stale.unlink(missing_ok=True)
-            files = self._files()
-            # Never overwrite an episode already on disk, whether or not load() is called.
-            self._next_index = files[-1][0] + 1 if files else 0
+        # Never overwrite an episode already on disk, whether or not load() is called.
+        self._writer = EpisodeWriter(self.directory) if self.directory is not None else None
+        self._next_index = self._writer.next_index if self._writer is not None else 0
 
     def __len__(self) -> int:
         """Records stored in memory."""
@@ -107,8 +161,9 @@ class EpisodeReplay:
         index = self._next_index
         self._insert(episode, index)
         self._next_index += 1
-        if self.directory is not None:
-            self._write(episode, self.directory / f"{index:06d}-{len(episode)}.npz")
+        if self._writer is not None:
+            assert self._writer.next_index == index, "replay and episode files numbered apart"
+            self._writer.write(episode)
 
     def load(self, upto: int | None = None) -> int:
         """Replace the memory contents with the newest episodes on disk that fit into ``capacity``.
@@ -124,25 +179,15 @@ class EpisodeReplay:
         Returns:
             Records loaded.
         """
-        if self.directory is None:
+        if self._writer is None:
             raise ValueError("EpisodeReplay.load needs a directory")
         self._episodes.clear()
         self._head = 0
         self.steps = 0
-        files = self._files()
         if upto is not None:
-            later = [f for f in files if f[0] >= upto]
-            if later:
-                aside = self.directory / "after-checkpoint"
-                aside.mkdir(exist_ok=True)
-                for _, _, path in later:
-                    path.replace(aside / path.name)
-                warnings.warn(
-                    f"{len(later)} episode file(s) written after the checkpoint moved to {aside}",
-                    stacklevel=2,
-                )
-            files = [f for f in files if f[0] < upto]
+            self._writer.set_aside(upto)
             self._next_index = upto
+        files = self._writer.files()
         chosen: list[tuple[int, Episode]] = []
         total = 0
         for index, length, path in reversed(files):
@@ -227,20 +272,6 @@ class EpisodeReplay:
             ring[: n - first] = a[first:]
         self._episodes.append(_Stored(index, start, n))
         self.steps += n
-
-    def _files(self) -> list[tuple[int, int, Path]]:
-        """(index, records, path) of the episode files, oldest first."""
-        assert self.directory is not None
-        found = []
-        for path in self.directory.iterdir():
-            m = _FILE_RE.match(path.name)
-            if m:
-                found.append((int(m.group(1)), int(m.group(2)), path))
-        return sorted(found)
-
-    @staticmethod
-    def _write(episode: Episode, path: Path) -> None:
-        write_episode(episode, path)
 
     @staticmethod
     def _read(path: Path, length: int) -> Episode | None:

@@ -2,7 +2,9 @@
 
 It writes the same run directory as our agents (config.yaml, eval.csv, TensorBoard events,
 checkpoints/model.zip) and evaluates on the same schedule and protocol, so its eval.csv is the
-reference to compare against. Example:
+reference to compare against.
+
+Example::
 
     python -m scripts.baseline --algo sac --env Walker2d --steps 1000000 --seed 0
 """

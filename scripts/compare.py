@@ -1,5 +1,7 @@
 """Compare runs: eval-return curves, a table at fixed step budgets, and the same numbers as JSON.
 
+Example::
+
     python -m scripts.compare runs/Pendulum-v1 'runs/*/sac/*' --out report/
 
 Groups runs by env and algorithm (read from each run's config.yaml) and writes into ``--out``:
@@ -10,13 +12,13 @@ env (median over seeds with an IQR or min-max band, against env steps and agains
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import tyro
 
+from agents.cli import parse_options, run_main
 from analysis.report import build_report, find_run_dirs, load_runs, write_report
 from envs.errors import UserError
 
@@ -51,15 +53,15 @@ def compare(cfg: CompareConfig) -> list[Path]:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: parse the command line, write the report, print what was written."""
-    cfg = tyro.cli(CompareConfig, args=args, description=__doc__)
-    try:
-        written = compare(cfg)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    for path in written:
-        print(path)
+    """Entry point: parse the command line, write the report, print what was written; a mistake ends
+    with a one-line ``error: ...`` and exit status 2."""
+
+    def run() -> None:
+        cfg = parse_options(CompareConfig, args=args, description=__doc__ or "")
+        for path in compare(cfg):
+            print(path)
+
+    run_main(run)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def main() -> None:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     run = RunDir.open(cfg, algo=ALGO)
+    run.record_device(device)
     cfg = dataclasses.replace(cfg, run_dir=run.path)
 
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))

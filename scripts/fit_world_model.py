@@ -67,6 +67,7 @@ def main() -> None:
     eval_batch = to_torch(windows, device)
 
     run = RunDir.open(cfg, algo=ALGO)
+    run.record_device(device)
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
     model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
     agent = WorldModelAgent(

@@ -12,8 +12,9 @@ written beside the video.
 Examples::
 
     python -m scripts.imagine --run runs/Walker2d-v5/dreamer/0-20260101-120000 --out walker.mp4
-    python -m scripts.imagine --run RUN --out v.mp4 --context 8 --horizon 48 --segments 4 --gif --size 96
-    python -m scripts.imagine --run RUN --out v.mp4 --mode policy --checkpoint RUN/checkpoints/ckpt-50000.pt
+    python -m scripts.imagine --run RUN --out v.mp4 --context 8 --horizon 48 --segments 4 --gif --size 128
+    python -m scripts.imagine --run RUN --out v.mp4 --mode policy \\
+        --checkpoint RUN/checkpoints/ckpt-000000050000.pt   # checkpoints are ckpt-<12-digit step>.pt
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import tyro
 from torch import Tensor
 
 from agents import configs
 from agents.checkpoint import load_checkpoint
-from agents.cli import run_main
+from agents.cli import parse_options, run_main
 from analysis.video import (
     Imagined,
     VideoConfig,
@@ -66,14 +66,23 @@ class ImagineConfig:
     imagining with the learned actor and the real env taking the same actions."""
     gif: bool = False
     """Also write FILE.gif."""
-    size: int = 64
-    """Side of each panel in pixels (state models are rendered at this size)."""
+    size: int = 256
+    """Side of each panel in pixels (state models are rendered at this size; pixel observations are
+    scaled up to it). A frame is 3 panels wide."""
     fps: int = 15
     """Frames per second."""
     seed: int = 0
     """Seed for choosing segments (replay) or resetting the env (policy)."""
     device: str = "cpu"
     """Torch device for the model."""
+
+    def __post_init__(self) -> None:
+        at_least = {"context": 1, "horizon": 0, "segments": 1, "size": 8, "fps": 1, "seed": 0}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise UserError(f"--{name} must be at least {low}, got {getattr(self, name)}")
+        if self.out.suffix.lower() not in (".mp4", ".gif"):
+            raise UserError(f"--out must end in .mp4 or .gif, got {self.out}")
 
 
 def load_run_config(run: Path) -> Any:
@@ -106,11 +115,7 @@ def main(args: list[str] | None = None) -> None:
     from envs import make_env, seeds
     from world_model import WorldModel
 
-    opts = tyro.cli(ImagineConfig, args=args, description=__doc__)
-    if opts.context < 1 or opts.horizon < 0 or opts.segments < 1 or opts.size < 8 or opts.fps < 1:
-        raise UserError("need --context >= 1, --horizon >= 0, --segments >= 1, --size >= 8, --fps >= 1")
-    if opts.out.suffix.lower() not in (".mp4", ".gif"):
-        raise UserError(f"--out must end in .mp4 or .gif, got {opts.out}")
+    opts = parse_options(ImagineConfig, args=args, description=__doc__ or "")
     cfg = load_run_config(opts.run)
     state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
     device = torch.device(opts.device)

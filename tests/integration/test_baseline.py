@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 from agents.evaluation import EVAL_COLUMNS
+from envs.episode import Episode
+
+EPISODE_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "is_first")
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +77,13 @@ def test_tiny_sac_run_writes_the_run_directory_refuses_reuse_and_resumes(tmp_pat
     assert config["algo"] == "sac" and config["steps"] == 300 and config["hp"]["batch_size"] == 32
     hp = yaml.safe_load((run_dir / "hyperparams.yaml").read_text())
     assert hp["kwargs"]["learning_rate"] == 1e-3 and "sac.yml" in hp["source"]
+
+    # The run ends with a summary: steps, wall time, last evaluation, run directory.
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("done: 300 env steps") and "wall time" in line for line in lines), done.stdout
+    assert f"last evaluation: return {rows[1]['return_mean']:.1f} at step 300" in lines
+    assert f"run directory: {run_dir}" in lines
+    assert "step 100: random warm-up done, updates start" in lines
 
     # TensorBoard events with the evaluation curve.
     assert [step for step, _ in eval_scalars(run_dir, "eval/return_mean")] == [150, 300]
@@ -156,3 +166,48 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path) -> None:
     resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", str(int(stopped_at) + 150))
     assert resumed.returncode == 0, resumed.stderr
     assert max(row["step"] for row in read_csv(eval_csv)[1]) >= stopped_at + 150
+
+
+def read_episode(path: Path) -> Episode:
+    with np.load(path) as data:
+        return Episode(**{name: data[name] for name in EPISODE_FIELDS})
+
+
+def test_sac_writes_every_training_episode_as_the_env_played_it(tmp_path: Path) -> None:
+    """episodes/ holds what SB3 collected, in the replay's format, so a world model can be fitted on it."""
+    from envs import EnvConfig, make_env, seeds
+
+    run_dir = tmp_path / "run"
+    done = run_baseline(
+        *TINY_SAC, "--envs.max-episode-steps", "50", "--steps", "300", "--run-dir", str(run_dir)
+    )
+    assert done.returncode == 0, done.stderr
+    files = sorted((run_dir / "episodes").glob("*.npz"))
+    assert [f.name for f in files] == [f"{i:06d}-51.npz" for i in range(6)]  # 300 steps = 6 episodes of 50
+
+    # Replay each episode's actions in a reference env that resets like SB3's vector env: seeded once at
+    # the start of training (seed 3 -> train seed 3000), then unseeded after each episode.
+    reference = make_env("Pendulum", EnvConfig(max_episode_steps=50))
+    start = reference.reset(seed=seeds.train_seed(3))[0]
+    for path in files:
+        ep = read_episode(path)
+        assert ep.is_first.tolist() == [True] + [False] * 50
+        assert ep.obs.dtype == np.float32 and ep.obs.shape == (51, 3)
+        assert ep.action.dtype == np.float32 and np.all(np.abs(ep.action) <= 1) and not ep.action[0].any()
+        assert ep.reward[0] == 0 and not ep.terminated.any()
+        assert ep.truncated.tolist() == [False] * 50 + [True]  # Pendulum's end is a time limit
+        np.testing.assert_array_equal(ep.obs[0], start)  # a reset observation
+        for t in range(1, 51):
+            obs, reward, terminated, truncated, _ = reference.step(ep.action[t])
+            np.testing.assert_array_equal(ep.obs[t], obs)
+            assert ep.reward[t] == np.float32(reward)
+            assert (ep.terminated[t], ep.truncated[t]) == (terminated, truncated)
+        start = reference.reset()[0]
+
+    # A resumed run continues the numbering; its envs are reseeded past the steps done.
+    resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", "450")
+    assert resumed.returncode == 0, resumed.stderr
+    names = sorted(p.name for p in (run_dir / "episodes").glob("*.npz"))
+    assert names == [f"{i:06d}-51.npz" for i in range(9)]
+    first_resumed = read_episode(run_dir / "episodes" / "000006-51.npz")
+    np.testing.assert_array_equal(first_resumed.obs[0], reference.reset(seed=seeds.train_seed(3) + 300)[0])

@@ -66,3 +66,19 @@ def test_compare_reports_bad_input_on_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: no run directory")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_compare_marks_debug_runs_and_repeated_seeds(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):  # two --preset debug Dreamer runs, both seed 0
+        write_run(runs / name, "Pendulum-v1", "dreamer", 0, [(200, -1500), (400, -1400)])
+        config = yaml.safe_load((runs / name / "config.yaml").read_text())
+        (runs / name / "config.yaml").write_text(yaml.safe_dump({**config, "preset": "debug"}))
+    write_run(runs / "sac", "Pendulum-v1", "sac", 0, [(200, -1300), (400, -1200)])
+    out = tmp_path / "report"
+    proc = run_compare(str(runs), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "report.md").read_text()
+    assert "| dreamer (debug preset!) | 2 (0,0: seed 0 twice!) |" in md
+    assert "- **Warning**: dreamer: 2 of 2 runs used `--preset debug`" in md
+    assert "- **Warning**: dreamer: seed 0 twice;" in md

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agents.evaluation import read_eval_csv
 
@@ -45,6 +47,12 @@ def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
     assert list(run.glob("events.out.tfevents.*"))
     assert sorted(p.name for p in (run / "checkpoints").glob("*.pt"))[-1].endswith("400.pt")
     assert list((run / "episodes").glob("*.npz"))
+    # The run ends with a summary, and records its preset and the device that ran.
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("done: 400 env steps") for line in lines), proc.stdout
+    assert f"run directory: {run}" in lines
+    assert yaml.safe_load((run / "config.yaml").read_text())["preset"] == "debug"
+    assert json.loads((run / "system.json").read_text())["devices"] in (["cpu"], ["cuda"])  # not "auto"
 
 
 def test_resume_after_kill_continues_steps_and_eval_csv(tmp_path: Path) -> None:

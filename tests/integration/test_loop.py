@@ -84,8 +84,8 @@ def test_stops_on_sigterm_and_resumes(kind: str, tmp_path: Path, monkeypatch: py
         real_update(self)
         maybe_stop(self.env_steps)
 
-    def on_step(self: BaselineLoop, model: object) -> None:
-        real_on_step(self, model)
+    def on_step(self: BaselineLoop, model: object, *args: object) -> None:
+        real_on_step(self, model, *args)
         maybe_stop(self.sim_steps(model))
 
     monkeypatch.setattr(Trainer, "_update", update)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from agents.cli import parse_config, run_main
+from agents.cli import help_description, parse_config, parse_options, run_main
 from agents.config import RunConfig
 from agents.run_dir import RunDir
 from envs.config import EnvConfig
@@ -47,9 +48,10 @@ def test_plain_parse_and_nested_fields() -> None:
 
 
 def test_presets_set_defaults_that_flags_override() -> None:
-    assert parse("--preset", "small") == PRESETS["small"]
+    assert parse("--preset", "small") == dataclasses.replace(PRESETS["small"], preset="small")
     cfg = parse("--preset=big", "--lr", "0.01")
-    assert cfg.inner.width == 512 and cfg.lr == 0.01
+    assert cfg.inner.width == 512 and cfg.lr == 0.01 and cfg.preset == "big"
+    assert type(cfg) is ToyConfig  # not the subclass that lists the presets in --help
     with pytest.raises(UserError, match="unknown preset 'huge'; choose from: small, big"):
         parse("--preset", "huge")
     with pytest.raises(UserError, match="--preset needs a name"):
@@ -63,7 +65,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     for option in ("--env", "--steps", "--seed", "--run-dir", "--resume", "--device", "--inner.width"):
         assert option in out
-    assert "Learning rate" in out and "small, big" in out
+    assert "Learning rate" in out and "--preset {None,small,big}" in out
 
 
 def test_resume_rules(tmp_path: Path) -> None:
@@ -115,3 +117,69 @@ def test_run_main_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(RuntimeError):
         run_main(bug)
     run_main(lambda: None)  # success returns normally
+
+
+def test_tyro_mistakes_become_one_line_user_errors() -> None:
+    with pytest.raises(UserError) as typo:
+        parse("--stesp", "100")
+    assert str(typo.value) == "unrecognized option --stesp (did you mean --steps?)"
+    with pytest.raises(UserError) as nested:
+        parse("--inner.widht", "3")
+    assert str(nested.value) == "unrecognized option --inner.widht (did you mean --inner.width?)"
+    with pytest.raises(UserError) as bad_value:
+        parse("--steps", "many")
+    assert str(bad_value.value).startswith("bad value for --steps: ")
+    with pytest.raises(UserError) as bad_choice:
+        parse("--envs.obs", "rgb")
+    assert str(bad_choice.value) == "invalid choice 'rgb' for --envs.obs; choose from state, pixels"
+
+    @dataclass(frozen=True)
+    class Needs:
+        out: Path
+        """Output."""
+
+    with pytest.raises(UserError, match=r"^missing required option --out$"):
+        parse_options(Needs, description="Needs.", args=[])
+    for message in (str(e.value) for e in (typo, nested, bad_value, bad_choice)):
+        assert "\n" not in message and "│" not in message
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "0"], "--steps must be at least 1, got 0"),
+        (["--eval-every", "-5"], "--eval-every must be at least 1, got -5"),
+        (["--eval-episodes", "0"], "--eval-episodes must be at least 1, got 0"),
+        (["--seed", "-1"], "--seed must be in [0, 999999], got -1"),
+        (["--eval-early", "1000", "0"], "--eval-early steps must be at least 1, got 0"),
+        (["--envs.action-repeat", "0"], "--envs.action-repeat must be at least 1, got 0"),
+        (["--envs.max-episode-steps", "0"], "--envs.max-episode-steps must be at least 1, got 0"),
+    ],
+)
+def test_numeric_options_are_range_checked_at_parse_time(args: list[str], message: str) -> None:
+    with pytest.raises(UserError) as err:
+        parse(*args)
+    assert str(err.value) == message
+
+
+def test_the_preset_is_recorded_also_when_it_is_the_default() -> None:
+    presets = {"quick": ToyConfig(steps=10), "standard": ToyConfig()}
+    cfg = parse_config(ToyConfig, algo="toy", description="Toy.", presets=presets, args=[])
+    assert cfg.preset == "standard" and cfg.steps == ToyConfig().steps
+    assert parse_config(ToyConfig, algo="toy", description="Toy.", args=[]).preset is None
+
+
+def test_help_description_drops_rest_markup() -> None:
+    doc = """Do a thing.
+
+    Uses ``--steps``. Examples::
+
+        python -m scripts.x --steps 5
+        python -m scripts.x --steps 6
+
+    The end.
+    """
+    assert help_description(doc) == (
+        "Do a thing.\n\nUses --steps. Examples:\n    python -m scripts.x --steps 5\n"
+        "    python -m scripts.x --steps 6\n\nThe end."
+    )

@@ -9,7 +9,17 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from envs import Collector, EnvConfig, Episode, RandomPolicy, StepObs, make_env, make_vector_env
+from envs import (
+    Collector,
+    EnvConfig,
+    Episode,
+    EpisodeRecorder,
+    RandomPolicy,
+    StepObs,
+    make_env,
+    make_vector_env,
+)
+from envs.collector import EPISODE_INFO_KEY
 
 pytestmark = pytest.mark.mujoco
 
@@ -188,3 +198,40 @@ def test_random_policy_state_round_trip() -> None:
     restored = RandomPolicy(2, seed=99)
     restored.load_state_dict(saved)
     np.testing.assert_array_equal(restored.act(obs, None, deterministic=False)[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "cfg"), [("InvertedPendulum", EnvConfig()), ("Pendulum", EnvConfig(max_episode_steps=9))]
+)
+def test_episode_recorder_hands_out_what_the_env_did(name: str, cfg: EnvConfig) -> None:
+    """The wrapper SB3 baselines train through: each episode, as the env played it, in ``info``."""
+    env = EpisodeRecorder(make_env(name, cfg))
+    reference = make_env(name, cfg)
+    rng = np.random.default_rng(0)
+    action_dim = int(env.action_space.shape[0])  # type: ignore[index]
+    for episode_number in range(3):
+        seed = 100 + episode_number
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(obs, reference.reset(seed=seed)[0])
+        actions, rewards, done, info = [], [], False, {}
+        while not done:
+            action = rng.uniform(-1, 1, action_dim).astype(np.float32)
+            obs, reward, terminated, truncated, info = env.step(action)
+            actions.append(action)
+            rewards.append(reward)
+            done = terminated or truncated
+            assert (EPISODE_INFO_KEY in info) == done
+        ep: Episode = info[EPISODE_INFO_KEY]
+        _check_convention(ep, action_dim)
+        assert ep.transitions == len(actions)
+        assert ep.terminated[-1] == terminated and ep.truncated[-1] == truncated
+        if name == "Pendulum":
+            assert ep.truncated[-1] and ep.transitions == 9  # the time limit: a truncation
+        else:
+            assert ep.terminated[-1] and not ep.truncated[-1]  # the pole fell
+        np.testing.assert_array_equal(ep.obs[0], reference.reset(seed=seed)[0])
+        for t, action in enumerate(actions, start=1):
+            r_obs, r_reward, *_ = reference.step(action)
+            np.testing.assert_array_equal(ep.obs[t], r_obs)
+            np.testing.assert_array_equal(ep.action[t], action)
+            assert ep.reward[t] == np.float32(r_reward) == np.float32(rewards[t - 1])

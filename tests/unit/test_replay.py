@@ -10,7 +10,7 @@ import torch
 
 from envs.episode import Episode
 from envs.errors import UserError
-from envs.replay import EpisodeReplay, to_torch
+from envs.replay import EpisodeReplay, EpisodeWriter, to_torch
 
 
 def make_episode(number: int, transitions: int, *, pixels: bool = False) -> Episode:
@@ -238,3 +238,20 @@ def test_to_torch_cuda() -> None:
     torch.cuda.synchronize()
     assert out.obs.is_cuda and out.is_first.dtype == torch.bool
     np.testing.assert_array_equal(out.obs.cpu().numpy(), batch.obs)
+
+
+def test_episode_writer_numbers_after_existing_files_and_sets_later_ones_aside(tmp_path: Path) -> None:
+    directory = tmp_path / "episodes"
+    writer = EpisodeWriter(directory)
+    paths = [writer.write(make_episode(n, 2 + n)) for n in range(3)]
+    assert [p.name for p in paths] == ["000000-3.npz", "000001-4.npz", "000002-5.npz"]
+    with np.load(paths[1]) as data:  # the replay's file format: the Episode's fields by name
+        np.testing.assert_array_equal(data["reward"], make_episode(1, 3).reward)
+    (directory / ".000003-9.npz.1234.tmp").write_bytes(b"half")  # a write cut short by a kill
+    again = EpisodeWriter(directory)
+    assert again.next_index == 3 and not list(directory.glob("*.tmp"))
+    assert again.write(make_episode(3, 1)).name == "000003-2.npz"
+    with pytest.warns(UserWarning, match="2 episode file"):
+        assert again.set_aside(2) == 2
+    assert again.next_index == 2 and [i for i, _, _ in again.files()] == [0, 1]
+    assert EpisodeReplay(directory, capacity=100, seed=0).load() == 3 + 4

@@ -14,9 +14,11 @@ from analysis.report import (
     Run,
     algo_label,
     build_report,
+    column_title,
     curve_on_grid,
     eval_columns,
     find_run_dirs,
+    format_seeds,
     format_steps,
     load_run,
     load_runs,
@@ -268,8 +270,51 @@ def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:
         "overall_steps_per_s": 100.0,
     }
     md = to_markdown(build_report(load_runs([run])[0], speed=True))
-    assert "| preset | device | runs | ms/WM update | peak RSS MB | overall steps/s | wall s |" in md
+    assert "| preset | device | runs | ms/WM update | peak memory (MB) | overall steps/s | wall s |" in md
     assert "| Pendulum-v1 | sac | debug | cpu | 1 | 20 | 512 | 100 | 10 |" in md
+    # What the run itself recorded wins over the benchmark's view: its preset and resolved device.
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": "Pendulum-v1", "algo": "sac", "preset": "cpu"}))
+    (run / "system.json").write_text(json.dumps({"devices": ["cuda:0"]}))
+    md = to_markdown(build_report(load_runs([run])[0], speed=True))
+    assert "| Pendulum-v1 | sac | cpu | cuda:0 | 1 |" in md
+
+
+def test_speed_columns_have_titles_for_people() -> None:
+    assert column_title("time/peak_rss_mb") == "peak rss (MB)"
+    assert column_title("time/replay_sample_ms") == "replay sample (ms)"
+    assert column_title("time/env_steps_per_s") == "env steps/s"
+    assert column_title("planner/calls") == "calls"
+
+
+def test_report_marks_debug_runs_repeated_seeds_and_a_single_point_auc(tmp_path: Path) -> None:
+    debug = {"preset": "debug", "device": "auto"}
+    make_run(tmp_path, "d0", algo="dreamer", steps=3000, evals=[(3000, -900)], extra=debug)
+    make_run(tmp_path, "d1", algo="dreamer", steps=3000, evals=[(3000, -800)], extra=debug)
+    make_run(tmp_path, "s0", seed=0, steps=3000, evals=[(3000, -1000)])
+    make_run(tmp_path, "s1", seed=1, steps=3000, evals=[(3000, -1100)])
+    (tmp_path / "d0" / "system.json").write_text(json.dumps({"devices": ["cpu"]}))
+    report = build_report(load_runs(find_run_dirs([str(tmp_path)]))[0])
+    assert report.envs[0].auc_range is None  # every run evaluated at 3k only: no area
+    md = to_markdown(report)
+    assert "| algorithm | seeds | final | AUC |" in md
+    assert (
+        "| dreamer (debug preset!) | 2 (0,0: seed 0 twice!) | -850.0 [-875.0, -825.0] (n=2) @3k | n/a |" in md
+    )
+    assert "| sac | 2 (0,1) |" in md
+    assert "- **Warning**: dreamer: 2 of 2 runs used `--preset debug`" in md
+    assert "- **Warning**: dreamer: seed 0 twice;" in md
+    assert "AUC n/a" in md
+    runs = to_json(report)["envs"]["Pendulum-v1"]["algos"]["dreamer"]["runs"]
+    assert [(r["preset"], r["device"]) for r in runs] == [("debug", "cpu"), ("debug", "auto")]
+
+
+def test_format_seeds() -> None:
+    assert format_seeds([0, 1, 2]) == ("3 (0,1,2)", "")
+    assert format_seeds([0, 0]) == ("2 (0,0: seed 0 twice!)", "seed 0 twice")
+    assert format_seeds([1, 0, 1, 1, 0]) == (
+        "5 (1,0,1,1,0: seed 0 twice; seed 1 three times!)",
+        "seed 0 twice; seed 1 three times",
+    )
 
 
 def test_format_steps() -> None:

@@ -226,12 +226,13 @@ def test_bad_gl_backend_at_mujoco_import_is_a_user_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "cfg",
-    [EnvConfig(size=4), EnvConfig(action_repeat=0), EnvConfig(max_episode_steps=0)],
+    "options",
+    [{"size": 4}, {"action_repeat": 0}, {"max_episode_steps": 0}, {"num_envs": 0}, {"obs": "rgb"}],
 )
-def test_bad_options_are_user_errors(cfg: EnvConfig) -> None:
-    with pytest.raises(UserError):
-        make_env("Hopper", cfg)
+def test_bad_options_are_user_errors(options: dict[str, Any]) -> None:
+    flag = "--envs." + next(iter(options)).replace("_", "-")
+    with pytest.raises(UserError, match=flag):
+        EnvConfig(**options)
 
 
 def test_max_episode_steps_overrides_the_time_limit() -> None:

@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 
 import tyro
 
-from agents.baselines import Sb3Options
 from agents.config import RunConfig
 from agents.dreamer import ActorCriticConfig
 from agents.mpc import MPCConfig
@@ -25,6 +24,7 @@ from envs.errors import UserError
 from planners import PlannerConfig
 from world_model.config import WorldModelConfig
 from world_model.presets import world_model_preset
+from zoo import Sb3Options
 
 
 def _cpu_model() -> WorldModelConfig:

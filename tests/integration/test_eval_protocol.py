@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import agents.evaluation
-from agents.baselines import Sb3Options, train_baseline
+from agents.baselines import train_baseline
 from agents.config import RunConfig
 from envs.seeds import eval_seed
+from zoo import Sb3Options
 
 ENV = "Pendulum"
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.baselines import BaselineLoop, Sb3Options, train_baseline
+from agents.baselines import BaselineLoop, train_baseline
 from agents.checkpoint import list_checkpoints, load_checkpoint
 from agents.configs import BaselineConfig
 from agents.evaluation import read_eval_csv
 from agents.trainer import Trainer
+from zoo import Sb3Options
 
 STEPS, STOP_AT = 400, 250
 

@@ -13,17 +13,14 @@ from agents.baselines import (
     PROGRESS_FILE,
     REPLAY_FILE,
     VECNORM_FILE,
-    Sb3Options,
     Sb3Policy,
     build_model,
-    env_family,
-    resolve_hyperparams,
     save_sb3_checkpoint,
-    zoo_hyperparams,
 )
 from agents.config import RunConfig
 from envs.episode import StepObs
 from envs.errors import UserError
+from zoo import Sb3Options, env_family, resolve_hyperparams, zoo_hyperparams
 
 
 def test_env_family_strips_version_only() -> None:

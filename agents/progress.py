@@ -55,6 +55,11 @@ class ProgressLines:
         self._last_time = time.monotonic() if now is None else now
         self._last_steps = steps
 
+    def due(self, now: float | None = None) -> bool:
+        """Whether a line is due (enabled, and ``every`` seconds passed since the last one)."""
+        now = time.monotonic() if now is None else now
+        return self.enabled and self._last_time is not None and now - self._last_time >= self.every
+
     def update(self, steps: int, now: float | None = None) -> str | None:
         """Print (and return) a line when ``every`` seconds passed since the last one; else None."""
         now = time.monotonic() if now is None else now

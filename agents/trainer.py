@@ -13,6 +13,7 @@ start new episodes.
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from agents.config import RunConfig
 from agents.diagnostics import warnings_for
 from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
+from agents.progress import ProgressLines
 from agents.run_dir import RunDir, config_to_dict
 from agents.schedule import Schedule
 from agents.signals import stop_signals
@@ -289,6 +291,10 @@ class Trainer:
         self.last_eval = float(result.return_mean)
         self.last_eval_step = self.env_steps
         metrics = result.metrics()
+        tqdm.write(
+            f"step {self.env_steps:,}: eval return {result.return_mean:.1f} +- {result.return_std:.1f} "
+            f"({result.episodes} episodes)"
+        )
         diagnose = getattr(self.agent, "diagnose", None)
         if callable(diagnose) and len(self.replay):
             metrics.update(diagnose(self.replay.recent(DIAGNOSTIC_EPISODES)))
@@ -360,7 +366,11 @@ class Trainer:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
 
-        def show(refresh: bool = False) -> None:
+        # without a terminal (a log file, a scheduler) the bar is off: a plain line at least every minute
+        lines = ProgressLines(cfg.env, cfg.steps, enabled=not tc.progress or not sys.stderr.isatty())
+        lines.start(self.env_steps)
+
+        def status() -> dict[str, str]:
             phase = "prefill" if self.env_steps < tc.prefill else "train"
             post = {
                 "phase": phase,
@@ -371,7 +381,14 @@ class Trainer:
                 post["train_return"] = f"{np.mean(self._bar_returns):.1f}"
             if self.last_eval is not None:
                 post["eval_return"] = f"{self.last_eval:.1f}"
-            bar.set_postfix(post, refresh=refresh)
+            return post
+
+        def show(refresh: bool = False) -> None:
+            bar.set_postfix(status(), refresh=refresh)
+            if lines.due():
+                head = f"step {self.env_steps:,} / {cfg.steps:,}"
+                lines.write(", ".join([head, *(f"{k} {v}" for k, v in status().items())]))
+                lines.start(self.env_steps)
 
         try:
             with stop_signals() as stop:
@@ -395,6 +412,8 @@ class Trainer:
                             self.update_debt -= 1.0
                     rate.add(self.env_steps, "prefill" if prefill else "train")
                     bar.update(new)
+                    if lines.due():
+                        show()
                     self.wall_time = time.time() - start_wall
                     step = self.env_steps
                     if self.log_schedule.due(step, self.last_log_step):

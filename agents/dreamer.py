@@ -30,7 +30,7 @@ from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.learner import WorldModelLearner
-from world_model.networks import ema_update, mlp
+from world_model.networks import adam, clip_grad_norm, ema_update, mlp
 
 
 @dataclass(frozen=True)
@@ -286,8 +286,8 @@ class DreamerAgent:
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
         self.normalizer = ReturnNormalizer(decay=cfg.return_norm_decay).to(device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.amp = amp and device.type == "cuda"
         self.updates = 0
 
@@ -374,11 +374,11 @@ class DreamerAgent:
                 critic_loss = critic_loss + cfg.replay_value * rep["loss"]
         self.actor_opt.zero_grad(set_to_none=True)
         out["actor_loss"].backward()
-        actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        actor_norm = clip_grad_norm(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
-        critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        critic_norm = clip_grad_norm(self.critic.parameters(), cfg.grad_clip)
         self.critic_opt.step()
         ema_update(self.target_critic, self.critic, cfg.slow_critic_decay)
         self.updates += 1

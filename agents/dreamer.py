@@ -312,7 +312,7 @@ class DreamerAgent:
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ acting
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
         """Actions (N, A) float32 in [-1, 1] for N envs; resets the latent where ``obs.is_first``."""
         fresh = not isinstance(state, DreamerState)  # None, or the state of another policy (prefill)
@@ -327,8 +327,10 @@ class DreamerAgent:
             )
             feat = self.world_model.feat(latent)
             action = self.actor.mode(feat) if deterministic else self.actor.sample(feat)
-        action = action.float()
-        return action.cpu().numpy().astype(np.float32), DreamerState(latent, action)
+        if action.dtype != torch.float32:
+            action = action.float()
+        out = action.numpy() if action.device.type == "cpu" else action.cpu().numpy()
+        return out.copy(), DreamerState(latent, action)
 
     def value(self, feat: Tensor) -> Tensor:
         """(..) the critic's expected value of states with features ``feat`` (.., F)."""

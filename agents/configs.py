@@ -77,7 +77,8 @@ class DreamConfig(RunConfig):
     amp: bool = False
     """CUDA only: bfloat16 autocast for the forward passes."""
     compile: bool = False
-    """CUDA only: torch.compile the actor and critic networks."""
+    """CUDA only: torch.compile the world model's observe and imagine steps, the actor and the critic
+    (CUDA graphs: mode reduce-overhead)."""
 
 
 _DEBUG = DreamConfig(

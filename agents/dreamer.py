@@ -306,6 +306,17 @@ class DreamerAgent:
         model = WorldModel(wm_cfg, obs_shape, action_dim).to(device)
         return cls(model, WorldModelLearner(model, wm_cfg), cfg, action_dim, device=device, amp=amp)
 
+    def compile(self, **options: Any) -> None:
+        """``torch.compile`` the step functions of the world model's loops (observe, imagine), the actor
+        and the critic; ``options`` go to ``torch.compile`` (default: static shapes, and on CUDA
+        ``mode="reduce-overhead"``: CUDA graphs, as a run's shapes do not change)."""
+        options.setdefault("dynamic", False)
+        if self.device.type == "cuda" and "backend" not in options:
+            options.setdefault("mode", "reduce-overhead")
+        self.world_model.rssm.compile_steps(**options)
+        self.actor.compile(**options)
+        self.critic.compile(**options)
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)

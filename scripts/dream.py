@@ -53,8 +53,7 @@ def main() -> None:
     trained = (dreamer.world_model, dreamer.actor, dreamer.critic)
     apply_threads(cfg.threads, sum(p.numel() for m in trained for p in m.parameters()))
     if cfg.compile:
-        dreamer.actor.compile()
-        dreamer.critic.compile()
+        dreamer.compile()
     agent: Agent = dreamer
     if cfg.act == "planner":
         # the Dreamer agent keeps learning (world model and actor-critic); the planner only chooses actions

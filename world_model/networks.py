@@ -193,24 +193,27 @@ class _DeferredWeightGrad(torch.autograd.Function):
 
 
 class LoopLinear:
-    """``y_t = base[t] + sum_k x_t^k W_k^T`` at every step t of a sequential loop (an RSSM's recurrence).
+    """The weights of ``y_t = base[t] + sum_k x_t^k W_k^T``, applied at every step t of a sequential loop.
 
     The weights are transposed (and, under autocast, cast) once, not at every step. When a weight needs a
     gradient, the loop uses it detached and its gradient is computed once after the loop from the inputs
     of all steps: one matmul per weight instead of a matmul, two transposes and a gradient accumulation
     per step and weight. The gradients of ``base`` (a bias, or inputs projected before the loop) and of
-    the inputs are those of the plain computation, and so are the values. Call :meth:`close` when the loop
-    is done (before the backward pass).
+    the inputs are those of the plain computation, and so are the values.
+
+    Per step the loop computes ``y_t`` from :attr:`bases` and :attr:`wts` (or :attr:`weights`) itself and
+    hands the inputs to :meth:`note`; :meth:`close` ends the loop (before the backward pass).
 
     Args:
         base: (T, B, O) what is added at each step (``bias.expand(T, B, O)`` for a bias; zeros for none).
-        weights: (O, I_k) weights, as ``nn.Linear.weight``, applied in this order.
+        weights: (O, I_k) weights, as ``nn.Linear.weight``.
+        defer: defer the weights' gradients when they need one (``False``: plain per-step gradients).
     """
 
-    def __init__(self, base: Tensor, *weights: Tensor) -> None:
+    def __init__(self, base: Tensor, *weights: Tensor, defer: bool = True) -> None:
         if base.dim() != 3:
             raise ValueError(f"LoopLinear needs a (T, B, O) base, got {tuple(base.shape)}")
-        self.defer = torch.is_grad_enabled() and any(w.requires_grad for w in weights)
+        self.defer = defer and torch.is_grad_enabled() and any(w.requires_grad for w in weights)
         self._inputs: list[list[Tensor]] = [[] for _ in weights]
         self._box: list[Tensor | None] = []
         if self.defer:
@@ -221,25 +224,17 @@ class LoopLinear:
             dtype = torch.get_autocast_dtype(device)
             weights = tuple(w.to(dtype) for w in weights)
         self.weights = weights
-        self.wts = [w.t() for w in weights]
+        """(O, I_k) the weights to apply in the loop."""
+        self.wts = tuple(w.t() for w in weights)
+        """(I_k, O) the same, transposed (for ``torch.addmm(base_t, x, wt)``)."""
         self.bases = base.unbind(0)
+        """(B, O) per step."""
 
-    def __call__(self, t: int, *xs: Tensor) -> Tensor:
-        """y_t (B, O) from the inputs x_t^k (B, I_k) of step t."""
-        y = self.bases[t]
-        for k, (x, wt) in enumerate(zip(xs, self.wts, strict=True)):
-            if self.defer:
-                self._inputs[k].append(x)
-            y = torch.addmm(y, x, wt)
-        return y
-
-    def base(self, t: int, *xs: Tensor) -> Tensor:
-        """``base[t]`` (B, O), noting x_t^k as the inputs of step t, for callers that apply
-        :attr:`weights` themselves (``torch.gru_cell`` takes the weights and the biases)."""
+    def note(self, *xs: Tensor) -> None:
+        """Record this step's inputs x_t^k (B, I_k), one per weight (kept when gradients are deferred)."""
         if self.defer:
-            for k, x in enumerate(xs):
-                self._inputs[k].append(x)
-        return self.bases[t]
+            for inputs, x in zip(self._inputs, xs, strict=True):
+                inputs.append(x)
 
     def close(self) -> None:
         """End of the loop: hand the inputs of all steps, stacked (T, B, I_k), to the backward pass."""

@@ -19,7 +19,7 @@ stream differs from step-by-step draws).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -100,6 +100,8 @@ class RSSM(nn.Module):
         self.post_embed = nn.Linear(embed_dim, cfg.hidden)
         self.post_norm = nn.LayerNorm(cfg.hidden)
         self.post_out = nn.Linear(cfg.hidden, self.stats_dim)
+        self._compiled_post_step: Callable[..., tuple[Tensor, ...]] | None = None
+        self._compiled_prior_step: Callable[..., tuple[Tensor, ...]] | None = None
 
     def initial(self, batch_size: int) -> RSSMState:
         """All-zero state for ``batch_size`` rows (also the state after a reset)."""
@@ -177,13 +179,15 @@ class RSSM(nn.Module):
         # Projections of all steps at once, time-major so that each step's slice is contiguous.
         act_in = self.in_action((action * keep.unsqueeze(-1)).transpose(0, 1).contiguous())  # (T, B, hidden)
         emb_in = self.post_embed(embed.transpose(0, 1).contiguous())  # (T, B, hidden)
-        cell = self.cell
+        cell, cpu = self.cell, embed.device.type == "cpu"
         gru_in = LoopLinear(act_in, self.in_stoch.weight)
-        cell_x = LoopLinear(cell.bias_ih.expand(T, B, -1), cell.weight_ih)
-        cell_h = LoopLinear(cell.bias_hh.expand(T, B, -1), cell.weight_hh)
+        # torch.gru_cell takes the per-step biases that defer its weights' gradients only on the CPU
+        cell_x = LoopLinear(cell.bias_ih.expand(T, B, -1), cell.weight_ih, defer=cpu)
+        cell_h = LoopLinear(cell.bias_hh.expand(T, B, -1), cell.weight_hh, defer=cpu)
         post_in = LoopLinear(emb_in, self.post_deter.weight)
         post_out = LoopLinear(self.post_out.bias.expand(T, B, -1), self.post_out.weight)
         noise = self._noise(T, B, embed.device)
+        step = self._compiled_post_step or self._post_step
         # Rows reset only at steps where some is_first is set: one sync instead of two ops per step.
         resets = is_first.any(0).tolist()
         keeps = keep.t().unsqueeze(-1).unbind(0)  # (B, 1) per step
@@ -192,18 +196,70 @@ class RSSM(nn.Module):
         for t in range(T):
             if resets[t]:
                 h, z = h * keeps[t], z * keeps[t]
-            x = F.silu(_layer_norm(gru_in(t, z), self.in_norm))
-            h = torch.gru_cell(
-                x, h, cell_x.weights[0], cell_h.weights[0], cell_x.base(t, x), cell_h.base(t, h)
+            h_in, z_in = h, z
+            h, z, dist, x, s = step(
+                h,
+                z,
+                noise[t],
+                gru_in.bases[t],
+                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
+                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
+                post_in.bases[t],
+                post_out.bases[t],
+                gru_in.wts[0],
+                cell_x.weights[0],
+                cell_h.weights[0],
+                post_in.wts[0],
+                post_out.wts[0],
             )
-            raw = post_out(t, F.silu(_layer_norm(post_in(t, h), self.post_norm)))
-            z, dist = self._sample(raw, noise[t])
+            gru_in.note(z_in)
+            cell_x.note(x)
+            cell_h.note(h_in)
+            post_in.note(h)
+            post_out.note(s)
             deters.append(h)
             stochs.append(z)
             dists.append(dist)
         for lin in (gru_in, cell_x, cell_h, post_in, post_out):
             lin.close()
         return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1), self._stats(torch.stack(dists, 1)))
+
+    def _post_step(
+        self,
+        h: Tensor,
+        z: Tensor,
+        noise: Tensor,
+        gru_base: Tensor,
+        bias_x: Tensor,
+        bias_h: Tensor,
+        post_base: Tensor,
+        out_base: Tensor,
+        wt_z: Tensor,
+        w_x: Tensor,
+        w_h: Tensor,
+        wt_post: Tensor,
+        wt_out: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One posterior step on prepared weights (``wt_*`` transposed): a function of tensors only, which
+        :meth:`compile_steps` compiles.
+
+        Returns:
+            (h, z, the distribution of z, the GRU input x, the posterior's hidden layer s).
+        """
+        x = F.silu(_layer_norm(torch.addmm(gru_base, z, wt_z), self.in_norm))
+        h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
+        s = F.silu(_layer_norm(torch.addmm(post_base, h, wt_post), self.post_norm))
+        z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
+        return h, z, dist, x, s
+
+    def compile_steps(self, **options: Any) -> None:
+        """Compile the step functions of :meth:`observe` and :meth:`imagine`: ``torch.compile(**options)``.
+
+        Their shapes are fixed within a run (batch, imagination starts), so ``mode="reduce-overhead"``
+        (CUDA graphs) applies on a GPU.
+        """
+        self._compiled_post_step = torch.compile(self._post_step, **options)
+        self._compiled_prior_step = torch.compile(self._prior_step, **options)
 
     def obs_step(self, state: RSSMState | None, action: Tensor, embed: Tensor, is_first: Tensor) -> RSSMState:
         """One posterior step (the maths of one step of :meth:`observe`), for acting.
@@ -257,27 +313,42 @@ class RSSM(nn.Module):
                 raise ValueError(f"actions {tuple(fixed.shape)} do not match (N={N}, H={H}, A)")
             act_in = self.in_action(fixed.transpose(0, 1).contiguous())  # (H, N, hidden)
             gru_in = LoopLinear(act_in, self.in_stoch.weight)
-        cell = self.cell
-        cell_x = LoopLinear(cell.bias_ih.expand(H, N, -1), cell.weight_ih)
-        cell_h = LoopLinear(cell.bias_hh.expand(H, N, -1), cell.weight_hh)
-        hidden, norm, out = (cast(nn.Linear, self.prior_net[0]), self.prior_net[1], self.prior_net[3])
-        assert isinstance(norm, nn.LayerNorm) and isinstance(out, nn.Linear)
+        cell, cpu = self.cell, h.device.type == "cpu"
+        cell_x = LoopLinear(cell.bias_ih.expand(H, N, -1), cell.weight_ih, defer=cpu)
+        cell_h = LoopLinear(cell.bias_hh.expand(H, N, -1), cell.weight_hh, defer=cpu)
+        hidden, out = self._prior_layers()
         prior_in = LoopLinear(hidden.weight.new_zeros(()).expand(H, N, hidden.out_features), hidden.weight)
         prior_out = LoopLinear(out.bias.expand(H, N, -1), out.weight)
         noise = self._noise(H, N, h.device)
+        step = self._compiled_prior_step or self._prior_step
         for t in range(H):
+            a = None
             if policy is not None:
                 a = policy(torch.cat([h, z], -1))
                 actions.append(a)
-                x = gru_in(t, a, z)
-            else:
-                x = gru_in(t, z)
-            x = F.silu(_layer_norm(x, self.in_norm))
-            h = torch.gru_cell(
-                x, h, cell_x.weights[0], cell_h.weights[0], cell_x.base(t, x), cell_h.base(t, h)
+            h_in, z_in = h, z
+            h, z, dist, x, s = step(
+                h,
+                z,
+                a,
+                noise[t],
+                gru_in.bases[t],
+                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
+                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
+                prior_in.bases[t],
+                prior_out.bases[t],
+                gru_in.wts[0] if a is not None else None,
+                gru_in.wts[-1],
+                cell_x.weights[0],
+                cell_h.weights[0],
+                prior_in.wts[0],
+                prior_out.wts[0],
             )
-            raw = prior_out(t, F.silu(_layer_norm(prior_in(t, h), norm)))
-            z, dist = self._sample(raw, noise[t])
+            gru_in.note(*((a, z_in) if a is not None else (z_in,)))
+            cell_x.note(x)
+            cell_h.note(h_in)
+            prior_in.note(h)
+            prior_out.note(s)
             deters.append(h)
             stochs.append(z)
             dists.append(dist)
@@ -290,6 +361,45 @@ class RSSM(nn.Module):
         act = policy_or_actions if policy is None else torch.stack(actions, 1)
         assert isinstance(act, Tensor)
         return states, act
+
+    def _prior_layers(self) -> tuple[nn.Linear, nn.Linear]:
+        """The prior network's hidden and output Linear layers (its LayerNorm is ``prior_net[1]``)."""
+        hidden, out = self.prior_net[0], self.prior_net[3]
+        assert isinstance(hidden, nn.Linear) and isinstance(out, nn.Linear)
+        return hidden, out
+
+    def _prior_step(
+        self,
+        h: Tensor,
+        z: Tensor,
+        a: Tensor | None,
+        noise: Tensor,
+        gru_base: Tensor,
+        bias_x: Tensor,
+        bias_h: Tensor,
+        prior_base: Tensor,
+        out_base: Tensor,
+        wt_a: Tensor | None,
+        wt_z: Tensor,
+        w_x: Tensor,
+        w_h: Tensor,
+        wt_prior: Tensor,
+        wt_out: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One prior step on prepared weights (see :meth:`_post_step`); ``a`` is ``None`` where the
+        action's projection is in ``gru_base`` already (fixed actions).
+
+        Returns:
+            (h, z, the distribution of z, the GRU input x, the prior's hidden layer s).
+        """
+        x = gru_base if a is None or wt_a is None else torch.addmm(gru_base, a, wt_a)
+        x = F.silu(_layer_norm(torch.addmm(x, z, wt_z), self.in_norm))
+        h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
+        norm = self.prior_net[1]
+        assert isinstance(norm, nn.LayerNorm)
+        s = F.silu(_layer_norm(torch.addmm(prior_base, h, wt_prior), norm))
+        z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
+        return h, z, dist, x, s
 
     def kl(self, post: RSSMState, prior: RSSMState) -> tuple[Tensor, Tensor]:
         """(dynamics KL, representation KL), each (...): KL(sg(post) || prior) and KL(post || sg(prior))."""

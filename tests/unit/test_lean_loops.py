@@ -278,7 +278,11 @@ def test_loop_linear_defers_weight_gradients_exactly() -> None:
         x, outs = x0, []
         lin = LoopLinear(bias.expand(T, B, -1), w1, w2) if lean else None
         for t in range(T):
-            y = lin(t, x, other[t]) if lin is not None else bias + x @ w1.t() + other[t] @ w2.t()
+            if lin is None:
+                y = bias + x @ w1.t() + other[t] @ w2.t()
+            else:
+                y = torch.addmm(torch.addmm(lin.bases[t], x, lin.wts[0]), other[t], lin.wts[1])
+                lin.note(x, other[t])
             x = torch.tanh(y)
             outs.append(x)
         if lin is not None:
@@ -291,3 +295,25 @@ def test_loop_linear_defers_weight_gradients_exactly() -> None:
         torch.testing.assert_close(a, b)
     with torch.no_grad():  # without gradients nothing is deferred or recorded
         assert not LoopLinear(bias.expand(T, B, -1), w1).defer
+
+
+def test_compiled_steps_match_the_eager_loops() -> None:
+    """``RSSM.compile_steps`` (here through ``aot_eager``: Dynamo and AOTAutograd, no code generation)."""
+    model, batch = make_model(), make_batch()
+    model.train(False)
+
+    def run() -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(13)
+        loss, _, post = model.loss(batch)
+        loss.backward()
+        with torch.no_grad():
+            imag = model.imagine(post.flatten(), lambda f: torch.tanh(f[:, :2]), 3)
+        return loss.detach(), grads(model), imag.feat
+
+    eager = run()
+    model.rssm.compile_steps(backend="aot_eager", dynamic=False)
+    compiled = run()
+    torch.testing.assert_close(eager[0], compiled[0])
+    assert_same_grads(eager[1], compiled[1])
+    torch.testing.assert_close(eager[2], compiled[2])

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from envs.episode import SequenceBatch
 from world_model import WorldModel, world_model_preset
 from world_model.distributions import categorical_probs, categorical_sample
-from world_model.networks import LoopLinear
+from world_model.networks import LoopLinear, clip_grad_norm
 from world_model.rssm import RSSM, RSSMState
 
 TINY = world_model_preset("tiny")
@@ -317,3 +317,18 @@ def test_compiled_steps_match_the_eager_loops() -> None:
     torch.testing.assert_close(eager[0], compiled[0])
     assert_same_grads(eager[1], compiled[1])
     torch.testing.assert_close(eager[2], compiled[2])
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e9, float("inf")])
+def test_clip_grad_norm_matches_torch(max_norm: float) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 3))
+    net(torch.randn(5, 4)).square().sum().backward()
+    grads = [p.grad.clone() for p in net.parameters() if p.grad is not None]
+    ref = nn.utils.clip_grad_norm_(net.parameters(), max_norm)
+    clipped = [p.grad.clone() for p in net.parameters() if p.grad is not None]
+    for p, g in zip(net.parameters(), grads, strict=True):
+        p.grad = g
+    torch.testing.assert_close(clip_grad_norm(net.parameters(), max_norm), ref)
+    for p, g in zip(net.parameters(), clipped, strict=True):
+        torch.testing.assert_close(p.grad, g)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -42,10 +43,14 @@ def observe_step(
     Returns:
         (posterior (N, ...), ``first`` (N,) bool: the rows that started afresh).
     """
-    o = torch.as_tensor(obs.obs, device=device)
-    if o.is_floating_point():
-        o = o.float()
-    first = torch.as_tensor(obs.is_first, device=device, dtype=torch.bool)
+    o_np = np.asarray(obs.obs)
+    if o_np.dtype.kind == "f" and o_np.dtype != np.float32:
+        o_np = o_np.astype(np.float32)  # cheaper here than as a tensor op
+    elif not o_np.flags.writeable:  # torch.from_numpy wants a writeable array
+        o_np = o_np.copy()
+    o, first = torch.from_numpy(o_np), torch.from_numpy(np.asarray(obs.is_first, dtype=bool))
+    if device.type != "cpu":
+        o, first = o.to(device, non_blocking=True), first.to(device, non_blocking=True)
     if latent is None or action is None:
         first = torch.ones_like(first)
         prev = torch.zeros(o.shape[0], action_dim, device=device)

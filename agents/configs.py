@@ -72,11 +72,13 @@ class DreamConfig(RunConfig):
     planner_prior: bool = False
     """With --act planner: draw a share of the candidates from the actor (TD-MPC2-style policy prior)."""
     threads: int = 0
-    """Torch CPU threads (0: torch's default)."""
+    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
+    agents/threads.py)."""
     amp: bool = False
     """CUDA only: bfloat16 autocast for the forward passes."""
     compile: bool = False
-    """CUDA only: torch.compile the actor and critic networks."""
+    """CUDA only: torch.compile the world model's observe and imagine steps, the actor and the critic
+    (CUDA graphs: mode reduce-overhead)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -152,7 +154,8 @@ class FitConfig(RunConfig):
     checkpoint_every: int = 10_000
     """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
     threads: int = 0
-    """Torch CPU threads (0: torch's default)."""
+    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
+    agents/threads.py)."""
     progress: bool = True
     """Show a progress bar (env steps, updates, ETA)."""
 

@@ -30,7 +30,7 @@ from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.learner import WorldModelLearner
-from world_model.networks import ema_update, mlp
+from world_model.networks import adam, clip_grad_norm, ema_update, mlp
 
 
 @dataclass(frozen=True)
@@ -286,8 +286,8 @@ class DreamerAgent:
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
         self.normalizer = ReturnNormalizer(decay=cfg.return_norm_decay).to(device)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
+        self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.amp = amp and device.type == "cuda"
         self.updates = 0
 
@@ -306,13 +306,24 @@ class DreamerAgent:
         model = WorldModel(wm_cfg, obs_shape, action_dim).to(device)
         return cls(model, WorldModelLearner(model, wm_cfg), cfg, action_dim, device=device, amp=amp)
 
+    def compile(self, **options: Any) -> None:
+        """``torch.compile`` the step functions of the world model's loops (observe, imagine), the actor
+        and the critic; ``options`` go to ``torch.compile`` (default: static shapes, and on CUDA
+        ``mode="reduce-overhead"``: CUDA graphs, as a run's shapes do not change)."""
+        options.setdefault("dynamic", False)
+        if self.device.type == "cuda" and "backend" not in options:
+            options.setdefault("mode", "reduce-overhead")
+        self.world_model.rssm.compile_steps(**options)
+        self.actor.compile(**options)
+        self.critic.compile(**options)
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.amp:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ acting
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: StepObs, state: Any, *, deterministic: bool) -> tuple[np.ndarray, Any]:
         """Actions (N, A) float32 in [-1, 1] for N envs; resets the latent where ``obs.is_first``."""
         fresh = not isinstance(state, DreamerState)  # None, or the state of another policy (prefill)
@@ -327,8 +338,10 @@ class DreamerAgent:
             )
             feat = self.world_model.feat(latent)
             action = self.actor.mode(feat) if deterministic else self.actor.sample(feat)
-        action = action.float()
-        return action.cpu().numpy().astype(np.float32), DreamerState(latent, action)
+        if action.dtype != torch.float32:
+            action = action.float()
+        out = action.numpy() if action.device.type == "cpu" else action.cpu().numpy()
+        return out.copy(), DreamerState(latent, action)
 
     def value(self, feat: Tensor) -> Tensor:
         """(..) the critic's expected value of states with features ``feat`` (.., F)."""
@@ -374,11 +387,11 @@ class DreamerAgent:
                 critic_loss = critic_loss + cfg.replay_value * rep["loss"]
         self.actor_opt.zero_grad(set_to_none=True)
         out["actor_loss"].backward()
-        actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        actor_norm = clip_grad_norm(self.actor.parameters(), cfg.grad_clip)
         self.actor_opt.step()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
-        critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
+        critic_norm = clip_grad_norm(self.critic.parameters(), cfg.grad_clip)
         self.critic_opt.step()
         ema_update(self.target_critic, self.critic, cfg.slow_critic_decay)
         self.updates += 1

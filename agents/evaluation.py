@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from agents.config import RunConfig
 from envs import Policy, make_vector_env
@@ -117,7 +118,8 @@ def evaluate(policy: Policy, env: str, env_cfg: EnvConfig, *, episodes: int = 10
         is_first = np.ones(episodes, dtype=bool)
         state = None
         while not done.all():
-            action, state = policy.act(StepObs(obs, is_first), state, deterministic=True)
+            with torch.inference_mode():  # evaluation never trains
+                action, state = policy.act(StepObs(obs, is_first), state, deterministic=True)
             obs, reward, terminated, truncated, _ = venv.step(action)
             active = ~done
             returns[active] += np.asarray(reward, dtype=np.float64)[active]

@@ -202,7 +202,7 @@ class MPCAgent:
 
         return sample
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(
         self, obs: StepObs, state: MPCState | None, *, deterministic: bool
     ) -> tuple[np.ndarray, MPCState]:

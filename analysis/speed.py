@@ -4,16 +4,31 @@ For each ``scripts.dream`` preset and env: milliseconds per world-model update a
 (median over a few updates after a warm-up, on batches sampled from a replay of real episodes), env steps
 per second of collection with the agent acting, and the training speed these imply at the preset's train
 ratio. For each planner at its default settings: milliseconds per planned action with the ``cpu`` preset's
-model, with and without the actor prior. ``python -m scripts.benchmark --suite speed`` runs it and writes
-``speed.json`` and ``speed.md``.
+model, with and without the actor prior. Collection against the raw simulator: env steps per second of one
+env stepped with random actions and no policy, beside collection with random actions and with the agent
+acting, for 1 and 4 envs. Op counts (machine-independent): the torch ops of one update, one imagination step
+and one action. ``python -m scripts.benchmark --suite speed`` runs it and writes ``speed.json`` and
+``speed.md``.
+
+Whole runs (subprocesses of ``scripts.dream``): training env steps per second of runs started together,
+e.g. two at once against one alone with given thread settings (:func:`measure_runs`), and the GPU suite's
+update variants (:func:`measure_update_variants`: eager / bfloat16 autocast / compiled, peak GPU memory).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +37,11 @@ import torch
 from agents.dreamer import DreamerAgent
 from agents.mpc import MPCAgent, MPCConfig
 from envs.collector import Collector, RandomPolicy
+from envs.episode import SequenceBatch, StepObs
 from envs.replay import EpisodeReplay, to_torch
 from planners import PlannerConfig, make_planner
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, list[Any]]:
@@ -182,6 +200,416 @@ def measure_planners(
 _PLAN_KEYS = ("horizon", "population", "elites", "iterations")
 
 
+# ----------------------------------------------------------------------------------------------------
+# Collection against the raw simulator
+
+
+def measure_collection(
+    cfg: Any,
+    env: str,
+    *,
+    device: torch.device,
+    num_envs: Sequence[int] = (1, 4),
+    steps: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Env steps per second of the raw env and of collection, random and with the agent acting.
+
+    ``raw``: one env from :func:`envs.make_env` (the wrappers a run steps) with random actions drawn
+    beforehand, no policy, no vector env, no recording. ``random`` / ``agent``: the :class:`Collector`
+    over a sync vector env of N envs with :class:`RandomPolicy` / the preset's (untrained) Dreamer agent
+    acting (sampled actions, as in training). Each row carries ``ratio_to_raw``.
+
+    Args:
+        cfg: a ``DreamConfig`` (its env options and model).
+        env: env name.
+        device: the agent's device.
+        num_envs: vector env sizes to measure.
+        steps: env steps per measurement (after a short warm-up).
+        seed: env and network seed.
+    """
+    from envs import make_env, make_vector_env
+
+    torch.manual_seed(seed)
+    single = make_env(env, cfg.envs, seed=seed)
+    try:
+        action_dim = int(np.prod(single.action_space.shape or ()))
+        obs_shape = tuple(single.observation_space.shape or ())
+        actions = np.random.default_rng(seed).uniform(-1, 1, (steps + 100, action_dim)).astype(np.float32)
+        single.reset(seed=seed)
+
+        def raw(n: int) -> None:
+            for a in actions[:n]:
+                _, _, terminated, truncated, _ = single.step(a)
+                if terminated or truncated:
+                    single.reset()
+
+        raw(100)
+        t0 = time.perf_counter()
+        raw(steps)
+        raw_sps = steps / (time.perf_counter() - t0)
+    finally:
+        single.close()
+    rows = [{"env": env, "kind": "raw", "num_envs": 1, "steps_per_s": raw_sps, "ratio_to_raw": 1.0}]
+    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
+    for n in num_envs:
+        envs = dataclasses.replace(cfg.envs, num_envs=n, vector="sync")
+        venv = make_vector_env(env, envs, seed=seed, num_envs=n)
+        try:
+            for kind, policy in (("random", RandomPolicy(action_dim, seed=seed)), ("agent", agent)):
+                collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
+                collector.collect(policy, 50 * n)  # warm-up (and the first reset)
+                before = collector.env_steps
+                t0 = time.perf_counter()
+                collector.collect(policy, steps)
+                sps = (collector.env_steps - before) / (time.perf_counter() - t0)
+                rows.append(
+                    {
+                        "env": env,
+                        "kind": kind,
+                        "num_envs": n,
+                        "steps_per_s": sps,
+                        "ratio_to_raw": sps / raw_sps,
+                    }
+                )
+        finally:
+            venv.close()
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Op counts (machine-independent)
+
+
+def count_ops(fn: Callable[[], Any]) -> tuple[int, int]:
+    """(torch ops dispatched from Python, kernels) of one call of ``fn`` on the CPU, from the profiler.
+
+    The first counts the outermost ``aten::`` ops (each one a trip through the dispatcher from Python or
+    from the autograd engine), the second the innermost (those that run no other op: the kernels).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    top = leaf = 0
+    for e in prof.events():
+        if not e.name.startswith("aten::"):
+            continue
+        parent = e.cpu_parent
+        if parent is None or not parent.name.startswith("aten::"):
+            top += 1
+        if not any(c.name.startswith("aten::") for c in e.cpu_children):
+            leaf += 1
+    return top, leaf
+
+
+def random_batch(batch_size: int, seq_len: int, obs_dim: int, action_dim: int, device: torch.device) -> Any:
+    """A (B, T) batch of random state observations and actions (every sequence starts an episode)."""
+    g = torch.Generator().manual_seed(0)
+    is_first = torch.zeros(batch_size, seq_len, dtype=torch.bool)
+    is_first[:, 0] = True
+    batch = SequenceBatch(
+        obs=torch.randn(batch_size, seq_len, obs_dim, generator=g),
+        action=torch.rand(batch_size, seq_len, action_dim, generator=g) * 2 - 1,
+        reward=torch.randn(batch_size, seq_len, generator=g),
+        terminated=torch.zeros(batch_size, seq_len, dtype=torch.bool),
+        truncated=torch.zeros(batch_size, seq_len, dtype=torch.bool),
+        is_first=is_first,
+    )
+    return SequenceBatch(*(t.to(device) for t in batch))
+
+
+def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: int = 6) -> dict[str, Any]:
+    """Torch ops (and kernels) of one update, one imagination step and one action of a preset, on the CPU.
+
+    Counts do not depend on the machine or its load: they are the measure of the per-op overhead of the
+    latency-bound parts (the world model's sequential loop, acting). Walker2d-sized by default.
+    """
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device)
+    tc = cfg.train
+    batch = random_batch(tc.batch_size, tc.seq_len, obs_dim, action_dim, device)
+    agent.update(batch)  # first-call work (optimiser state) is not counted
+    wm = count_ops(lambda: agent.learner.update(batch))
+    full = count_ops(lambda: agent.update(batch))
+    start = agent.learner.update(batch)[1].flatten()  # detached posteriors
+    n = cfg.agent.imag_starts or start.deter.shape[0]
+    start = start.map(lambda x: x[:n])
+    horizon = cfg.agent.horizon
+
+    def imagine(h: int) -> Callable[[], Any]:
+        def run() -> Any:
+            with torch.no_grad():
+                return agent.world_model.imagine(start, lambda f: agent.actor(f).rsample()[0], h)
+
+        return run
+
+    one, many = count_ops(imagine(1)), count_ops(imagine(horizon))
+    obs = StepObs(obs=np.zeros((1, obs_dim), np.float32), is_first=np.zeros(1, bool))
+    _, state = agent.act(StepObs(obs.obs, np.ones(1, bool)), None, deterministic=False)
+    act = count_ops(lambda: agent.act(obs, state, deterministic=False))
+    per_step = [(m - o) / max(horizon - 1, 1) for m, o in zip(many, one, strict=True)]
+    return {
+        "preset": preset,
+        "batch": [tc.batch_size, tc.seq_len],
+        "imagination": [n, horizon],
+        "wm_update_ops": wm[0],
+        "wm_update_kernels": wm[1],
+        "ac_update_ops": full[0] - wm[0],
+        "ac_update_kernels": full[1] - wm[1],
+        "imagine_step_ops": per_step[0],
+        "imagine_step_kernels": per_step[1],
+        "act_ops": act[0],
+        "act_kernels": act[1],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Update variants (the GPU suite): eager / autocast / compiled
+
+
+VARIANTS: dict[str, tuple[bool, bool]] = {
+    "eager": (False, False),
+    "amp": (False, True),
+    "compile": (True, False),
+    "compile+amp": (True, True),
+}
+"""Update variants by name: (torch.compile, bfloat16 autocast)."""
+
+
+def measure_update_variants(
+    preset: str,
+    cfg: Any,
+    *,
+    device: torch.device,
+    variants: Sequence[str] = tuple(VARIANTS),
+    updates: int = 10,
+    warmup: int = 3,
+    obs_dim: int = 17,
+    action_dim: int = 6,
+    compile_options: Mapping[str, Any] | None = None,
+    deadline: float | None = None,
+) -> list[dict[str, Any]]:
+    """Milliseconds per update (world model + actor-critic) of a preset in each variant, and peak memory.
+
+    Batches are random Walker2d-shaped (17-dim observations, 6-dim actions). A variant that fails is
+    recorded with its ``error`` and the next one runs; variants not started by ``deadline``
+    (``time.monotonic()``) are recorded as skipped.
+
+    Args:
+        preset: the preset's name (recorded only).
+        cfg: its ``DreamConfig``.
+        device: where the updates run (autocast only takes effect on CUDA).
+        variants: names from :data:`VARIANTS`.
+        updates: timed updates (median).
+        warmup: untimed updates first (compilation happens there; its seconds are recorded).
+        obs_dim: observation size.
+        action_dim: action size.
+        compile_options: ``torch.compile`` options (default: the agent's).
+        deadline: monotonic time after which no variant starts.
+    """
+    tc = cfg.train
+    rows = []
+    for name in variants:
+        compiled, amp = VARIANTS[name]
+        row: dict[str, Any] = {
+            "preset": preset,
+            "variant": name,
+            "device": str(device),
+            "batch": [tc.batch_size, tc.seq_len],
+            "imagination": [cfg.agent.imag_starts or tc.batch_size * tc.seq_len, cfg.agent.horizon],
+        }
+        rows.append(row)
+        if deadline is not None and time.monotonic() > deadline:
+            row["error"] = "skipped: time budget"
+            continue
+        try:
+            torch.manual_seed(0)
+            agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device, amp=amp)
+            row["amp"], row["compiled"] = agent.amp, compiled
+            row["params"] = sum(
+                p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters()
+            )
+            if compiled:
+                agent.compile(**dict(compile_options or {}))
+            batch = random_batch(tc.batch_size, tc.seq_len, obs_dim, action_dim, device)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            t0 = time.perf_counter()
+            for _ in range(warmup):
+                agent.update(batch)
+            row["warmup_s"] = time.perf_counter() - t0
+            ms, metrics = _median_ms(partial(agent.update, batch), updates, warmup=0)
+            row["update_ms"] = ms
+            row["wm_update_ms"] = statistics.median(m["time/wm_update_ms"] for m in metrics)
+            row["ac_update_ms"] = statistics.median(m["time/ac_update_ms"] for m in metrics)
+            if device.type == "cuda":
+                row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        except Exception as exc:  # one failing variant must not hide the others' numbers
+            row["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        finally:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Whole runs, several at once
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One ``scripts.dream`` subprocess of :func:`measure_runs`.
+
+    Attributes:
+        name: label (and folder name under the work directory).
+        args: command-line arguments of ``scripts.dream`` besides those :func:`measure_runs` sets.
+        steps: env steps of the run.
+        prefill: random-action steps before training (not measured).
+        log_every: env steps per logged speed sample (the training speed is their median).
+    """
+
+    name: str
+    args: tuple[str, ...]
+    steps: int = 3000
+    prefill: int = 1000
+    log_every: int = 250
+
+
+def run_command(spec: RunSpec, run_dir: Path, seed: int = 0) -> list[str]:
+    """The ``scripts.dream`` command of ``spec``: no evaluation before the end (one episode), no
+    checkpoints, videos or open-loop evaluations on the way, speed logged every ``log_every`` steps."""
+    return [
+        sys.executable,
+        "-m",
+        "scripts.dream",
+        *spec.args,
+        "--steps",
+        str(spec.steps),
+        "--seed",
+        str(seed),
+        "--run-dir",
+        str(run_dir),
+        "--train.prefill",
+        str(spec.prefill),
+        "--train.log-every",
+        str(spec.log_every),
+        "--train.checkpoint-every",
+        str(spec.steps),
+        "--train.wm-eval-every",
+        "0",
+        "--train.video-every",
+        "0",
+        "--train.no-progress",
+        "--eval-every",
+        str(spec.steps),
+        "--eval-early",
+        "--eval-episodes",
+        "1",
+    ]
+
+
+def run_scalars(run_dir: Path, tag: str, *, from_step: int = 0) -> list[float]:
+    """The values a run logged to TensorBoard under ``tag`` at env steps >= ``from_step``, in order."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    values = []
+    for file in sorted(run_dir.glob("events.out.tfevents.*")):
+        try:
+            for event in EventFileLoader(str(file)).Load():
+                for v in event.summary.value:
+                    if v.tag == tag and event.step >= from_step:
+                        values.append(v.simple_value if v.HasField("simple_value") else v.tensor.float_val[0])
+        except Exception:  # a truncated event file (a stopped run): keep what was read
+            continue
+    return [float(v) for v in values]
+
+
+def training_steps_per_s(run_dir: Path, spec: RunSpec) -> float | None:
+    """Median of the env steps/s a run logged over intervals entirely after its prefill (None: none)."""
+    values = run_scalars(run_dir, "time/env_steps_per_s", from_step=spec.prefill + spec.log_every)
+    return float(statistics.median(values)) if values else None
+
+
+def measure_runs(
+    specs: Sequence[RunSpec],
+    workdir: Path,
+    *,
+    timeout: float = 600.0,
+    environ: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Start one ``scripts.dream`` per spec at the same time; each one's training env steps per second.
+
+    The runs get this process's environment without ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` (so that
+    ``--threads 0`` shows the automatic choice), the repository on ``PYTHONPATH`` and ``MUJOCO_GL=egl``
+    unless set. A run still going at ``timeout`` is stopped with SIGTERM (it checkpoints and logs what it
+    has). Rows: ``name``, ``train_steps_per_s`` (see :func:`training_steps_per_s`), ``threads`` (the
+    start-up line), ``returncode``, ``wall_s``, ``log``.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("MUJOCO_GL", "egl")
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = []
+    for i, spec in enumerate(specs):
+        run_dir = workdir / spec.name
+        if run_dir.exists():  # a run of an earlier measurement: scripts.dream refuses existing run dirs
+            shutil.rmtree(run_dir)
+        log = workdir / f"{spec.name}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                run_command(spec, run_dir, seed=i), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+            )
+        started.append((spec, run_dir, log, proc, time.monotonic()))
+    rows = []
+    end = time.monotonic() + timeout
+    for spec, run_dir, log, proc, t0 in started:
+        try:
+            proc.wait(timeout=max(1.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        threads = next((ln for ln in log.read_text().splitlines() if ln.startswith("threads: ")), "")
+        rows.append(
+            {
+                "name": spec.name,
+                "args": list(spec.args),
+                "steps": spec.steps,
+                "together": len(specs),
+                "threads": threads.removeprefix("threads: "),
+                "train_steps_per_s": training_steps_per_s(run_dir, spec),
+                "gpu_peak_mb": max(run_scalars(run_dir, "time/gpu_peak_mb"), default=None),
+                "returncode": proc.returncode,
+                "wall_s": time.monotonic() - t0,
+                "log": str(log),
+            }
+        )
+    return rows
+
+
+def concurrency_specs(
+    preset: str, env: str, thread_settings: Sequence[int], *, steps: int, device: str = "cpu"
+) -> list[list[RunSpec]]:
+    """Groups of runs for "two at once against one alone": per ``--threads`` setting (0: automatic),
+    one run alone, then two together."""
+    groups = []
+    for n in thread_settings:
+        label = "auto" if n == 0 else f"{n}t"
+
+        def spec(name: str, n: int = n) -> RunSpec:
+            args = ("--preset", preset, "--env", env, "--threads", str(n), "--device", device)
+            return RunSpec(
+                name, args, steps=steps, prefill=min(1000, steps // 4), log_every=max(50, steps // 20)
+            )
+
+        groups.append([spec(f"alone-{label}")])
+        groups.append([spec(f"pair-{label}-a"), spec(f"pair-{label}-b")])
+    return groups
+
+
 def speed_markdown(result: dict[str, Any]) -> str:
     """The ``speed.md`` tables of a :func:`scripts.benchmark` speed result."""
     lines = [
@@ -215,7 +643,120 @@ def speed_markdown(result: dict[str, Any]) -> str:
             f"| {r['planner']} | {prior} | {r['env']} | {r['threads']} | {r['horizon']} |"
             f" {r['population']} | {r['iterations']} | {r['ms_per_action']:.1f} |"
         )
+    lines += collection_markdown(result.get("collection", []))
+    lines += op_count_markdown(result.get("op_counts", []))
+    lines += runs_markdown(result.get("runs", []), "Runs at once (`scripts.dream`, training env steps/s)")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["measure_planners", "measure_preset", "speed_markdown"]
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def collection_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of the table of :func:`measure_collection` rows (none without rows)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Collection against the raw simulator",
+        "",
+        "`raw`: one env, random actions, no policy; `random` / `agent`: the collector over a sync vector env"
+        " with random actions / the (untrained) Dreamer agent acting.",
+        "",
+        "| env | kind | envs | env steps/s | of raw |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['env']} | {r['kind']} | {r['num_envs']} | {r['steps_per_s']:.0f} |"
+            f" {r['ratio_to_raw']:.0%} |"
+        )
+    return lines
+
+
+def op_count_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of the table of :func:`measure_op_counts` rows (none without rows)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Op counts (machine-independent; Walker2d sizes)",
+        "",
+        "Torch ops dispatched (kernels run in brackets), from the profiler on the CPU.",
+        "",
+        "| preset | batch | imag. starts x H | WM update | AC update | imagination step | act (1 env) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        b, im = r["batch"], r["imagination"]
+        lines.append(
+            f"| {r['preset']} | {b[0]}x{b[1]} | {im[0]}x{im[1]} |"
+            f" {r['wm_update_ops']} ({r['wm_update_kernels']}) |"
+            f" {r['ac_update_ops']} ({r['ac_update_kernels']}) |"
+            f" {r['imagine_step_ops']:.0f} ({r['imagine_step_kernels']:.0f}) |"
+            f" {r['act_ops']} ({r['act_kernels']}) |"
+        )
+    return lines
+
+
+def runs_markdown(rows: Sequence[dict[str, Any]], title: str) -> list[str]:
+    """Lines of the table of :func:`measure_runs` rows (none without rows)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        "| run | runs at once | threads | steps | train steps/s | peak GPU MB | exit | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['together']} | {r['threads'] or '-'} | {r['steps']} |"
+            f" {_num(r['train_steps_per_s'], '.1f')} | {_num(r.get('gpu_peak_mb'), '.0f')} |"
+            f" {r['returncode']} | {r['wall_s']:.0f} |"
+        )
+    return lines
+
+
+def gpu_markdown(result: dict[str, Any]) -> str:
+    """The ``gpu.md`` tables of a :func:`scripts.benchmark` GPU result."""
+    lines = [
+        "## Updates per preset and variant",
+        "",
+        "Random Walker2d-shaped batches; medians over the timed updates after the warm-up (which compiles).",
+        "",
+        "| preset | variant | device | params | batch | imag. starts x H | update ms | WM ms | AC ms |"
+        " warm-up s | peak GPU MB | note |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["updates"]:
+        b, im = r["batch"], r["imagination"]
+        params = f"{r['params'] / 1e6:.2f}M" if "params" in r else "-"
+        note = r.get("error", "")
+        if not note and r["variant"].endswith("amp") and not r.get("amp"):
+            note = "autocast is CUDA-only: ran in float32"
+        lines.append(
+            f"| {r['preset']} | {r['variant']} | {r['device']} | {params} | {b[0]}x{b[1]} | {im[0]}x{im[1]} |"
+            f" {_num(r.get('update_ms'), '.1f')} | {_num(r.get('wm_update_ms'), '.1f')} |"
+            f" {_num(r.get('ac_update_ms'), '.1f')} | {_num(r.get('warmup_s'), '.0f')} |"
+            f" {_num(r.get('peak_gpu_mb'), '.0f')} | {note} |"
+        )
+    lines += runs_markdown(result.get("runs", []), "Short real runs (`scripts.dream`, training env steps/s)")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "RunSpec",
+    "concurrency_specs",
+    "count_ops",
+    "gpu_markdown",
+    "measure_collection",
+    "measure_op_counts",
+    "measure_planners",
+    "measure_preset",
+    "measure_runs",
+    "measure_update_variants",
+    "speed_markdown",
+]

@@ -101,6 +101,74 @@ class EpisodeBuilder:
         )
 
 
+class _EpisodeBuffers:
+    """The unfinished episodes of N envs, one row each, written for all envs at once per step.
+
+    Records follow the storage convention of :mod:`envs.episode`; the arrays grow (doubling) when an
+    episode outgrows them.
+    """
+
+    def __init__(self, obs: np.ndarray, action_dim: int, capacity: int = 256) -> None:
+        n = len(obs)
+        self.rows = np.arange(n)
+        self.length = np.zeros(n, np.int64)
+        self.obs = np.zeros((n, capacity, *obs.shape[1:]), obs.dtype)
+        self.action = np.zeros((n, capacity, action_dim), np.float32)
+        self.reward = np.zeros((n, capacity), np.float32)
+        self.terminated = np.zeros((n, capacity), bool)
+        self.truncated = np.zeros((n, capacity), bool)
+        self.start(np.ones(n, bool), obs)
+
+    def start(self, rows: np.ndarray, obs: np.ndarray) -> None:
+        """Begin new episodes in the envs where ``rows`` (N,) is True with their first observations."""
+        self.length[rows] = 0
+        self.add(rows, obs, 0.0, 0.0, False, False)
+
+    def add(
+        self,
+        rows: np.ndarray,
+        obs: np.ndarray,
+        action: np.ndarray | float,
+        reward: np.ndarray | float,
+        terminated: np.ndarray | bool,
+        truncated: np.ndarray | bool,
+    ) -> None:
+        """Append one record to the episodes of the envs where ``rows`` (N,) is True (values: (N, ...))."""
+        if self.length.max() >= self.obs.shape[1]:
+            self._grow()
+        i, t = self.rows[rows], self.length[rows]
+        for buf, v in (
+            (self.obs, obs),
+            (self.action, action),
+            (self.reward, reward),
+            (self.terminated, terminated),
+            (self.truncated, truncated),
+        ):
+            buf[i, t] = v[rows] if isinstance(v, np.ndarray) else v
+        self.length[rows] += 1
+
+    def episode(self, i: int) -> Episode:
+        """The episode recorded in env ``i`` (copies)."""
+        n = int(self.length[i])
+        is_first = np.zeros(n, bool)
+        is_first[0] = True
+        return Episode(
+            obs=self.obs[i, :n].copy(),
+            action=self.action[i, :n].copy(),
+            reward=self.reward[i, :n].copy(),
+            terminated=self.terminated[i, :n].copy(),
+            truncated=self.truncated[i, :n].copy(),
+            is_first=is_first,
+        )
+
+    def _grow(self) -> None:
+        for name in ("obs", "action", "reward", "terminated", "truncated"):
+            old = getattr(self, name)
+            new = np.zeros((old.shape[0], 2 * old.shape[1], *old.shape[2:]), old.dtype)
+            new[:, : old.shape[1]] = old
+            setattr(self, name, new)
+
+
 class Collector:
     """Steps a vector env with a policy and returns the episodes that finish.
 
@@ -134,12 +202,12 @@ class Collector:
         self._obs: np.ndarray | None = None
         self._is_first = np.ones(self.num_envs, bool)
         self._resetting = np.zeros(self.num_envs, bool)  # the next step of env i is an autoreset
-        self._buffers: list[EpisodeBuilder] = []
+        self._buffers: _EpisodeBuffers | None = None
         self._policy_state: Any = None
 
     def _start(self) -> np.ndarray:
         obs, _ = self.venv.reset()
-        self._buffers = [EpisodeBuilder(np.array(obs[i]), self.action_dim) for i in range(self.num_envs)]
+        self._buffers = _EpisodeBuffers(np.asarray(obs), self.action_dim)
         self._is_first[:] = True
         self._resetting[:] = False
         self._policy_state = None
@@ -170,20 +238,21 @@ class Collector:
                 f"policy returned actions {action.shape}, expected {(self.num_envs, self.action_dim)}"
             )
             obs, reward, terminated, truncated, _ = self.venv.step(action)
-            for i in range(self.num_envs):
-                if self._resetting[i]:
-                    # NEXT_STEP autoreset: the action was ignored and obs[i] starts a new episode.
-                    self._buffers[i] = EpisodeBuilder(np.array(obs[i]), self.action_dim)
-                    self._resetting[i] = False
-                    self._is_first[i] = True
-                    continue
-                self._is_first[i] = False
-                term, trunc = bool(terminated[i]), bool(truncated[i])
-                self._buffers[i].add(np.array(obs[i]), action[i].copy(), float(reward[i]), term, trunc)
-                added += self.action_repeat
-                if term or trunc:
-                    finished.append(self._buffers[i].episode())
-                    self._resetting[i] = True
+            obs = np.asarray(obs)
+            # NEXT_STEP autoreset: where the previous step ended an episode, the action was ignored and
+            # obs starts a new episode; everywhere else obs follows the action.
+            restarted, stepped = self._resetting, ~self._resetting
+            buffers = self._buffers
+            assert buffers is not None
+            if restarted.any():
+                buffers.start(restarted, obs)
+            ended = stepped & (np.asarray(terminated) | np.asarray(truncated))
+            if stepped.any():
+                buffers.add(stepped, obs, action, np.asarray(reward), terminated, truncated)
+                added += self.action_repeat * int(stepped.sum())
+            finished.extend(buffers.episode(int(i)) for i in np.flatnonzero(ended))
+            self._is_first = restarted
+            self._resetting = ended
         self.env_steps += added
         self.episodes += len(finished)
         self._obs = obs

@@ -3,15 +3,17 @@
     python -m scripts.benchmark --suite smoke --seeds 1 --out bench/smoke
     python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --jobs 2
     python -m scripts.benchmark --suite mujoco --seeds 5 --out bench/mujoco --device cuda
-    python -m scripts.benchmark --suite speed --out benchmarks/speed
+    python -m scripts.benchmark --suite speed --out benchmarks/speed [--concurrent-steps 3000]
+    python -m scripts.benchmark --suite gpu --out benchmarks/gpu [--device cuda]
 
 Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or ``python -m
 scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
 ``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
 peak resident memory) to ``bench.json`` in the run directory. Runs go one after another; ``--jobs J``
 runs J at once, each with one CPU thread (OMP_NUM_THREADS=1, which torch follows). With one job at a
-time the runs keep torch's default thread count, or the OMP_NUM_THREADS you set (on a machine busy
-with other work, one thread per run is much faster than oversubscribed threads).
+time the runs choose their threads themselves (``--threads 0``: see ``agents/threads.py``), or follow
+the OMP_NUM_THREADS you set (on a machine busy with other work, one thread per run is much faster than
+oversubscribed threads).
 
 Run the same command again to resume an interrupted suite: a run whose eval.csv reaches its budget is
 skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
@@ -21,7 +23,17 @@ with a speed table and the machine description) is written into OUT.
 ``--suite speed`` trains nothing: in this process it measures the ms per world-model and actor-critic
 update of every ``scripts.dream`` preset (on Pendulum and Walker2d; ``dreamerv3`` on Walker2d only), the
 env steps/s of collection and of training they imply, and the ms per planned action of each planner at
-its defaults, with 1 torch thread and with all cores, and writes ``speed.json`` and ``speed.md`` into OUT.
+its defaults, with 1 torch thread and with all cores; with 1 thread the env steps/s of the raw simulator
+(one Walker2d, random actions, no policy) beside collection with random actions and with the agent acting
+(1 and 4 envs), and the op counts of each preset (machine-independent); and with ``--concurrent-steps N``
+the training env steps/s of ``scripts.dream`` runs (``cpu`` preset, Walker2d, N steps) alone and two at
+once, with automatic threads and with all cores. It writes ``speed.json`` and ``speed.md`` into OUT.
+
+``--suite gpu`` (under 10 minutes on one GPU) measures ms per update of the ``cpu`` and ``dreamerv3``
+presets eager, with bfloat16 autocast, compiled, and both, with peak GPU memory, then the training env
+steps/s of short ``scripts.dream`` runs (``cpu`` preset, Walker2d, 3000 steps; on CUDA also with
+``--amp --compile``), and writes ``gpu.json`` and ``gpu.md``. ``--tiny`` runs it at tiny sizes in seconds
+(``--device cpu --tiny --compile-backend aot_eager`` is what the tests run).
 """
 
 from __future__ import annotations
@@ -149,9 +161,10 @@ SUITES: dict[str, tuple[Task, ...]] = {
 class BenchmarkConfig:
     """Command-line options of ``scripts.benchmark``."""
 
-    suite: Literal["smoke", "cpu", "locomotion", "mujoco", "speed"] = "smoke"
+    suite: Literal["smoke", "cpu", "locomotion", "mujoco", "speed", "gpu"] = "smoke"
     """Which protocol to run (see SUITES in scripts/benchmark.py); ``speed`` measures update, collection
-    and planning speed in-process instead of training."""
+    and planning speed in-process instead of training; ``gpu`` measures updates with and without
+    compilation and autocast, and short real runs, on the device (``--device``, default auto)."""
     seeds: int = 3
     """Seeds per (env, agent): 0 .. K-1."""
     out: Path = Path("bench")
@@ -165,9 +178,22 @@ class BenchmarkConfig:
     envs: tuple[str, ...] = ()
     """Only these envs of the suite (as written in SUITES; default all)."""
     dry_run: bool = False
+    """Print what would run (and what is finished or resumable), run nothing."""
     report_only: bool = False
     """Run nothing: write the report (and benchmark.json) from the runs already in OUT, finished or not."""
-    """Print what would run (and what is finished or resumable), run nothing."""
+    concurrent_steps: int = 0
+    """``--suite speed``: also run the ``cpu`` preset on Walker2d alone and two runs at once, each this many
+    env steps, with --threads 0 (automatic) and with --threads set to all cores (torch's own default);
+    0: skip (it takes minutes)."""
+    tiny: bool = False
+    """``--suite gpu``: tiny sizes (the ``debug`` preset, a 300-step Pendulum run) that run in seconds, even
+    on a CPU (the tests run it so)."""
+    compile_backend: str | None = None
+    """``--suite gpu``: torch.compile backend of the compiled variants (default: torch's, inductor;
+    ``aot_eager`` traces forward and backward without generating code)."""
+    budget_s: float = 300.0
+    """``--suite gpu``: variants not started within this many seconds are skipped (the short runs keep
+    their own time)."""
 
 
 @dataclass(frozen=True)
@@ -482,12 +508,27 @@ SPEED_PRESETS: tuple[tuple[str, tuple[str, ...], int], ...] = (
 """What ``--suite speed`` measures: each preset on these envs."""
 
 
+SPEED_COLLECTION: tuple[str, str, int] = ("Walker2d", "cpu", 2000)
+"""``--suite speed``'s collection against the raw simulator: env, preset of the acting agent, env steps per
+measurement (1 and 4 envs)."""
+
+
 def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
-    """``--suite speed``: measure presets and planners with 1 thread and with all cores; write the results."""
+    """``--suite speed``: measure presets and planners with 1 thread and with all cores, collection against
+    the raw simulator and op counts with 1 thread, and (``--concurrent-steps``) runs at once; write the
+    results."""
     import torch
 
     from agents.configs import DREAM_PRESETS as PRESETS
-    from analysis.speed import measure_planners, measure_preset, speed_markdown
+    from analysis.speed import (
+        concurrency_specs,
+        measure_collection,
+        measure_op_counts,
+        measure_planners,
+        measure_preset,
+        measure_runs,
+        speed_markdown,
+    )
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     device = torch.device(resolved_device(cfg.device))
@@ -508,8 +549,21 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             for env in ("Pendulum", "Walker2d"):
                 print(f"[speed] planners on {env}, {n} thread(s)", flush=True)
                 planners += measure_planners(PRESETS["cpu"], env, device=device)
+        torch.set_num_threads(1)
+        env, preset, steps = SPEED_COLLECTION
+        print(f"[speed] collection on {env} against the raw env, 1 and 4 envs", flush=True)
+        collection = measure_collection(PRESETS[preset], env, device=device, steps=steps)
+        print("[speed] op counts", flush=True)
+        op_counts = [measure_op_counts(name, PRESETS[name]) for name, _, _ in SPEED_PRESETS]
     finally:
         torch.set_num_threads(before)  # the caller's setting (a test process, say) is left as it was
+    runs: list[dict[str, Any]] = []
+    if cfg.concurrent_steps > 0:
+        for group in concurrency_specs("cpu", "Walker2d", sorted({0, cores}), steps=cfg.concurrent_steps):
+            print(
+                f"[speed] {len(group)} run(s) at once: {', '.join(spec.name for spec in group)}", flush=True
+            )
+            runs += measure_runs(group, cfg.out / "concurrent", timeout=3600.0)
     result = {
         "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
         "started": started.isoformat(timespec="seconds"),
@@ -518,6 +572,9 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         "device": str(device),
         "presets": presets,
         "planners": planners,
+        "collection": collection,
+        "op_counts": op_counts,
+        "runs": runs,
     }
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "speed.json").write_text(json.dumps(result, indent=1))
@@ -535,12 +592,85 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     return 0
 
 
+GPU_PRESETS: tuple[str, ...] = ("cpu", "dreamerv3")
+"""Presets whose updates ``--suite gpu`` measures (``--tiny``: ``debug``)."""
+
+
+def run_gpu(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
+    """``--suite gpu``: ms per update of each preset in each variant (eager, autocast, compiled, both) with
+    peak GPU memory, then short real runs of ``scripts.dream``; writes ``gpu.json`` and ``gpu.md``."""
+    import torch
+
+    from agents.configs import DREAM_PRESETS as PRESETS
+    from analysis.speed import RunSpec, gpu_markdown, measure_runs, measure_update_variants
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    device = torch.device(resolved_device(cfg.device))
+    started = datetime.now(UTC)
+    deadline = time.monotonic() + cfg.budget_s
+    options = {"backend": cfg.compile_backend} if cfg.compile_backend else {}
+    presets = ("debug",) if cfg.tiny else GPU_PRESETS
+    updates: list[dict[str, Any]] = []
+    for preset in presets:
+        print(f"[gpu] {preset}: updates on {device}", flush=True)
+        updates += measure_update_variants(
+            preset,
+            PRESETS[preset],
+            device=device,
+            updates=2 if cfg.tiny else 10,
+            warmup=1 if cfg.tiny else 3,
+            compile_options=options,
+            deadline=deadline,
+        )
+    dev = ("--device", str(device))
+    if cfg.tiny:
+        specs = [RunSpec("debug-Pendulum", ("--preset", "debug", "--env", "Pendulum", *dev), 300, 100, 50)]
+    else:
+        base = ("--preset", "cpu", "--env", "Walker2d", *dev)
+        specs = [RunSpec("cpu-Walker2d", base, 3000, 1000, 250)]
+        if device.type == "cuda":  # --amp and --compile are CUDA-only options of scripts.dream
+            specs.append(RunSpec("cpu-Walker2d-amp-compile", (*base, "--amp", "--compile"), 3000, 1000, 250))
+    runs: list[dict[str, Any]] = []
+    for spec in specs:
+        print(f"[gpu] run {spec.name}", flush=True)
+        runs += measure_runs([spec], cfg.out / "runs", timeout=120.0)
+    result = {
+        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "device": str(device),
+        "updates": updates,
+        "runs": runs,
+    }
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "gpu.json").write_text(json.dumps(result, indent=1))
+    head = [
+        "# GPU: `--suite gpu`",
+        "",
+        f"- command: `{result['command']}`",
+        f"- date: {result['finished']} (UTC)",
+        f"- machine: {result['machine']}",
+        "",
+    ]
+    (cfg.out / "gpu.md").write_text("\n".join(head) + "\n" + gpu_markdown(result))
+    print(cfg.out / "gpu.md")
+    failed = [r for r in updates if r.get("error", "").split(":")[0] not in ("", "skipped")]
+    failed += [r for r in runs if r["returncode"] != 0]
+    return 1 if failed else 0
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point."""
     argv = list(sys.argv[1:] if args is None else args)
     cfg = tyro.cli(BenchmarkConfig, args=argv, description=__doc__)
     try:
-        status = run_speed(cfg, argv) if cfg.suite == "speed" else run_suite(cfg, argv)
+        if cfg.suite == "speed":
+            status = run_speed(cfg, argv)
+        elif cfg.suite == "gpu":
+            status = run_gpu(cfg, argv)
+        else:
+            status = run_suite(cfg, argv)
     except UserError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         raise SystemExit(2) from None

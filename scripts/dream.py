@@ -23,6 +23,7 @@ from agents.configs import DREAM_PRESETS, DreamConfig
 from agents.dreamer import DreamerAgent
 from agents.mpc import MPCAgent
 from agents.run_dir import RunDir
+from agents.threads import apply_threads
 from agents.trainer import Agent, Trainer
 from envs.errors import UserError
 from planners import make_planner
@@ -39,8 +40,6 @@ def main() -> None:
     device = pick_device(cfg.device)
     if (cfg.amp or cfg.compile) and device.type != "cuda":
         raise UserError("--amp and --compile need a CUDA device")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -52,9 +51,10 @@ def main() -> None:
     obs_shape = tuple(venv.single_observation_space.shape or ())
     action_dim = int(np.prod(venv.single_action_space.shape or ()))
     dreamer = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp)
+    trained = (dreamer.world_model, dreamer.actor, dreamer.critic)
+    apply_threads(cfg.threads, sum(p.numel() for m in trained for p in m.parameters()))
     if cfg.compile:
-        dreamer.actor.compile()
-        dreamer.critic.compile()
+        dreamer.compile()
     agent: Agent = dreamer
     if cfg.act == "planner":
         # the Dreamer agent keeps learning (world model and actor-critic); the planner only chooses actions

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from agents.cli import parse_config, run_main
 from agents.config import pick_device
 from agents.configs import FIT_PRESETS, FitConfig
+from agents.threads import apply_threads
 from envs.errors import UserError
 
 ALGO = "world_model"
@@ -50,8 +51,6 @@ def main() -> None:
 
     cfg = parse_config(FitConfig, algo=ALGO, description=__doc__ or "", presets=FIT_PRESETS)
     device = pick_device(cfg.device)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     env_id = resolve_env_id(cfg.env)
     # Held-out episodes (evaluation seeds) first: a bad --context / --horizon fails before any writing.
@@ -70,6 +69,7 @@ def main() -> None:
     run.record_device(device)
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
     model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
+    apply_threads(cfg.threads, sum(p.numel() for p in model.parameters()))
     agent = WorldModelAgent(
         WorldModelLearner(model, cfg.model), action_dim, seed=seeds.train_seed(cfg.seed) + 1
     )

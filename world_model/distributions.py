@@ -87,20 +87,26 @@ def categorical_probs(logits: Tensor, unimix: float) -> Tensor:
     return probs
 
 
-def categorical_sample(probs: Tensor) -> Tensor:
-    """One-hot samples with straight-through gradients (inverse-CDF sampling: a few cheap kernels).
+def categorical_sample(probs: Tensor, u: Tensor | None = None) -> Tensor:
+    """One-hot samples with straight-through gradients, by inverse-CDF sampling in a few cheap kernels.
+
+    The sampled class is the first whose cumulative probability reaches ``u`` (the last class when rounding
+    leaves the total below ``u``).
 
     Args:
         probs: (..., C) probabilities.
+        u: (..., 1) uniform numbers in [0, 1), one per sample (``None``: drawn here). Passing numbers drawn
+            for many steps at once gives the same samples as drawing them step by step from the same stream.
 
     Returns:
-        (..., C) one-hot samples whose gradient is that of ``probs`` (value one-hot, grad of probs).
+        (..., C) one-hot samples whose gradient is that of ``probs``: ``(onehot - sg(probs)) + probs``.
     """
     p = probs.detach()
-    u = torch.rand(*p.shape[:-1], 1, dtype=p.dtype, device=p.device)
-    index = (p.cumsum(-1) < u).sum(-1, keepdim=True).clamp_(max=p.shape[-1] - 1)
-    onehot = torch.zeros_like(p).scatter_(-1, index, 1.0)
-    return (onehot - p) + probs
+    if u is None:
+        u = torch.rand(*p.shape[:-1], 1, dtype=p.dtype, device=p.device)
+    index = torch.searchsorted(p.cumsum(-1), u).clamp_(max=p.shape[-1] - 1)
+    # -p with 1 added at the sampled class is onehot - p (the same float values), then + probs
+    return p.neg().scatter_(-1, index, 1.0, reduce="add").add_(probs)
 
 
 def categorical_mode(probs: Tensor) -> Tensor:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from envs.episode import SequenceBatch
 from world_model.config import WorldModelConfig
 from world_model.model import WorldModel
+from world_model.networks import adam, clip_grad_norm
 from world_model.rssm import RSSMState
 
 
@@ -26,7 +26,7 @@ class WorldModelLearner:
         self.cfg = cfg
         self.params = [p for p in model.parameters() if p.requires_grad]
         opt = cfg.optim
-        self.opt = torch.optim.AdamW(self.params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay)
+        self.opt = adam(self.params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay, decoupled=True)
         self.updates = 0
 
     def update(self, batch: SequenceBatch[torch.Tensor]) -> tuple[dict[str, float], RSSMState]:
@@ -40,7 +40,7 @@ class WorldModelLearner:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
-        norm = nn.utils.clip_grad_norm_(self.params, clip if clip > 0 else float("inf"))
+        norm = clip_grad_norm(self.params, clip if clip > 0 else float("inf"))
         self.opt.step()
         self.model.update_target(self.cfg.latent.ema)
         self.updates += 1

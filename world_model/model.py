@@ -112,10 +112,7 @@ class WorldModel(nn.Module):
         Returns:
             (B, ...) posterior state.
         """
-        post = self.rssm.observe(
-            self.encode(obs.unsqueeze(1)), action.unsqueeze(1), is_first.unsqueeze(1), state
-        )
-        return post.map(lambda x: x[:, 0])
+        return self.rssm.obs_step(state, action, self.encode(obs), is_first)
 
     def imagine(
         self, start: RSSMState, policy_or_actions: Callable[[Tensor], Tensor] | Tensor, horizon: int

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -133,7 +135,117 @@ class CNNDecoder(nn.Module):
 def ema_update(target: nn.Module, online: nn.Module, decay: float) -> None:
     """theta_target <- decay * theta_target + (1 - decay) * theta_online, in place, no gradient."""
     with torch.no_grad():
-        for t, o in zip(target.parameters(), online.parameters(), strict=True):
-            t.lerp_(o, 1.0 - decay)
+        targets: list[Tensor] = list(target.parameters())
+        onlines: list[Tensor] = list(online.parameters())
+        if len(targets) != len(onlines):
+            raise ValueError(f"target has {len(targets)} parameters, online {len(onlines)}")
+        if targets:
+            torch._foreach_lerp_(targets, onlines, 1.0 - decay)  # one call for all parameters
         for tb, ob in zip(target.buffers(), online.buffers(), strict=True):
             tb.copy_(ob)
+
+
+def adam(
+    params: Iterable[Tensor], *, lr: float, eps: float, weight_decay: float = 0.0, decoupled: bool = False
+) -> torch.optim.Optimizer:
+    """Adam (``decoupled``: AdamW) in torch's fused implementation: one kernel updates all parameters
+    instead of about ten per parameter (the same update rule). A checkpoint of the per-parameter
+    implementation loads into it and carries on with that implementation.
+
+    Args:
+        params: the parameters (all on one CPU or CUDA device).
+        lr: learning rate.
+        eps: epsilon of the denominator.
+        weight_decay: L2 penalty (Adam) or decoupled weight decay (AdamW).
+        decoupled: AdamW instead of Adam.
+    """
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return cls(params, lr=lr, eps=eps, weight_decay=weight_decay, fused=True)
+
+
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
+    """Scale the gradients of ``params`` so that their global L2 norm is at most ``max_norm``; returns the
+    norm before clipping. The maths of ``nn.utils.clip_grad_norm_`` (coefficient max_norm / (norm + 1e-6),
+    at most 1) in five multi-tensor ops, where torch's spends one more per parameter (all on one device).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
+    return norm
+
+
+class _DeferredWeightGrad(torch.autograd.Function):
+    """Identity on ``base`` (T, B, O) whose backward also gives the gradients of weights applied inside a
+    loop, dL/dW_k = sum_t grad_t^T x_t^k, from the inputs (T, B, I_k) that ``box`` holds by then."""
+
+    @staticmethod
+    def forward(ctx: Any, base: Tensor, box: list[Tensor | None], *weights: Tensor) -> Tensor:
+        ctx.box = box
+        ctx.dtypes = [w.dtype for w in weights]
+        return base.clone(memory_format=torch.contiguous_format)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        grads: list[Tensor | None] = []
+        for k, dtype in enumerate(ctx.dtypes):
+            x = ctx.box[k] if k < len(ctx.box) else None
+            if x is None or not ctx.needs_input_grad[2 + k]:
+                grads.append(None)
+                continue
+            g = grad.reshape(-1, grad.shape[-1]).to(dtype)
+            grads.append(g.t().mm(x.reshape(-1, x.shape[-1]).to(dtype)))
+        return (grad, None, *grads)
+
+
+class LoopLinear:
+    """The weights of ``y_t = base[t] + sum_k x_t^k W_k^T``, applied at every step t of a sequential loop.
+
+    The weights are transposed (and, under autocast, cast) once, not at every step. When a weight needs a
+    gradient, the loop uses it detached and its gradient is computed once after the loop from the inputs
+    of all steps: one matmul per weight instead of a matmul, two transposes and a gradient accumulation
+    per step and weight. The gradients of ``base`` (a bias, or inputs projected before the loop) and of
+    the inputs are those of the plain computation, and so are the values.
+
+    Per step the loop computes ``y_t`` from :attr:`bases` and :attr:`wts` (or :attr:`weights`) itself and
+    hands the inputs to :meth:`note`; :meth:`close` ends the loop (before the backward pass).
+
+    Args:
+        base: (T, B, O) what is added at each step (``bias.expand(T, B, O)`` for a bias; zeros for none).
+        weights: (O, I_k) weights, as ``nn.Linear.weight``.
+        defer: defer the weights' gradients when they need one (``False``: plain per-step gradients).
+    """
+
+    def __init__(self, base: Tensor, *weights: Tensor, defer: bool = True) -> None:
+        if base.dim() != 3:
+            raise ValueError(f"LoopLinear needs a (T, B, O) base, got {tuple(base.shape)}")
+        self.defer = defer and torch.is_grad_enabled() and any(w.requires_grad for w in weights)
+        self._inputs: list[list[Tensor]] = [[] for _ in weights]
+        self._box: list[Tensor | None] = []
+        if self.defer:
+            base = _DeferredWeightGrad.apply(base, self._box, *weights)
+            weights = tuple(w.detach() for w in weights)
+        device = weights[0].device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            weights = tuple(w.to(dtype) for w in weights)
+        self.weights = weights
+        """(O, I_k) the weights to apply in the loop."""
+        self.wts = tuple(w.t() for w in weights)
+        """(I_k, O) the same, transposed (for ``torch.addmm(base_t, x, wt)``)."""
+        self.bases = base.unbind(0)
+        """(B, O) per step."""
+
+    def note(self, *xs: Tensor) -> None:
+        """Record this step's inputs x_t^k (B, I_k), one per weight (kept when gradients are deferred)."""
+        if self.defer:
+            for inputs, x in zip(self._inputs, xs, strict=True):
+                inputs.append(x)
+
+    def close(self) -> None:
+        """End of the loop: hand the inputs of all steps, stacked (T, B, I_k), to the backward pass."""
+        if self.defer:
+            with torch.no_grad():
+                self._box.extend(torch.stack(xs) if xs else None for xs in self._inputs)
+            self._inputs = []

@@ -78,7 +78,7 @@ class ObsCodec(nn.Module):
         """Observations (..., *obs_shape) to network space: symlog vectors, or (..., C, H, W) in +-0.5."""
         if self.pixels:
             return (obs.to(torch.float32) / 255.0 - 0.5).movedim(-1, -3)
-        x = obs.to(torch.float32)
+        x = obs if obs.dtype == torch.float32 else obs.to(torch.float32)
         if self.norm:
             x = (x - self.obs_mean) / self._std()
         return symlog(x)

@@ -1,14 +1,25 @@
 """RSSM: h_t = GRU(h_{t-1}, [z_{t-1}, a_t]), prior p(z_t | h_t), posterior q(z_t | h_t, e_t).
 
-The sequential loops are kept lean: everything that does not depend on the recurrence (the action and
-embedding projections before the loop, the prior after it) is computed for all (B, T) at once, so each
-step runs one projection of z, one fused GRU cell and the posterior layers.
+The sequential loops are kept lean; each step runs only what depends on the recurrence:
+- what does not depend on it is computed for all steps at once: the action and embedding projections and
+  the random numbers of the latent samples before the loop, the log-probabilities (and in ``observe``
+  the prior over the posterior states) after it;
+- the layers are called as functions on weights transposed (and, under autocast, cast) once per call;
+- when the loop trains the weights, their gradients are computed once after the loop from all steps'
+  inputs (:class:`world_model.networks.LoopLinear`), not with one small matmul per step and weight.
+
+Random numbers: the categorical samples of a loop are drawn as one (T, B, S, 1) block of uniforms before
+it. Where nothing else draws inside the loop (``observe``, ``imagine`` with fixed actions) the samples are
+those of drawing step by step from the same CPU generator; ``imagine`` with a policy that samples draws
+the latents' numbers before the policy's, so its stream differs from drawing them in turn (the sampled
+distribution is the same). The Gaussian latent draws its normals as one block too (same distribution; the
+stream differs from step-by-step draws).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +32,12 @@ from world_model.distributions import (
     categorical_sample,
     gaussian_kl,
 )
-from world_model.networks import mlp
+from world_model.networks import LoopLinear, mlp
+
+
+def _layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
+    """``norm(x)`` without the module call."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 class RSSMState(NamedTuple):
@@ -84,6 +100,8 @@ class RSSM(nn.Module):
         self.post_embed = nn.Linear(embed_dim, cfg.hidden)
         self.post_norm = nn.LayerNorm(cfg.hidden)
         self.post_out = nn.Linear(cfg.hidden, self.stats_dim)
+        self._compiled_post_step: Callable[..., tuple[Tensor, ...]] | None = None
+        self._compiled_prior_step: Callable[..., tuple[Tensor, ...]] | None = None
 
     def initial(self, batch_size: int) -> RSSMState:
         """All-zero state for ``batch_size`` rows (also the state after a reset)."""
@@ -96,25 +114,51 @@ class RSSM(nn.Module):
 
     def sample(self, raw: Tensor) -> Tensor:
         """A latent sample (..., Z) from raw network outputs (..., P) (straight-through / reparameterised)."""
-        if self.categorical:
-            shape = (*raw.shape[:-1], self.cfg.stoch, self.cfg.classes)
-            probs = categorical_probs(raw.reshape(shape), self.cfg.unimix)
-            return categorical_sample(probs).reshape(raw.shape)
-        mean, std_raw = raw.chunk(2, -1)
-        return torch.addcmul(mean, F.softplus(std_raw) + self.cfg.min_std, torch.randn_like(mean))
+        return self._sample(raw, None)[0]
 
     def stats(self, raw: Tensor) -> Tensor:
         """Distribution statistics (..., P) from raw outputs: log-probabilities, or [mean, std]."""
         if self.categorical:
-            shape = (*raw.shape[:-1], self.cfg.stoch, self.cfg.classes)
-            return torch.log(categorical_probs(raw.reshape(shape), self.cfg.unimix)).reshape(raw.shape)
+            return self._stats(self._probs(raw))
+        return self._stats(raw)
+
+    def _probs(self, raw: Tensor) -> Tensor:
+        """Categorical probabilities (..., S, C) from raw outputs (..., S * C), in float32."""
+        if raw.dtype != torch.float32:  # autocast: sample and score in full precision
+            raw = raw.float()
+        shape = (*raw.shape[:-1], self.cfg.stoch, self.cfg.classes)
+        return categorical_probs(raw.reshape(shape), self.cfg.unimix)
+
+    def _sample(self, raw: Tensor, noise: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(latent sample (..., Z), its distribution: probabilities (..., S, C) or the raw outputs).
+
+        ``noise``: the sample's random numbers, uniforms (..., S, 1) or normals (..., S); ``None`` draws them.
+        """
+        if self.categorical:
+            probs = self._probs(raw)
+            return categorical_sample(probs, noise).reshape(*raw.shape[:-1], self.stoch_dim), probs
         mean, std_raw = raw.chunk(2, -1)
+        if noise is None:
+            noise = torch.randn_like(mean)
+        return torch.addcmul(mean, F.softplus(std_raw) + self.cfg.min_std, noise), raw
+
+    def _stats(self, dist: Tensor) -> Tensor:
+        """Statistics (..., P) from what :meth:`_sample` returns as the distribution."""
+        if self.categorical:
+            return torch.log(dist).flatten(-2)
+        mean, std_raw = dist.chunk(2, -1)
         return torch.cat([mean, F.softplus(std_raw) + self.cfg.min_std], -1)
+
+    def _noise(self, steps: int, rows: int, device: torch.device) -> tuple[Tensor, ...]:
+        """The random numbers of ``steps`` latent samples of ``rows`` rows, drawn at once."""
+        shape = (self.cfg.stoch, 1) if self.categorical else (self.cfg.stoch,)
+        draw = torch.rand if self.categorical else torch.randn
+        return draw(steps, rows, *shape, device=device).unbind(0)
 
     def prior(self, deter: Tensor) -> RSSMState:
         """Prior states p(z | h) for deterministic states of any leading shape (..., D)."""
-        raw = self.prior_net(deter)
-        return RSSMState(deter, self.sample(raw), self.stats(raw))
+        z, dist = self._sample(self.prior_net(deter), None)
+        return RSSMState(deter, z, self._stats(dist))
 
     def observe(self, embed: Tensor, action: Tensor, is_first: Tensor, state: RSSMState | None) -> RSSMState:
         """Posterior states over real sequences.
@@ -131,27 +175,114 @@ class RSSM(nn.Module):
         B, T = embed.shape[:2]
         if state is None:
             state = self.initial(B)
-        keep = (~is_first).to(embed.dtype).unsqueeze(-1)  # (B, T, 1)
-        act_in = self.in_action(action * keep)  # (B, T, hidden), bias included
-        emb_in = self.post_embed(embed)  # (B, T, hidden)
-        h, z = state.deter, state.stoch
+        keep = (~is_first).to(embed.dtype)  # (B, T)
+        # Projections of all steps at once, time-major so that each step's slice is contiguous.
+        act_in = self.in_action((action * keep.unsqueeze(-1)).transpose(0, 1).contiguous())  # (T, B, hidden)
+        emb_in = self.post_embed(embed.transpose(0, 1).contiguous())  # (T, B, hidden)
+        cell, cpu = self.cell, embed.device.type == "cpu"
+        gru_in = LoopLinear(act_in, self.in_stoch.weight)
+        # torch.gru_cell takes the per-step biases that defer its weights' gradients only on the CPU
+        cell_x = LoopLinear(cell.bias_ih.expand(T, B, -1), cell.weight_ih, defer=cpu)
+        cell_h = LoopLinear(cell.bias_hh.expand(T, B, -1), cell.weight_hh, defer=cpu)
+        post_in = LoopLinear(emb_in, self.post_deter.weight)
+        post_out = LoopLinear(self.post_out.bias.expand(T, B, -1), self.post_out.weight)
+        noise = self._noise(T, B, embed.device)
+        step = self._compiled_post_step or self._post_step
         # Rows reset only at steps where some is_first is set: one sync instead of two ops per step.
         resets = is_first.any(0).tolist()
-        keeps, acts, embs = keep.unbind(1), act_in.unbind(1), emb_in.unbind(1)
-        w_z, w_h = self.in_stoch.weight.t(), self.post_deter.weight.t()
-        deters, stochs, raws = [], [], []
+        keeps = keep.t().unsqueeze(-1).unbind(0)  # (B, 1) per step
+        h, z = state.deter, state.stoch
+        deters, stochs, dists = [], [], []
         for t in range(T):
             if resets[t]:
                 h, z = h * keeps[t], z * keeps[t]
-            x = F.silu(self.in_norm(torch.addmm(acts[t], z, w_z)))
-            h = self.cell(x, h)
-            raw = self.post_out(F.silu(self.post_norm(torch.addmm(embs[t], h, w_h))))
-            z = self.sample(raw)
+            h_in, z_in = h, z
+            h, z, dist, x, s = step(
+                h,
+                z,
+                noise[t],
+                gru_in.bases[t],
+                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
+                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
+                post_in.bases[t],
+                post_out.bases[t],
+                gru_in.wts[0],
+                cell_x.weights[0],
+                cell_h.weights[0],
+                post_in.wts[0],
+                post_out.wts[0],
+            )
+            gru_in.note(z_in)
+            cell_x.note(x)
+            cell_h.note(h_in)
+            post_in.note(h)
+            post_out.note(s)
             deters.append(h)
             stochs.append(z)
-            raws.append(raw)
-        stats = self.stats(torch.stack(raws, 1))
-        return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1), stats)
+            dists.append(dist)
+        for lin in (gru_in, cell_x, cell_h, post_in, post_out):
+            lin.close()
+        return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1), self._stats(torch.stack(dists, 1)))
+
+    def _post_step(
+        self,
+        h: Tensor,
+        z: Tensor,
+        noise: Tensor,
+        gru_base: Tensor,
+        bias_x: Tensor,
+        bias_h: Tensor,
+        post_base: Tensor,
+        out_base: Tensor,
+        wt_z: Tensor,
+        w_x: Tensor,
+        w_h: Tensor,
+        wt_post: Tensor,
+        wt_out: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One posterior step on prepared weights (``wt_*`` transposed): a function of tensors only, which
+        :meth:`compile_steps` compiles.
+
+        Returns:
+            (h, z, the distribution of z, the GRU input x, the posterior's hidden layer s).
+        """
+        x = F.silu(_layer_norm(torch.addmm(gru_base, z, wt_z), self.in_norm))
+        h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
+        s = F.silu(_layer_norm(torch.addmm(post_base, h, wt_post), self.post_norm))
+        z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
+        return h, z, dist, x, s
+
+    def compile_steps(self, **options: Any) -> None:
+        """Compile the step functions of :meth:`observe` and :meth:`imagine`: ``torch.compile(**options)``.
+
+        Their shapes are fixed within a run (batch, imagination starts), so ``mode="reduce-overhead"``
+        (CUDA graphs) applies on a GPU.
+        """
+        self._compiled_post_step = torch.compile(self._post_step, **options)
+        self._compiled_prior_step = torch.compile(self._prior_step, **options)
+
+    def obs_step(self, state: RSSMState | None, action: Tensor, embed: Tensor, is_first: Tensor) -> RSSMState:
+        """One posterior step (the maths of one step of :meth:`observe`), for acting.
+
+        Args:
+            state: (B, ...) previous state, or ``None`` for zeros.
+            action: (B, A) the action that led to the observation.
+            embed: (B, E) its embedding.
+            is_first: (B,) bool; the state and the action are zeroed there first.
+
+        Returns:
+            (B, ...) posterior state.
+        """
+        if state is None:
+            state = self.initial(embed.shape[0])
+        keep = (~is_first).to(embed.dtype).unsqueeze(-1)  # (B, 1)
+        h, z = state.deter * keep, state.stoch * keep
+        x = torch.addmm(self.in_action(action * keep), z, self.in_stoch.weight.t())
+        h = self.cell(F.silu(_layer_norm(x, self.in_norm)), h)
+        x = torch.addmm(self.post_embed(embed), h, self.post_deter.weight.t())
+        raw = self.post_out(F.silu(_layer_norm(x, self.post_norm)))
+        z, dist = self._sample(raw, None)
+        return RSSMState(h, z, self._stats(dist))
 
     def imagine(
         self, start: RSSMState, policy_or_actions: Callable[[Tensor], Tensor] | Tensor, horizon: int
@@ -167,38 +298,108 @@ class RSSM(nn.Module):
             States with leading dims (N, H + 1) (index 0 is ``start``) and the actions (N, H, A).
         """
         h, z = start.deter, start.stoch
-        deters, stochs, raws = [h], [z], []
-        fixed = not callable(policy_or_actions)
+        N, H = h.shape[0], horizon
+        deters, stochs, dists = [h], [z], []
         actions: list[Tensor] = []
-        if fixed:
-            assert isinstance(policy_or_actions, Tensor)
-            if policy_or_actions.shape[:2] != (h.shape[0], horizon):
-                raise ValueError(
-                    f"actions {tuple(policy_or_actions.shape)} do not match (N={h.shape[0]}, H={horizon}, A)"
-                )
-            act_in = self.in_action(policy_or_actions).unbind(1)
-        w_z = self.in_stoch.weight.t()
-        for t in range(horizon):
-            if fixed:
-                a_in = act_in[t]
-            else:
-                assert callable(policy_or_actions)
-                a = policy_or_actions(torch.cat([h, z], -1))
+        policy: Callable[[Tensor], Tensor] | None = None
+        if callable(policy_or_actions):
+            policy = policy_or_actions
+            gru_in = LoopLinear(
+                self.in_action.bias.expand(H, N, -1), self.in_action.weight, self.in_stoch.weight
+            )
+        else:
+            fixed = policy_or_actions
+            if fixed.shape[:2] != (N, H):
+                raise ValueError(f"actions {tuple(fixed.shape)} do not match (N={N}, H={H}, A)")
+            act_in = self.in_action(fixed.transpose(0, 1).contiguous())  # (H, N, hidden)
+            gru_in = LoopLinear(act_in, self.in_stoch.weight)
+        cell, cpu = self.cell, h.device.type == "cpu"
+        cell_x = LoopLinear(cell.bias_ih.expand(H, N, -1), cell.weight_ih, defer=cpu)
+        cell_h = LoopLinear(cell.bias_hh.expand(H, N, -1), cell.weight_hh, defer=cpu)
+        hidden, out = self._prior_layers()
+        prior_in = LoopLinear(hidden.weight.new_zeros(()).expand(H, N, hidden.out_features), hidden.weight)
+        prior_out = LoopLinear(out.bias.expand(H, N, -1), out.weight)
+        noise = self._noise(H, N, h.device)
+        step = self._compiled_prior_step or self._prior_step
+        for t in range(H):
+            a = None
+            if policy is not None:
+                a = policy(torch.cat([h, z], -1))
                 actions.append(a)
-                a_in = self.in_action(a)
-            h = self.cell(F.silu(self.in_norm(torch.addmm(a_in, z, w_z))), h)
-            raw = self.prior_net(h)
-            z = self.sample(raw)
+            h_in, z_in = h, z
+            h, z, dist, x, s = step(
+                h,
+                z,
+                a,
+                noise[t],
+                gru_in.bases[t],
+                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
+                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
+                prior_in.bases[t],
+                prior_out.bases[t],
+                gru_in.wts[0] if a is not None else None,
+                gru_in.wts[-1],
+                cell_x.weights[0],
+                cell_h.weights[0],
+                prior_in.wts[0],
+                prior_out.wts[0],
+            )
+            gru_in.note(*((a, z_in) if a is not None else (z_in,)))
+            cell_x.note(x)
+            cell_h.note(h_in)
+            prior_in.note(h)
+            prior_out.note(s)
             deters.append(h)
             stochs.append(z)
-            raws.append(raw)
+            dists.append(dist)
+        for lin in (gru_in, cell_x, cell_h, prior_in, prior_out):
+            lin.close()
         stats = [start.stats.unsqueeze(1)]
-        if raws:
-            stats.append(self.stats(torch.stack(raws, 1)))
+        if dists:
+            stats.append(self._stats(torch.stack(dists, 1)))
         states = RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1), torch.cat(stats, 1))
-        act = policy_or_actions if fixed else torch.stack(actions, 1)
+        act = policy_or_actions if policy is None else torch.stack(actions, 1)
         assert isinstance(act, Tensor)
         return states, act
+
+    def _prior_layers(self) -> tuple[nn.Linear, nn.Linear]:
+        """The prior network's hidden and output Linear layers (its LayerNorm is ``prior_net[1]``)."""
+        hidden, out = self.prior_net[0], self.prior_net[3]
+        assert isinstance(hidden, nn.Linear) and isinstance(out, nn.Linear)
+        return hidden, out
+
+    def _prior_step(
+        self,
+        h: Tensor,
+        z: Tensor,
+        a: Tensor | None,
+        noise: Tensor,
+        gru_base: Tensor,
+        bias_x: Tensor,
+        bias_h: Tensor,
+        prior_base: Tensor,
+        out_base: Tensor,
+        wt_a: Tensor | None,
+        wt_z: Tensor,
+        w_x: Tensor,
+        w_h: Tensor,
+        wt_prior: Tensor,
+        wt_out: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One prior step on prepared weights (see :meth:`_post_step`); ``a`` is ``None`` where the
+        action's projection is in ``gru_base`` already (fixed actions).
+
+        Returns:
+            (h, z, the distribution of z, the GRU input x, the prior's hidden layer s).
+        """
+        x = gru_base if a is None or wt_a is None else torch.addmm(gru_base, a, wt_a)
+        x = F.silu(_layer_norm(torch.addmm(x, z, wt_z), self.in_norm))
+        h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
+        norm = self.prior_net[1]
+        assert isinstance(norm, nn.LayerNorm)
+        s = F.silu(_layer_norm(torch.addmm(prior_base, h, wt_prior), norm))
+        z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
+        return h, z, dist, x, s
 
     def kl(self, post: RSSMState, prior: RSSMState) -> tuple[Tensor, Tensor]:
         """(dynamics KL, representation KL), each (...): KL(sg(post) || prior) and KL(post || sg(prior))."""

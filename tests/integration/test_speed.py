@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from agents.configs import DREAM_PRESETS as PRESETS
-from analysis.speed import measure_planners, measure_preset, speed_markdown
+from analysis.speed import (
+    concurrency_specs,
+    measure_op_counts,
+    measure_planners,
+    measure_preset,
+    run_command,
+    speed_markdown,
+)
 from planners import PlannerConfig
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, run_speed
@@ -41,9 +48,39 @@ def test_speed_suite_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytes
         return real(*args, **{**kwargs, "plan": small, "actions": 2})  # type: ignore[arg-type]
 
     monkeypatch.setattr("analysis.speed.measure_planners", fast)
+    monkeypatch.setattr(benchmark, "SPEED_COLLECTION", ("Pendulum", "debug", 40))
     assert run_speed(BenchmarkConfig(suite="speed", out=tmp_path), ["--suite", "speed"]) == 0
     result = json.loads((tmp_path / "speed.json").read_text())
     assert result["command"] == "python -m scripts.benchmark --suite speed"
     assert {r["preset"] for r in result["presets"]} == {"debug"}
     assert len(result["planners"]) == 6 * 2 * len({r["threads"] for r in result["presets"]})
-    assert "## Planning" in (tmp_path / "speed.md").read_text()
+    kinds = [(r["kind"], r["num_envs"]) for r in result["collection"]]
+    assert kinds == [("raw", 1), ("random", 1), ("agent", 1), ("random", 4), ("agent", 4)]
+    assert all(r["steps_per_s"] > 0 and r["ratio_to_raw"] > 0 for r in result["collection"])
+    assert [r["preset"] for r in result["op_counts"]] == ["debug"] and result["runs"] == []
+    md = (tmp_path / "speed.md").read_text()
+    assert "## Planning" in md and "## Collection against the raw simulator" in md and "## Op counts" in md
+
+
+def test_op_counts_are_positive_and_per_step() -> None:
+    row = measure_op_counts("debug", PRESETS["debug"])
+    assert row["imagination"] == [32, 5] and row["batch"] == [4, 8]
+    for k in ("wm_update", "ac_update", "act"):
+        assert 0 < row[f"{k}_ops"] <= row[f"{k}_kernels"]
+    # one imagination step is a small part of the whole actor-critic update
+    assert 0 < row["imagine_step_ops"] < row["ac_update_ops"] / 5
+
+
+def test_concurrency_specs_pair_runs_with_each_thread_setting() -> None:
+    groups = concurrency_specs("cpu", "Walker2d", [0, 2], steps=800)
+    assert [[s.name for s in g] for g in groups] == [
+        ["alone-auto"],
+        ["pair-auto-a", "pair-auto-b"],
+        ["alone-2t"],
+        ["pair-2t-a", "pair-2t-b"],
+    ]
+    spec = groups[3][1]
+    assert spec.args[spec.args.index("--threads") :][:2] == ("--threads", "2")
+    assert spec.prefill + spec.log_every < spec.steps  # some intervals lie wholly after the prefill
+    cmd = run_command(spec, Path("/tmp/x"), seed=1)
+    assert cmd[1:3] == ["-m", "scripts.dream"] and "--train.no-progress" in cmd

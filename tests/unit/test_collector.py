@@ -100,6 +100,16 @@ def test_truncated_episodes_match_a_reference_env_across_autoresets() -> None:
     venv.close()
 
 
+def test_episodes_longer_than_the_first_buffers_are_recorded_whole() -> None:
+    """The per-env record arrays grow (from 256 records) without losing or reordering records."""
+    cfg = EnvConfig(max_episode_steps=300, num_envs=2)
+    venv = make_vector_env("HalfCheetah", cfg, seed=3)
+    episodes = Collector(venv, action_repeat=1).collect(RandomPolicy(6, seed=1), 2 * 310)
+    assert [ep.transitions for ep in episodes] == [300, 300]
+    _replay_against_reference(episodes, "HalfCheetah", cfg, 3, 2)
+    venv.close()
+
+
 def test_terminated_episodes_are_not_truncated() -> None:
     cfg = EnvConfig(num_envs=2)
     venv = make_vector_env("InvertedPendulum", cfg, seed=3)

@@ -1,0 +1,40 @@
+"""Start a run that stops with its launcher: ``python -m launch.child PARENT_PID -- PROGRAM ARGS...``.
+
+Linux only does anything: the process asks the kernel for SIGTERM when its parent dies
+(``PR_SET_PDEATHSIG``), then becomes ``PROGRAM`` (``execv`` keeps the request, the pid and the open file
+descriptors). A run whose launcher is killed (a Ray worker killed, a node's agent gone, the benchmark
+killed with SIGKILL) then checkpoints and stops instead of training on unattended beside its retry. If
+the parent is already gone when the request is made, it exits at once with status 75 (EX_TEMPFAIL).
+
+Run as a small program rather than a ``preexec_fn``: code between fork and exec is unsafe in a threaded
+launcher (Ray workers and Tune trials have many threads).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal sent to this process when its parent thread exits."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``PARENT_PID -- PROGRAM ARGS...``, arm the parent-death signal, exec the program."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 3 or args[1] != "--":
+        print("usage: python -m launch.child PARENT_PID -- PROGRAM [ARGS...]", file=sys.stderr)
+        raise SystemExit(2)
+    parent, program = int(args[0]), args[2:]
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the launcher died before the request was in place
+            raise SystemExit(75)
+    os.execv(program[0], program)
+
+
+if __name__ == "__main__":
+    main()

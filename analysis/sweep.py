@@ -2,10 +2,10 @@
 
 Each trial is one run directory (its eval.csv is the source of truth). Per configuration, over its seeds:
 
-- *final*: each run's last evaluation (median over seeds, with the median step it was taken at);
+- *final*: the last evaluation of each run that trained its whole budget (median over seeds);
 - *AUC*: per run that trained its whole budget, the mean eval return over the sweep's common window
   (from the latest first evaluation among those runs to the budget; ``analysis.report.mean_return_over``);
-  a run stopped early (by ASHA, say) has no AUC and is counted in *stopped early*;
+  a run stopped early (by ASHA, say) has neither and is listed in the notes with its last return;
 - rows ranked by median AUC, then median final return (configurations without either last).
 """
 
@@ -63,7 +63,7 @@ def summarize_sweep(
     rows = []
     for params, group in groups.items():
         group.sort(key=lambda t: t.seed)
-        evaluated = [t.run for t in group if t.run is not None and len(t.run.step)]
+        finished = []
         aucs = []
         notes = []
         for t in group:
@@ -73,17 +73,20 @@ def summarize_sweep(
             elif run is None or not len(run.step):
                 notes.append(f"seed {t.seed}: no evaluation")
             elif not run.finished:
-                notes.append(f"seed {t.seed} stopped early at {run.last_step:,} steps")
-            elif window is not None:
-                auc = mean_return_over(run, *window)
+                notes.append(
+                    f"seed {t.seed} stopped early at {run.last_step:,} steps (return {run.returns[-1]:.1f})"
+                )
+            else:
+                finished.append(run)
+                auc = mean_return_over(run, *window) if window is not None else None
                 if auc is not None:
                     aucs.append(auc)
         rows.append(
             ConfigRow(
                 params=params,
                 trials=tuple(group),
-                final=summarize([float(r.returns[-1]) for r in evaluated]),
-                final_step=summarize([float(r.last_step) for r in evaluated]),
+                final=summarize([float(r.returns[-1]) for r in finished]),
+                final_step=summarize([float(r.last_step) for r in finished]),
                 auc=summarize(aucs),
                 notes=tuple(notes),
             )
@@ -110,8 +113,8 @@ def sweep_markdown(rows: Sequence[ConfigRow], window: tuple[float, float] | None
     header = ["rank", *(f"`{n}`" for n in names), "seeds", "final", f"AUC ({span})", "stopped early / failed"]
     lines = [
         "Cells: median [interquartile range] over seeds (n = seeds counted) of the mean deterministic eval",
-        "return. *final*: each run's last evaluation (@ median step); *AUC*: mean eval return over the",
-        "common window, for runs that trained their whole budget.",
+        "return, over the runs that trained their whole budget. *final*: each run's last evaluation;",
+        "*AUC*: mean eval return over the common window. Runs stopped early are in the notes.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---"] * len(header)) + " |",

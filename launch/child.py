@@ -2,9 +2,11 @@
 
 Linux only does anything: the process asks the kernel for SIGTERM when its parent dies
 (``PR_SET_PDEATHSIG``), then becomes ``PROGRAM`` (``execv`` keeps the request, the pid and the open file
-descriptors). A run whose launcher is killed (a Ray worker killed, a node's agent gone, the benchmark
-killed with SIGKILL) then checkpoints and stops instead of training on unattended beside its retry. If
-the parent is already gone when the request is made, it exits at once with status 75 (EX_TEMPFAIL).
+descriptors). A run whose launcher is killed (the benchmark killed with SIGKILL, a Ray worker killed
+where Ray does not end a dead worker's children itself) then checkpoints and stops instead of training
+on unattended beside its retry. (Ray's default is to kill those children, often before they have
+checkpointed; the retry then resumes from the last periodic checkpoint.) If the parent is already gone
+when the request is made, it exits at once with status 75 (EX_TEMPFAIL).
 
 Run as a small program rather than a ``preexec_fn``: code between fork and exec is unsafe in a threaded
 launcher (Ray workers and Tune trials have many threads).

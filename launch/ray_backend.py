@@ -7,9 +7,10 @@
   and ``gpus_per_run`` GPUs (fractions share a GPU: 0.25 puts four runs on one).
 - Faults: a task whose worker or node dies is retried (``max_retries``), and so is one whose run was
   killed by a signal (``retry_exceptions=[RunKilledError]``); a run that failed by itself (a traceback,
-  a bad option) is not. A retry resumes from the run's last checkpoint: the job lock makes it wait for an
-  orphaned run of the job, which ``launch.child`` has told to checkpoint and stop. A job that still
-  fails comes back with the reason; nothing is dropped silently.
+  a bad option) is not. A retry resumes from the run's last checkpoint; the job lock makes it wait
+  while a process of an earlier attempt still lives (Ray ends a dead worker's children, and
+  ``launch.child`` sends them SIGTERM). A job that still fails comes back with the reason; nothing is
+  dropped silently.
 - Files: the tasks write run directories under one root, ``--out`` itself, or the shared ``--storage``
   folder that every node mounts at the same path, from which each run is mirrored into ``--out`` as it
   ends. Each task first checks that it sees the root (a marker file), so a cluster without shared
@@ -51,7 +52,7 @@ INSTALL_HINT = "pip install -e '.[ray]'"
 """How to install Ray with the toolkit (run in its folder)."""
 
 PROGRESS_EVERY_S = 30.0
-"""The progress line is printed when a count changes, and at least this often."""
+"""The progress line is printed when a run ends, and at least this often."""
 
 CANCEL_WAIT_S = 120.0
 """On Ctrl-C / SIGTERM, how long to wait for the running tasks to checkpoint their runs."""
@@ -246,7 +247,7 @@ def run_on_ray(
         status: dict[str, Status] = {}
         progress = Progress(jobs)
         limit = opts.jobs if opts.address is not None else None
-        last_counts: tuple[int, ...] = ()
+        last_counts: tuple[int, ...] = (-1,)
         last_print = 0.0
         while pending or in_flight:
             while pending and (limit is None or len(in_flight) < limit):
@@ -269,7 +270,7 @@ def run_on_ray(
                 announce(verdict(outcome))
             for job in in_flight.values():
                 status[job.name] = "running" if lock_held(job.lock) else "pending"
-            counts = tuple(sorted(status.values()).count(s) for s in ("done", "failed", "running", "pending"))
+            counts = tuple(sorted(status.values()).count(s) for s in ("done", "failed"))
             if counts != last_counts or time.monotonic() - last_print > PROGRESS_EVERY_S:
                 announce(progress.line(status))
                 last_counts, last_print = counts, time.monotonic()

@@ -23,9 +23,11 @@ A sweep spec is a YAML mapping::
 Each (configuration, seed) is a Tune trial that runs the agent's script as a subprocess in a run
 directory of ours (``runs/<env>/<agent>/<field=value,...>/seed<S>``) and reports each new eval.csv row to
 Tune (``step``, ``eval_return``) as it appears, so ASHA compares trials at equal env steps; eval.csv stays
-the source of truth for the results table. A trial that Tune stops is told to checkpoint and stop
-(SIGTERM); one whose process is killed is retried from its checkpoint (``FailureConfig``). Running the
-same sweep again resumes unfinished trials and replays finished ones from their eval.csv. Random draws
+the source of truth for the results table. A trial that ASHA stops ends with its Tune actor (Ray ends
+the actor's child processes): its run keeps eval.csv and its last periodic checkpoint. A trial whose
+process is killed is retried from its checkpoint (``FailureConfig``). Running the same sweep again
+resumes unfinished trials (stopped ones too, which ASHA may stop again) and replays finished ones from
+their eval.csv. Random draws
 are made here, seeded, not by Tune, so that the configurations and their folders are the same each time.
 """
 
@@ -255,7 +257,12 @@ def sweep_jobs(spec: SweepSpec, module: tuple[str, ...], root: Path) -> list[tup
 
 
 def tune_trial(config: dict[str, Any], jobs: dict[str, Job], device: str | None, threads: int) -> None:
-    """A Tune function trainable: run ``jobs[config["job"]]`` and report each new eval.csv row."""
+    """A Tune function trainable: run ``jobs[config["job"]]`` and report each new eval.csv row.
+
+    The row that reaches the budget is reported only after the run has ended (and been recorded in
+    bench.json): Tune ends a trial's actor as soon as it has seen its last step. A trial that ASHA stops
+    earlier loses its actor at once, and its run with it (no bench.json entry for that session).
+    """
     from ray import tune
 
     job = jobs[config["job"]]
@@ -264,6 +271,8 @@ def tune_trial(config: dict[str, Any], jobs: dict[str, Job], device: str | None,
         while True:
             ended = proc.poll()
             for row in read_eval_csv(job.run_dir / "eval.csv"):
+                if row["step"] >= job.task.steps and not ended:
+                    break  # Tune ends a trial at its budget: report the last row once the run has ended
                 if row["step"] > reported:
                     metrics = {"step": int(row["step"]), "eval_return": float(row["return_mean"])}
                     tune.report({**metrics, "wall_time": float(row["wall_time"])})

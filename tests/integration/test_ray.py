@@ -13,6 +13,7 @@ import pytest
 
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, Task, run_suite
+from scripts.sweep import SweepConfig, run_sweep
 from tests.fake_agent import FAKE_AGENT
 
 ray = pytest.importorskip("ray")
@@ -99,3 +100,27 @@ def test_a_run_killed_every_time_is_reported_with_the_reason(
     assert "fake seed 0: stopped at 100 of 400 steps" in md
     failed = json.loads((out / "benchmark.json").read_text())["failed"]
     assert failed[0]["reason"] == "killed by SIGKILL, after 0 retries"
+
+
+@pytest.mark.mujoco
+def test_a_small_sweep_on_tune(local_ray: Path, tmp_path: Path) -> None:
+    """Two values of agent.horizon, debug-sized, on Tune with ASHA: run directories and the ranked table."""
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "env: Pendulum\npreset: debug\nsteps: 400\neval_every: 200\neval_episodes: 1\nseeds: 1\n"
+        "params:\n  agent.horizon: [3, 15]\ngrace_period: 200\n"
+    )
+    out = tmp_path / "sweep"
+    assert run_sweep(SweepConfig(spec=spec, out=out, jobs=2), ["--spec", str(spec)]) == 0
+    data = json.loads((out / "sweep.json").read_text())
+    assert sorted(c["params"]["agent.horizon"] for c in data["configs"]) == [3, 15]
+    for config in data["configs"]:
+        (trial,) = config["trials"]
+        assert trial["finished"] == (trial["last_step"] == 400) and trial["last_step"] >= 200
+        assert trial["finished"] or any("stopped early at 200 steps" in n for n in config["notes"])
+        run = out / trial["path"]
+        assert (run / "eval.csv").is_file() and (run / "checkpoints").is_dir()
+    md = (out / "sweep.md").read_text()
+    assert "| rank | `agent.horizon` | seeds | final | AUC (200-400) | stopped early / failed |" in md
+    assert "- scheduler: ASHA on eval_return at env steps (grace period 200" in md
+    assert (out / "tune").is_dir()

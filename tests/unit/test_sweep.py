@@ -130,13 +130,13 @@ def test_results_table_ranks_configurations_by_auc(tmp_path: Path) -> None:
     assert window == (200.0, 400.0)
     assert [row.params for row in rows] == [h15, h3]
     assert rows[0].auc.values == (-400.0,) and rows[0].final.values == (-300.0,)
-    assert rows[1].final.values == (-400.0, -900.0) and rows[1].auc.n == 1
-    assert rows[1].notes == ("seed 1 stopped early at 200 steps",)
+    assert rows[1].final.values == (-400.0,) and rows[1].auc.n == 1  # finished runs only
+    assert rows[1].notes == ("seed 1 stopped early at 200 steps (return -900.0)",)
     assert rows[0].notes == ("seed 1 failed: killed by SIGKILL",)
     md = sweep_markdown(rows, window)
     assert "| rank | `agent.horizon` | seeds | final | AUC (200-400) | stopped early / failed |" in md
     assert "| 1 | 15 | 2 (0,1) | -300.0 (n=1) @400 | -400.0 (n=1) | 1 |" in md
-    assert "- agent.horizon=3: seed 1 stopped early at 200 steps" in md
+    assert "- agent.horizon=3: seed 1 stopped early at 200 steps (return -900.0)" in md
     data = sweep_json(rows, window, tmp_path)
     assert data["configs"][0]["params"] == {"agent.horizon": 15}
     assert data["configs"][1]["trials"][1] == {

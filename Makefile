@@ -10,7 +10,7 @@ export MUJOCO_GL ?= egl
 
 BIN := $(VENV)/bin
 
-.PHONY: setup train test lint clean-venv
+.PHONY: setup train test test-ray lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,16 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# The tests marked `ray` (scripts.benchmark --backend ray, scripts.sweep), with the optional extra installed
+# first. Not part of `make test` or CI: the extra adds several hundred MB of packages, and Ray's own
+# processes, to a run on 2 cores; without Ray those tests are skipped.
+$(VENV)/.installed-ray: pyproject.toml | $(VENV)/.installed
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[dev,ray]"
+	touch $@
+
+test-ray: $(VENV)/.installed-ray
+	$(BIN)/python -m pytest -q -m ray $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,24 +1,33 @@
 """Run a fixed benchmark protocol: our agents and the SB3 baselines, then the comparison report.
 
     python -m scripts.benchmark --suite smoke --seeds 1 --out bench/smoke
-    python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --jobs 2
-    python -m scripts.benchmark --suite mujoco --seeds 5 --out bench/mujoco --device cuda
+    python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --backend ray --jobs 2
+    python -m scripts.benchmark --suite mujoco --seeds 5 --out bench/mujoco --backend ray --address auto \
+        --gpus-per-run 0.25 --storage /shared/bench
     python -m scripts.benchmark --suite speed --out benchmarks/speed [--concurrent-steps 3000]
     python -m scripts.benchmark --suite gpu --out benchmarks/gpu [--device cuda]
 
 Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or ``python -m
 scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
 ``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
-peak resident memory) to ``bench.json`` in the run directory. Runs go one after another; ``--jobs J``
-runs J at once, each with one CPU thread (OMP_NUM_THREADS=1, which torch follows). With one job at a
-time the runs choose their threads themselves (``--threads 0``: see ``agents/threads.py``), or follow
-the OMP_NUM_THREADS you set (on a machine busy with other work, one thread per run is much faster than
-oversubscribed threads).
+peak resident memory) to ``bench.json`` in the run directory.
+
+Backends: ``--backend local`` (the default) runs them one after another; each run chooses its threads
+itself (``--threads 0``: see ``agents/threads.py``) or follows the OMP_NUM_THREADS you set.
+``--backend ray`` (``pip install -e '.[ray]'``) makes every run a Ray task with declared resources
+(``--cpus-per-run``, default 1, which is also its thread count; ``--gpus-per-run``, fractions share a
+GPU) on a local Ray instance started for the suite (``--jobs J``: J runs at once; default all cores) or
+on a running cluster (``--address auto`` or ``HOST:PORT``; with several nodes, ``--storage`` a folder
+every node mounts, mirrored into OUT as runs end). Several runs at once are Ray's job: the local backend
+refuses ``--jobs`` above 1. A Ray run whose worker, node or process is killed is retried from its last
+checkpoint (``--max-retries``). Either backend prints how
+many runs are done, running and pending, with an ETA.
 
 Run the same command again to resume an interrupted suite: a run whose eval.csv reaches its budget is
 skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
 checkpoint starts over. At the end the compare report (``report.md``, ``report.json``, one PNG per env,
-with a speed table and the machine description) is written into OUT.
+with a speed table and the machine description) is written into OUT; runs that failed are listed at its
+top with the reason.
 
 ``--suite speed`` trains nothing: in this process it measures the ms per world-model and actor-critic
 update of every ``scripts.dream`` preset (on Pendulum and Walker2d; ``dreamerv3`` on Walker2d only), the
@@ -42,14 +51,9 @@ import json
 import os
 import platform
 import shlex
-import shutil
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,10 +61,10 @@ from typing import Any, Literal
 
 import tyro
 
-from analysis.report import build_report, eval_columns, find_run_dirs, load_runs, show_path, write_report
+from analysis.report import build_report, find_run_dirs, load_runs, show_path, write_report
 from envs.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[1]
+from launch.jobs import Batch, Job, Task, job_command, job_state, resolved_device
+from launch.local import run_local
 
 # ----------------------------------------------------------------------------------------------------
 # The protocol: plain tables.
@@ -89,8 +93,8 @@ COST_PER_STEP: dict[str, float] = {
     "td3": 0.8,
     "ppo": 0.3,
 }
-"""Rough relative CPU cost of one env step per agent: with --jobs > 1 the longest runs of a seed start
-first, so the last minutes do not leave cores idle."""
+"""Rough relative CPU cost of one env step per agent: on Ray the longest runs of a seed start first, so
+the last minutes do not leave cores idle; the progress line's ETA weighs runs by it."""
 
 SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
     # (suite, agent): extra arguments
@@ -105,19 +109,6 @@ SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
 """Per-suite changes to an agent's defaults, kept few and visible (they are in each run's config.yaml)."""
 
 ALL = tuple(AGENTS)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One environment of a suite: each agent trains ``steps`` env steps per seed."""
-
-    env: str
-    steps: int
-    eval_every: int
-    eval_episodes: int
-    agents: tuple[str, ...] = ALL
-    seeds: int | None = None
-    """At most this many seeds of this task (None: all of ``--seeds``); for tasks too long to repeat."""
 
 
 MODEL_FREE = ("sac", "td3", "ppo")
@@ -169,8 +160,25 @@ class BenchmarkConfig:
     """Seeds per (env, agent): 0 .. K-1."""
     out: Path = Path("bench")
     """Output folder: runs/, logs/, the report, and benchmark.json."""
-    jobs: int = 1
-    """Runs at once (each then uses one CPU thread)."""
+    backend: Literal["local", "ray"] = "local"
+    """local: the runs one after another in this machine; ray: each run a Ray task (pip install -e
+    '.[ray]'), on a local Ray instance, or on a cluster with --address."""
+    jobs: int | None = None
+    """Runs at once (--backend ray; default as many as the CPUs allow). The local backend runs one at a
+    time."""
+    address: str | None = None
+    """--backend ray: a running Ray cluster (auto, or HOST:PORT of its head); default: start a local
+    Ray instance for the suite and stop it at the end."""
+    storage: Path | None = None
+    """--backend ray on several nodes: a folder that every node mounts at the same path; runs are
+    written there and mirrored into --out as they end (default: --out itself, which is right on one
+    machine)."""
+    cpus_per_run: float = 1.0
+    """--backend ray: CPUs each run asks for (also its CPU thread count, at least 1)."""
+    gpus_per_run: float = 0.0
+    """--backend ray: GPUs each run asks for (0.25: four runs share a GPU)."""
+    max_retries: int = 2
+    """--backend ray: retries of a run whose worker, node or process was killed (from its checkpoint)."""
     device: str | None = None
     """Passed to every run as --device (default: the scripts' own, auto)."""
     agents: tuple[str, ...] = ()
@@ -195,35 +203,55 @@ class BenchmarkConfig:
     """``--suite gpu``: variants not started within this many seconds are skipped (the short runs keep
     their own time)."""
 
-
-@dataclass(frozen=True)
-class Job:
-    """One run of the suite."""
-
-    agent: str
-    env: str
-    seed: int
-    task: Task
-    preset: str | None
-    extra: tuple[str, ...]
-    run_dir: Path
-    log: Path
+    @property
+    def root(self) -> Path:
+        """Where the runs are written: --storage when given, else --out (absolute)."""
+        return (self.storage if self.storage is not None else self.out).resolve()
 
 
-JobState = Literal["done", "resume", "fresh"]
+def check_options(cfg: BenchmarkConfig) -> None:
+    """Refuse options that do not go together.
+
+    Raises:
+        UserError: --jobs above 1 or a Ray option on the local backend, --backend ray with --suite speed,
+            non-positive numbers.
+    """
+    if cfg.seeds < 1 or (cfg.jobs is not None and cfg.jobs < 1):
+        raise UserError("--seeds and --jobs must be at least 1")
+    if cfg.backend == "local":
+        if cfg.jobs is not None and cfg.jobs > 1:
+            raise UserError(
+                f"--jobs {cfg.jobs}: the local backend runs one run at a time; for several at once add "
+                "--backend ray (Ray schedules them, on this machine too; install it with pip install -e "
+                "'.[ray]')"
+            )
+        given = [
+            flag
+            for flag, value, default in (
+                ("--address", cfg.address, None),
+                ("--storage", cfg.storage, None),
+                ("--cpus-per-run", cfg.cpus_per_run, 1.0),
+                ("--gpus-per-run", cfg.gpus_per_run, 0.0),
+                ("--max-retries", cfg.max_retries, 2),
+            )
+            if value != default
+        ]
+        if given:
+            raise UserError(f"{', '.join(given)} only apply to --backend ray")
+    elif cfg.suite == "speed":
+        raise UserError("--suite speed measures in this process; --backend ray does not apply")
 
 
 def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
-    """The suite's runs in execution order.
+    """The suite's runs in execution order, under ``cfg.root``.
 
     Seed-major, so every agent has seed 0 before any has seed 1; within a seed the longest runs first
-    (``COST_PER_STEP`` x steps) when several run at once, else in table order.
+    (``COST_PER_STEP`` x steps) on Ray, where several run at once, else in table order.
 
     Raises:
-        UserError: unknown agent label, or a non-positive --seeds / --jobs.
+        UserError: unknown agent label or env, or options that do not go together (:func:`check_options`).
     """
-    if cfg.seeds < 1 or cfg.jobs < 1:
-        raise UserError("--seeds and --jobs must be at least 1")
+    check_options(cfg)
     unknown = sorted(set(cfg.agents) - set(AGENTS))
     if unknown:
         raise UserError(f"unknown agent {', '.join(unknown)}; choose from {', '.join(AGENTS)}")
@@ -231,7 +259,7 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
     unknown = sorted(set(cfg.envs) - set(suite_envs))
     if unknown:
         raise UserError(f"env {', '.join(unknown)} is not in the {cfg.suite} suite: {', '.join(suite_envs)}")
-    out = cfg.out.resolve()
+    root = cfg.root
     jobs: list[Job] = []
     for seed in range(cfg.seeds):
         first = len(jobs)
@@ -240,156 +268,28 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
                 continue
             if task.seeds is not None and seed >= task.seeds:
                 continue
-            for agent in task.agents:
+            for agent in task.agents or ALL:
                 if cfg.agents and agent not in cfg.agents:
                     continue
-                preset = DREAM_PRESETS[cfg.suite] if AGENTS[agent][0] == "scripts.dream" else None
-                name = f"{task.env}-{agent}-seed{seed}"
-                run_dir = out / "runs" / task.env / agent / f"seed{seed}"
-                extra = SUITE_ARGS.get((cfg.suite, agent), ())
-                log = out / "logs" / f"{name}.log"
-                jobs.append(Job(agent, task.env, seed, task, preset, extra, run_dir, log))
-        if cfg.jobs > 1:
-            jobs[first:] = sorted(jobs[first:], key=lambda j: -COST_PER_STEP.get(j.agent, 1.0) * j.task.steps)
+                module = AGENTS[agent]
+                preset = DREAM_PRESETS[cfg.suite] if module[0] == "scripts.dream" else None
+                jobs.append(
+                    Job(
+                        agent=agent,
+                        env=task.env,
+                        seed=seed,
+                        task=task,
+                        module=module,
+                        preset=preset,
+                        extra=SUITE_ARGS.get((cfg.suite, agent), ()),
+                        run_dir=root / "runs" / task.env / agent / f"seed{seed}",
+                        log=root / "logs" / f"{task.env}-{agent}-seed{seed}.log",
+                        cost=COST_PER_STEP.get(agent, 1.0),
+                    )
+                )
+        if cfg.backend == "ray":
+            jobs[first:] = sorted(jobs[first:], key=lambda j: -j.work)
     return jobs
-
-
-def job_state(job: Job) -> JobState:
-    """``done`` (eval.csv reaches the budget), ``resume`` (a checkpoint exists) or ``fresh``."""
-    steps = eval_columns(job.run_dir / "eval.csv")["step"]
-    if len(steps) and steps[-1] >= job.task.steps:
-        return "done"
-    checkpoints = job.run_dir / "checkpoints"
-    if (job.run_dir / "config.yaml").is_file() and checkpoints.is_dir() and any(checkpoints.iterdir()):
-        return "resume"
-    return "fresh"
-
-
-def job_command(job: Job, state: JobState, device: str | None) -> list[str]:
-    """The subprocess command line for ``job`` (a resumed run takes its saved config)."""
-    module, *fixed = AGENTS[job.agent]
-    cmd = [sys.executable, "-m", module]
-    if state == "resume":
-        cmd += ["--resume", "--run-dir", str(job.run_dir), "--steps", str(job.task.steps)]
-    else:
-        if job.preset is not None:
-            cmd += ["--preset", job.preset]
-        cmd += [*fixed, *job.extra, "--env", job.env, "--steps", str(job.task.steps), "--seed", str(job.seed)]
-        cmd += ["--run-dir", str(job.run_dir), "--eval-every", str(job.task.eval_every)]
-        cmd += ["--eval-episodes", str(job.task.eval_episodes)]
-    if device is not None:
-        cmd += ["--device", device]
-    return cmd
-
-
-def job_env(jobs: int) -> dict[str, str]:
-    """The subprocess environment: the repo importable, one thread per run when several run at once."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.setdefault("MUJOCO_GL", "egl")
-    if jobs > 1:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = "1"
-    return env
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one job in this invocation."""
-
-    job: Job
-    state: JobState
-    returncode: int
-    wall_s: float
-    peak_rss_mb: float
-
-
-_LIVE: set[subprocess.Popen[bytes]] = set()
-"""Runs in progress (to pass a SIGTERM on to them)."""
-
-
-_STOPPING = threading.Event()
-
-
-def _forward_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM to the benchmark: ask every live run to checkpoint and stop, then stop waiting.
-
-    Only the first SIGTERM interrupts the wait (``timeout`` sends one to the process and one to its
-    group); later ones are only passed on.
-    """
-    for proc in list(_LIVE):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    if not _STOPPING.is_set():
-        _STOPPING.set()
-        raise KeyboardInterrupt
-
-
-def run_job(job: Job, state: JobState, cfg: BenchmarkConfig, lock: threading.Lock) -> Outcome:
-    """Run one job to completion (or failure); measure its wall time and peak RSS; update bench.json."""
-    if state == "fresh" and job.run_dir.exists():
-        shutil.rmtree(job.run_dir)  # died before its first checkpoint: nothing to continue
-    job.log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = job_command(job, state, cfg.device)
-    with lock:
-        print(f"[{job.env} {job.agent} seed {job.seed}] {state}: {shlex.join(cmd[1:])}", flush=True)
-    start = time.perf_counter()
-    with job.log.open("a") as log:
-        log.write(f"\n$ {shlex.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=job_env(cfg.jobs), cwd=os.getcwd()
-        )
-        with lock:
-            _LIVE.add(proc)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (KiB on Linux)
-        finally:
-            with lock:
-                _LIVE.discard(proc)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    outcome = Outcome(job, state, proc.returncode, time.perf_counter() - start, usage.ru_maxrss / 1024.0)
-    if job.run_dir.is_dir():
-        _record(outcome, cfg)
-    with lock:
-        verdict = "ok" if outcome.returncode == 0 else f"FAILED (exit {outcome.returncode}, see {job.log})"
-        if outcome.returncode != 0 and _STOPPING.is_set():
-            verdict = f"stopped (exit {outcome.returncode})"
-        print(f"[{job.env} {job.agent} seed {job.seed}] {verdict} in {outcome.wall_s:.0f} s", flush=True)
-    return outcome
-
-
-def _record(outcome: Outcome, cfg: BenchmarkConfig) -> None:
-    """Add this session to ``bench.json``: measured wall seconds (summed) and peak RSS (max)."""
-    path = outcome.job.run_dir / "bench.json"
-    old: dict[str, Any] = {}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-    sessions = [*old.get("sessions", []), {"state": outcome.state, "returncode": outcome.returncode}]
-    measured = old.get("measured", {})
-    data = {
-        "agent": outcome.job.agent,
-        "preset": outcome.job.preset,
-        "device": resolved_device(cfg.device),
-        "measured": {
-            "wall_s": float(measured.get("wall_s", 0.0)) + outcome.wall_s,
-            "peak_rss_mb": max(float(measured.get("peak_rss_mb", 0.0)), outcome.peak_rss_mb),
-        },
-        "sessions": sessions,
-    }
-    path.write_text(json.dumps(data, indent=1))
-
-
-def resolved_device(device: str | None) -> str:
-    """The device the runs use: the given one, or what ``auto`` picks on this machine."""
-    if device not in (None, "auto"):
-        return str(device)
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def machine_description() -> str:
@@ -418,6 +318,16 @@ def machine_description() -> str:
     )
 
 
+def run_jobs(cfg: BenchmarkConfig, jobs: Sequence[Job]) -> Batch:
+    """Run ``jobs`` on the configured backend."""
+    if cfg.backend == "local":
+        return run_local(jobs, device=cfg.device)
+    from launch.ray_backend import RayOptions, run_on_ray
+
+    opts = RayOptions(cfg.address, cfg.jobs, cfg.cpus_per_run, cfg.gpus_per_run, cfg.max_retries)
+    return run_on_ray(jobs, opts=opts, device=cfg.device, root=cfg.root, out=cfg.out.resolve())
+
+
 def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     """Run (or resume) the suite, then write the report. Returns the exit status (1 if a run failed)."""
     jobs = build_jobs(cfg)
@@ -428,34 +338,30 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         for job, state in states:
             print(f"{state:7s} {shlex.join(job_command(job, state, cfg.device)[1:])}")
         return 0
+    if cfg.backend == "ray" and not cfg.report_only:
+        from launch.ray_backend import import_ray
+
+        import_ray()  # before anything is written: a missing Ray is a one-line error
     cfg.out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
-    lock = threading.Lock()
-    outcomes: list[Outcome] = []
-    interrupted = False
-    _STOPPING.clear()
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _forward_sigterm) if main_thread else None
-    to_run = [] if cfg.report_only else todo
-    try:
-        with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:
-            futures = [pool.submit(run_job, job, state, cfg, lock) for job, state in to_run]
-            try:
-                outcomes = [f.result() for f in futures]
-            except KeyboardInterrupt:
-                interrupted = True
-                for f in futures:
-                    f.cancel()
-                print("interrupted: the runs checkpoint and stop; run the same command again to resume")
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-    if interrupted:
+    if cfg.report_only:
+        batch = Batch([], False, "none (--report-only)")
+    else:
+        batch = run_jobs(cfg, [job for job, _ in todo])
+    if batch.interrupted:
+        print("interrupted: the runs checkpointed; run the same command again to resume")
         return 130
-    failed = [o for o in outcomes if o.returncode != 0]
+    if cfg.storage is not None:
+        from launch.ray_backend import mirror_run
+
+        for job in jobs:  # runs finished in an earlier invocation, not yet in --out
+            if job.run_dir.is_dir() and not (cfg.out / job.run_dir.relative_to(cfg.root)).exists():
+                mirror_run(job, cfg.root, cfg.out.resolve())
+    failed = [o for o in batch.outcomes if o.failed]
     summary = {
         "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
         "suite": cfg.suite,
+        "backend": batch.backend,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_description(),
@@ -465,7 +371,13 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             for j, s in states
         ],
         "failed": [
-            {"run_dir": str(o.job.run_dir), "log": str(o.job.log), "exit": o.returncode} for o in failed
+            {
+                "run_dir": show_path(_in_out(cfg, o.job.run_dir), cfg.out),
+                "log": show_path(_in_out(cfg, o.job.log), cfg.out),
+                "exit": o.returncode,
+                "reason": o.why(),
+            }
+            for o in failed
         ],
     }
     (cfg.out / "benchmark.json").write_text(json.dumps(summary, indent=1))
@@ -475,13 +387,14 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         f"- command: `{summary['command']}`",
         f"- date: {summary['finished']} (UTC; this invocation started {summary['started']})",
         f"- machine: {summary['machine']}",
+        f"- backend: {batch.backend}",
         f"- runs: {len(jobs)} ({len(jobs) - len(todo)} already finished before this invocation)",
     ]
     if cfg.report_only and todo:
-        unfinished = ", ".join(f"{j.env} {j.agent} seed {j.seed}" for j, _ in todo)
+        unfinished = ", ".join(j.label for j, _ in todo)
         preamble.append(f"- report only (`--report-only`): {len(todo)} runs not finished: {unfinished}")
     preamble += [
-        f"- FAILED: {o.job.env} {o.job.agent} seed {o.job.seed}, see `{show_path(o.job.log, cfg.out)}`"
+        f"- FAILED: {o.job.label} ({o.why()}), see `{show_path(_in_out(cfg, o.job.log), cfg.out)}`"
         for o in failed
     ]
     runs_dir = cfg.out / "runs"
@@ -496,7 +409,16 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     report = build_report(runs, skipped=skipped, speed=True, base=cfg.out)
     for path in write_report(report, cfg.out, preamble="\n".join(preamble) + "\n"):
         print(path)
+    if failed:
+        print(f"{len(failed)} runs failed:", file=sys.stderr)
+        for o in failed:
+            print(f"  {o.job.label}: {o.why()}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _in_out(cfg: BenchmarkConfig, path: Path) -> Path:
+    """Where ``path`` (under the runs' root) is found under --out (the same path without --storage)."""
+    return cfg.out.resolve() / path.relative_to(cfg.root)
 
 
 SPEED_PRESETS: tuple[tuple[str, tuple[str, ...], int], ...] = (
@@ -517,6 +439,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     """``--suite speed``: measure presets and planners with 1 thread and with all cores, collection against
     the raw simulator and op counts with 1 thread, and (``--concurrent-steps``) runs at once; write the
     results."""
+    check_options(cfg)
     import torch
 
     from agents.configs import DREAM_PRESETS as PRESETS

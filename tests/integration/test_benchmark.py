@@ -13,40 +13,7 @@ import pytest
 from envs.errors import UserError
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, Task, build_jobs, job_command, job_state, run_suite
-
-FAKE_AGENT = '''
-"""A stand-in agent script: writes config.yaml, eval.csv and a checkpoint like the real ones."""
-import argparse, os, sys
-from pathlib import Path
-
-p = argparse.ArgumentParser()
-for name in ("--env", "--steps", "--seed", "--run-dir", "--eval-every", "--eval-episodes", "--device"):
-    p.add_argument(name)
-p.add_argument("--resume", action="store_true")
-a = p.parse_args()
-run = Path(a.run_dir)
-if a.resume:
-    text = (run / "config.yaml").read_text()
-    cfg = dict(line.split(": ", 1) for line in text.splitlines())
-    lines = (run / "eval.csv").read_text().splitlines()
-    start = int(float(lines[-1].split(",")[0])) + int(cfg["eval_every"])
-else:
-    run.mkdir(parents=True)
-    cfg = {"env": a.env, "seed": a.seed, "steps": a.steps, "algo": "fake", "eval_every": a.eval_every}
-    (run / "config.yaml").write_text("".join(f"{k}: {v}\\n" for k, v in cfg.items()))
-    header = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
-    (run / "eval.csv").write_text(header + "\\n")
-    start = 0
-print("threads", os.environ.get("OMP_NUM_THREADS"), "seed", cfg["seed"])
-crash = os.environ.get("FAKE_CRASH_SEED") == cfg["seed"] and not a.resume
-(run / "checkpoints").mkdir(exist_ok=True)
-for step in range(start, int(a.steps) + 1, int(cfg["eval_every"])):
-    if crash and step >= 200:
-        sys.exit(1)
-    with open(run / "eval.csv", "a") as f:
-        f.write(f"{step},{step / 100},1,{-1000 + step + int(cfg['seed'])},0,0,0,200\\n")
-    (run / "checkpoints" / f"ckpt-{step}.pt").write_text("x")
-'''
+from tests.fake_agent import FAKE_AGENT
 
 
 def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) -> None:
@@ -76,7 +43,7 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
     assert job_state(jobs[0]) == "fresh"
     only = build_jobs(BenchmarkConfig(suite="mujoco", seeds=1, out=tmp_path, agents=("sac",)))
     assert [(j.env, j.task.steps) for j in only[:1]] == [("Walker2d", 1_000_000)] and len(only) == 4
-    cpu = build_jobs(BenchmarkConfig(suite="cpu", seeds=3, out=tmp_path, jobs=2))
+    cpu = build_jobs(BenchmarkConfig(suite="cpu", seeds=3, out=tmp_path, backend="ray", jobs=2))
     hopper = [j.seed for j in cpu if j.env == "Hopper"]
     assert hopper and set(hopper) == {0}  # a task with seeds=1 runs only seed 0
     assert {j.seed for j in cpu} == {0, 1, 2}
@@ -99,16 +66,16 @@ def test_suite_resumes_without_redoing_finished_runs(
     monkeypatch.setattr(benchmark, "AGENTS", {"fake": ("fakeagent",)})
     monkeypatch.setattr(benchmark, "SUITES", {"smoke": (Task("Pendulum-v1", 300, 100, 1, ("fake",)),)})
     out = tmp_path / "out"
-    cfg = BenchmarkConfig(suite="smoke", seeds=2, out=out, jobs=2)
+    cfg = BenchmarkConfig(suite="smoke", seeds=2, out=out)
     monkeypatch.setenv("FAKE_CRASH_SEED", "1")  # seed 1 dies after its 100-step evaluation
 
     assert run_suite(cfg, ["--suite", "smoke"]) == 1
     seed0, seed1 = out / "runs/Pendulum-v1/fake/seed0", out / "runs/Pendulum-v1/fake/seed1"
     assert len((seed1 / "eval.csv").read_text().splitlines()) == 1 + 2  # steps 0 and 100
     md = (out / "report.md").read_text()
-    assert "FAILED: Pendulum-v1 fake seed 1, see `logs/Pendulum-v1-fake-seed1.log`" in md
+    assert "FAILED: Pendulum-v1 fake seed 1 (exit 1), see `logs/Pendulum-v1-fake-seed1.log`" in md
+    assert "- backend: local, one run at a time" in md
     assert "fake seed 1: stopped at 100 of 300 steps (runs/Pendulum-v1/fake/seed1)" in md
-    assert "threads 1 seed 0" in (out / "logs/Pendulum-v1-fake-seed0.log").read_text()  # --jobs 2
     assert json.loads((seed0 / "bench.json").read_text())["measured"]["peak_rss_mb"] > 1
 
     monkeypatch.delenv("FAKE_CRASH_SEED")

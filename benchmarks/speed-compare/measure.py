@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import torch
 
 
 def main() -> None:
+    sys.path.insert(0, os.getcwd())  # the checkout this runs from, not the installed one
     name, flags = sys.argv[1], sys.argv[2:]
     torch.set_num_threads(1)
     try:  # today's layout, then the older one

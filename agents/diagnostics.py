@@ -5,7 +5,8 @@ Known failure modes of Dreamer-style agents on locomotion, each with a number:
 
 - **value overestimation**: the critic learns from imagined returns; on real states its value can drift
   far above the discounted return the agent really gets. ``overestimation`` = mean critic value over
-  mean discounted Monte-Carlo return-to-go of the same real states (1 is calibrated).
+  mean discounted Monte-Carlo return-to-go of the same real states (1 is calibrated; reported where that
+  return is clearly positive), ``value_bias`` = their difference in return units (any sign of return).
 - **missed terminal states**: a continue head that rarely predicts a fall lets imagined trajectories
   run on after the walker has fallen. ``cont_at_terminal`` is the mean P(continue) at real terminal
   states (should be near 0), ``terminal_missed`` the fraction of them above 0.5, and
@@ -32,6 +33,9 @@ OVERESTIMATION_WARN = 2.0
 """Warn when the critic's value is more than this multiple of the real discounted return."""
 SATURATION_WARN = 0.5
 """Warn when more than this share of action dimensions is saturated."""
+MIN_RETURN_FOR_RATIO = 1.0
+"""The overestimation ratio is reported only where the mean real return is at least this (a ratio of
+values near 0, or of negative returns, would not say which way the critic errs: ``value_bias`` does)."""
 TAIL = 0.05
 """Truncated episodes: only states whose unseen tail weighs less than this (gamma^k < TAIL) count."""
 
@@ -73,8 +77,9 @@ def value_diagnostics(
         device: where the model lives.
 
     Returns:
-        ``diag/value_mean``, ``diag/mc_return_mean``, ``diag/overestimation`` (from terminated episodes
-        and states of truncated ones far enough from the cut), and where terminal states exist
+        ``diag/value_mean``, ``diag/mc_return_mean``, ``diag/value_bias``, ``diag/overestimation`` (from
+        terminated episodes and states of truncated ones far enough from the cut), and where terminal
+        states exist
         ``diag/cont_at_terminal``, ``diag/terminal_missed``, ``diag/cont_before_terminal``; empty if
         no episode is given.
     """
@@ -112,7 +117,8 @@ def value_diagnostics(
         if len(v_all):
             out["diag/value_mean"] = float(v_all.mean())
             out["diag/mc_return_mean"] = float(g_all.mean())
-            if abs(g_all.mean()) > 1e-6:
+            out["diag/value_bias"] = float(v_all.mean() - g_all.mean())
+            if g_all.mean() >= MIN_RETURN_FOR_RATIO:  # a ratio means something for clearly positive returns
                 out["diag/overestimation"] = float(v_all.mean() / g_all.mean())
     if at_term:
         out["diag/cont_at_terminal"] = float(np.mean(at_term))

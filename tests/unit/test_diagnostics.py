@@ -56,6 +56,7 @@ def test_overestimation_and_terminal_statistics_on_a_hand_made_episode() -> None
     out = value_diagnostics(IndexModel(), value, [ep], gamma=gamma, device=torch.device("cpu"))
     assert out["diag/mc_return_mean"] == pytest.approx(g.mean())
     assert out["diag/overestimation"] == pytest.approx(2.0)
+    assert out["diag/value_bias"] == pytest.approx(g.mean())
     assert out["diag/cont_at_terminal"] == pytest.approx(0.1)
     assert out["diag/terminal_missed"] == 0.0
     assert out["diag/cont_before_terminal"] == pytest.approx(0.9)
@@ -77,3 +78,14 @@ def test_truncated_episodes_count_only_states_far_from_the_cut() -> None:
     assert out["diag/overestimation"] == pytest.approx(1.0, abs=0.01)
     assert "diag/cont_at_terminal" not in out
     assert warnings_for({"actor/saturated": 0.6}).keys() == {"saturation"}
+
+
+def test_no_ratio_for_returns_near_zero_or_negative() -> None:
+    ep = _episode([0.0] + [-1.0] * 9, terminated=True)  # Pendulum-like: every reward negative
+
+    def value(feat: Tensor) -> Tensor:
+        return torch.full(feat.shape[:-1], -0.5)  # optimistic: above the real (negative) return
+
+    out = value_diagnostics(IndexModel(), value, [ep], gamma=0.5, device=torch.device("cpu"))
+    assert "diag/overestimation" not in out
+    assert out["diag/value_bias"] > 0  # the critic errs upwards

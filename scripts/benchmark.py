@@ -59,8 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import tyro
-
+from agents.cli import parse_options, run_main
 from analysis.report import build_report, find_run_dirs, load_runs, show_path, write_report
 from envs.errors import UserError
 from launch.jobs import Batch, Job, Task, job_command, job_state, resolved_device
@@ -584,20 +583,21 @@ def run_gpu(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point."""
+    """Entry point: one-line errors (exit 2), the suite's status as the exit status."""
     argv = list(sys.argv[1:] if args is None else args)
-    cfg = tyro.cli(BenchmarkConfig, args=argv, description=__doc__)
-    try:
+
+    def run() -> None:
+        cfg = parse_options(BenchmarkConfig, args=argv, description=__doc__ or "")
         if cfg.suite == "speed":
             status = run_speed(cfg, argv)
         elif cfg.suite == "gpu":
             status = run_gpu(cfg, argv)
         else:
             status = run_suite(cfg, argv)
-    except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(status)
+        if status:
+            raise SystemExit(status)
+
+    run_main(run)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import tyro
 import yaml
 
+from agents.cli import parse_options, run_main
 from analysis.report import load_run
 from analysis.sweep import Trial, summarize_sweep, sweep_json, sweep_markdown
 from envs.errors import UserError
@@ -208,15 +208,16 @@ def _with_cost(job: Job) -> Job:
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point."""
+    """Entry point: one-line errors (exit 2), the suite's status as the exit status."""
     argv = list(sys.argv[1:] if args is None else args)
-    cfg = tyro.cli(SweepConfig, args=argv, description=__doc__)
-    try:
+
+    def run() -> None:
+        cfg = parse_options(SweepConfig, args=argv, description=__doc__ or "")
         status = run_sweep(cfg, argv)
-    except UserError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(status)
+        if status:
+            raise SystemExit(status)
+
+    run_main(run)
 
 
 if __name__ == "__main__":

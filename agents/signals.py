@@ -41,3 +41,25 @@ def stop_signals() -> Iterator[StopRequest]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, once, like Ctrl-C (for loops that end their work on it: a batch of
+    runs whose current run checkpoints on its own SIGTERM). ``timeout`` sends a second signal to the
+    process group; only the first interrupts. Outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if not fired.is_set():
+            fired.set()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -6,11 +6,9 @@ plain loop. SIGTERM (like Ctrl-C) stops the current run after it has checkpointe
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from agents.signals import sigterm_interrupts
 from launch.jobs import Batch, Job, Outcome, run_job, verdict
 from launch.progress import Progress, Status
 
@@ -24,29 +22,17 @@ def run_local(jobs: Sequence[Job], *, device: str | None, announce: Callable[[st
     progress = Progress(jobs)
     status: dict[str, Status] = {}
     outcomes: list[Outcome] = []
-    stopping = threading.Event()
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        # only the first interrupts (``timeout`` sends one to the process and one to its group)
-        if not stopping.is_set():
-            stopping.set()
-            raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if main else None
-    try:
-        for job in jobs:
-            status[job.name] = "running"
-            announce(progress.line(status))
-            outcome = run_job(job, device=device, threads=None, announce=announce)
-            status[job.name] = "failed" if outcome.failed else "done"
-            outcomes.append(outcome)
-            announce(verdict(outcome))
-        if jobs:
-            announce(progress.line(status))
-    except KeyboardInterrupt:
-        return Batch(outcomes, True, BACKEND)
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_interrupts():
+        try:
+            for job in jobs:
+                status[job.name] = "running"
+                announce(progress.line(status))
+                outcome = run_job(job, device=device, threads=None, announce=announce)
+                status[job.name] = "failed" if outcome.failed else "done"
+                outcomes.append(outcome)
+                announce(verdict(outcome))
+            if jobs:
+                announce(progress.line(status))
+        except KeyboardInterrupt:
+            return Batch(outcomes, True, BACKEND)
     return Batch(outcomes, False, BACKEND)

@@ -24,9 +24,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.signals import sigterm_interrupts
 from envs.errors import UserError
 from launch.jobs import (
     Batch,
@@ -228,15 +227,8 @@ def run_on_ray(
     marker = root / f".ray-suite-{uuid.uuid4().hex[:12]}"
     in_flight: dict[Any, Job] = {}
     backend = "ray"
-    stopping = threading.Event()
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if not stopping.is_set():
-            stopping.set()
-            raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if main else None
+    sigterm = sigterm_interrupts()
+    sigterm.__enter__()
     try:
         backend = describe_cluster(ray, opts, local=opts.address is None)
         announce(backend)
@@ -284,8 +276,7 @@ def run_on_ray(
         for job in in_flight.values():
             mirror_run(job, root, out)
     finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        sigterm.__exit__(None, None, None)
         marker.unlink(missing_ok=True)
         if own:
             ray.shutdown()

@@ -441,6 +441,37 @@ SPEED_COLLECTION: tuple[str, str, int] = ("Walker2d", "cpu", 2000)
 measurement (1 and 4 envs)."""
 
 
+def suite_result(argv: Sequence[str], started: datetime, device: object) -> dict[str, Any]:
+    """The head of a measuring suite's JSON: the command, start and end, the machine and the device."""
+    return {
+        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "device": str(device),
+    }
+
+
+def write_suite_result(
+    out: Path, stem: str, title: str, result: dict[str, Any], body: str, notes: Sequence[str] = ()
+) -> None:
+    """``OUT/STEM.json`` (the result) and ``OUT/STEM.md`` (a head naming command, date and machine, then
+    ``body``); prints the Markdown file's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    head = [
+        f"# {title}",
+        "",
+        f"- command: `{result['command']}`",
+        f"- date: {result['finished']} (UTC)",
+        f"- machine: {result['machine']}",
+        *notes,
+        "",
+    ]
+    (out / f"{stem}.md").write_text("\n".join(head) + "\n" + body)
+    print(out / f"{stem}.md")
+
+
 def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     """``--suite speed``: measure presets and planners with 1 thread and with all cores, collection against
     the raw simulator and op counts with 1 thread, and (``--concurrent-steps``) runs at once; write the
@@ -493,31 +524,13 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
                 f"[speed] {len(group)} run(s) at once: {', '.join(spec.name for spec in group)}", flush=True
             )
             runs += measure_runs(group, cfg.out / "concurrent", timeout=3600.0)
-    result = {
-        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_description(),
-        "device": str(device),
-        "presets": presets,
-        "planners": planners,
-        "collection": collection,
-        "op_counts": op_counts,
-        "runs": runs,
-    }
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "speed.json").write_text(json.dumps(result, indent=1))
-    head = [
-        "# Speed: `--suite speed`",
-        "",
-        f"- command: `{result['command']}`",
-        f"- date: {result['finished']} (UTC)",
-        f"- machine: {result['machine']}",
-        "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)",
-        "",
-    ]
-    (cfg.out / "speed.md").write_text("\n".join(head) + "\n" + speed_markdown(result))
-    print(cfg.out / "speed.md")
+    result = suite_result(argv, started, device)
+    result |= {"presets": presets, "planners": planners, "collection": collection, "op_counts": op_counts}
+    result["runs"] = runs
+    note = (
+        "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)"
+    )
+    write_suite_result(cfg.out, "speed", "Speed: `--suite speed`", result, speed_markdown(result), [note])
     return 0
 
 
@@ -563,27 +576,8 @@ def run_gpu(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     for spec in specs:
         print(f"[gpu] run {spec.name}", flush=True)
         runs += measure_runs([spec], cfg.out / "runs", timeout=120.0)
-    result = {
-        "command": shlex.join(["python", "-m", "scripts.benchmark", *argv]),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine_description(),
-        "device": str(device),
-        "updates": updates,
-        "runs": runs,
-    }
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "gpu.json").write_text(json.dumps(result, indent=1))
-    head = [
-        "# GPU: `--suite gpu`",
-        "",
-        f"- command: `{result['command']}`",
-        f"- date: {result['finished']} (UTC)",
-        f"- machine: {result['machine']}",
-        "",
-    ]
-    (cfg.out / "gpu.md").write_text("\n".join(head) + "\n" + gpu_markdown(result))
-    print(cfg.out / "gpu.md")
+    result = suite_result(argv, started, device) | {"updates": updates, "runs": runs}
+    write_suite_result(cfg.out, "gpu", "GPU: `--suite gpu`", result, gpu_markdown(result))
     failed = [r for r in updates if r.get("error", "").split(":")[0] not in ("", "skipped")]
     failed += [r for r in runs if r["returncode"] != 0]
     return 1 if failed else 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -255,6 +256,30 @@ class EpisodeReplay:
             warnings.warn(f"skipping unreadable replay file {path}: {e}", RuntimeWarning, stacklevel=3)
             return None
         return episode
+
+
+def read_episode_files(patterns: Sequence[str]) -> list[Episode]:
+    """Episodes from files a replay wrote (``<index>-<records>.npz``), found by glob patterns; read only.
+
+    Files are taken in sorted path order; unreadable ones are skipped with a warning.
+
+    Raises:
+        UserError: a pattern that matches no episode file.
+    """
+    import glob
+
+    episodes: list[Episode] = []
+    for pattern in patterns:
+        paths = sorted(p for p in map(Path, glob.glob(pattern)) if _FILE_RE.match(p.name))
+        if not paths:
+            raise UserError(f"no episode files (NNNNNN-LEN.npz) match {pattern!r}")
+        for path in paths:
+            m = _FILE_RE.match(path.name)
+            assert m is not None
+            episode = EpisodeReplay._read(path, int(m.group(2)))
+            if episode is not None:
+                episodes.append(episode)
+    return episodes
 
 
 def to_torch(batch: SequenceBatch[np.ndarray], device: torch.device) -> SequenceBatch[torch.Tensor]:

@@ -5,12 +5,23 @@ run directory), trains the world model on sequences from it, and evaluates it op
 episodes collected with evaluation seeds. Writes ``world_model_eval.json``, TensorBoard scalars under
 ``wm/`` and checkpoints into the run directory.
 
+``--family`` picks the model: ``rssm`` (the latent world model, ``--objective reconstruction|latent``),
+``ensemble`` (a PETS-style probabilistic ensemble on the state, ``--ensemble.*``) or ``hamiltonian``
+(a learned Hamiltonian with a leapfrog integrator for (q, p) observations, ``--hamiltonian.*``); all
+three are scored on the same held-out windows with the same keys. For MuJoCo envs with state
+observations (and ``FrictionlessPendulum``) the JSON also holds the energy and momentum errors of the
+predicted trajectories and their energy drift (``--no-physics`` leaves them out).
+
 Examples::
 
     python -m scripts.fit_world_model --env Pendulum --objective reconstruction --steps 10000
     python -m scripts.fit_world_model --env Pendulum --objective latent --updates 3000
     python -m scripts.fit_world_model --env Hopper --preset small --context 5 --horizon 15
     python -m scripts.fit_world_model --preset tiny --env Pendulum        # seconds, for a smoke test
+    python -m scripts.fit_world_model --env Walker2d --family ensemble
+    python -m scripts.fit_world_model --env FrictionlessPendulum --family hamiltonian --context 1 \\
+        --horizon 200
+    python -m scripts.fit_world_model --env Hopper --loss.energy 1.0       # energy-consistency regulariser
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ import os
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -29,7 +40,8 @@ import tyro
 from agents.cli import parse_config, run_main
 from agents.config import RunConfig, pick_device
 from envs.errors import UserError
-from world_model.config import WorldModelConfig
+from envs.names import resolve_env_id
+from world_model.config import EnsembleConfig, HamiltonianConfig, WorldModelConfig
 from world_model.presets import world_model_preset
 
 ALGO = "world_model"
@@ -42,10 +54,22 @@ class FitConfig(RunConfig):
 
     steps: int = 10_000
     """Environment steps of random-policy data collected for training."""
+    family: Literal["rssm", "ensemble", "hamiltonian"] = "rssm"
+    """Model family: the RSSM world model (options below), a PETS-style probabilistic ensemble on the state
+    (--ensemble.*), or a Hamiltonian model for (q, p) observations (--hamiltonian.*)."""
     model: Annotated[WorldModelConfig, tyro.conf.arg(name="")] = field(
         default_factory=lambda: world_model_preset("small")
     )
     """World model (its fields are top-level options: --objective, --rssm.deter, --optim.lr, ...)."""
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    """The probabilistic ensemble (--family ensemble)."""
+    hamiltonian: HamiltonianConfig = field(default_factory=HamiltonianConfig)
+    """The Hamiltonian model (--family hamiltonian)."""
+    physics: bool = True
+    """Add energy / momentum errors and energy drift where state observations map into the simulator."""
+    train_episodes: tuple[str, ...] = ()
+    """Glob patterns of episode files (NNNNNN-LEN.npz, as runs write them; read only) added to the
+    random-policy training data, e.g. a Dreamer run's 'RUN/episodes/*.npz'."""
     updates: int = 2000
     """Gradient updates of the world model."""
     batch_size: int = 16
@@ -102,6 +126,14 @@ def _check(cfg: FitConfig) -> None:
     for name in ("eval_interval", "log_every", "checkpoint_every"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.family != "rssm" and cfg.envs.obs != "state":
+        raise UserError(f"the {cfg.family} model works on state observations only: use --envs.obs state")
+    if cfg.family != "rssm" and cfg.resume:
+        raise UserError(f"--resume continues rssm fits only; refit the {cfg.family} (it takes minutes)")
+    if cfg.family != "rssm" and cfg.model.loss.energy > 0:
+        raise UserError(
+            "--loss.energy is the rssm's regulariser; it has no effect with --family " + cfg.family
+        )
 
 
 def main() -> None:
@@ -113,7 +145,7 @@ def main() -> None:
     from agents.logger import Logger
     from agents.run_dir import RunDir
     from envs import Collector, EpisodeReplay, RandomPolicy, make_vector_env, resolve_env_id, seeds
-    from envs.replay import to_torch
+    from envs.replay import read_episode_files, to_torch
     from world_model import WorldModel
     from world_model.evaluation import eval_windows, openloop_eval, openloop_scalars
     from world_model.learner import WorldModelLearner
@@ -131,12 +163,16 @@ def main() -> None:
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
     action_dim = int(venv.single_action_space.shape[0])  # type: ignore[index]
     obs_shape = tuple(venv.single_observation_space.shape)  # type: ignore[arg-type]
-    replay = EpisodeReplay(run.episodes, capacity=2 * cfg.steps + 10_000, seed=cfg.seed)
+    extra = read_episode_files(cfg.train_episodes)
+    extra_steps = sum(len(ep) for ep in extra)
+    replay = EpisodeReplay(run.episodes, capacity=2 * cfg.steps + 10_000 + extra_steps, seed=cfg.seed)
     if run.resumed and replay.load() > 0:
         print(f"replay: reloaded {replay.steps} steps from {run.episodes}")
     else:
         collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
         for ep in collector.collect(RandomPolicy(action_dim, seed=cfg.seed), cfg.steps):
+            replay.add(ep)
+        for ep in extra:
             replay.add(ep)
         if replay.steps < cfg.seq_len:  # episodes longer than the budget: finish one
             for ep in collector.collect(RandomPolicy(action_dim, seed=cfg.seed + 1), 1):
@@ -154,10 +190,24 @@ def main() -> None:
         f"{env_id}: {replay.steps} training steps in {replay.num_episodes} episodes, "
         f"{len(held_out)} held-out episodes ({windows.obs.shape[0]} windows), "
         f"obs {obs_shape}, actions {action_dim}"
+        + (f"; {len(extra)} episodes from --train-episodes" if extra else "")
     )
+    physics, physics_note = _physics(cfg, obs_shape)
+    if cfg.family != "rssm":
+        _fit_state_model(cfg, run, replay, eval_batch, obs_shape, action_dim, device, physics, physics_note)
+        return
 
     model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
-    learner = WorldModelLearner(model, cfg.model)
+    energy_fn = None
+    if cfg.model.loss.energy > 0:
+        if physics is None:
+            raise UserError(
+                f"--loss.energy needs the simulator's energy of {env_id}'s observations: {physics_note}"
+            )
+        from envs.physics import energy_labeller
+
+        energy_fn = energy_labeller(cfg.env)
+    learner = WorldModelLearner(model, cfg.model, energy_fn=energy_fn)
     if run.resumed:
         state = load_checkpoint(run.checkpoints)
         learner.load_state_dict(state["learner"])
@@ -175,7 +225,12 @@ def main() -> None:
 
     def evaluate() -> dict[str, Any]:
         result = openloop_eval(
-            model, eval_batch, context=cfg.context, horizon=cfg.horizon, threshold=cfg.threshold
+            model,
+            eval_batch,
+            context=cfg.context,
+            horizon=cfg.horizon,
+            threshold=cfg.threshold,
+            physics=physics,
         )
         logger.scalars(openloop_scalars(result), learner.updates)
         return result
@@ -227,7 +282,10 @@ def main() -> None:
     final = _final_train_metrics(learner, replay, cfg, device, to_torch)
     out: dict[str, Any] = {
         "env": env_id,
+        "family": "rssm",
         "objective": cfg.model.objective,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "physics": physics_note,
         "train_steps": int(replay.steps - replay.num_episodes) * cfg.envs.action_repeat,
         "updates": learner.updates,
         "ms_per_update": 1000.0 * update_time / timed if timed else float("nan"),
@@ -236,6 +294,7 @@ def main() -> None:
         "device": str(device),
         "threads": torch.get_num_threads(),
         "held_out_episodes": len(held_out),
+        "train_episodes_extra": len(extra),
         **result,
         "train_metrics": final,
     }
@@ -272,10 +331,122 @@ def _final_train_metrics(
     learner.model.eval()  # no running-statistics updates
     with torch.no_grad():
         for _ in range(n):
-            _, metrics, _ = learner.model.loss(to_torch(replay.sample(cfg.batch_size, cfg.seq_len), device))
+            batch = to_torch(replay.sample(cfg.batch_size, cfg.seq_len), device)
+            _, metrics, _ = learner.model.loss(batch, learner.energy_labels(batch))
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v / n
     return sums
+
+
+def _physics(cfg: FitConfig, obs_shape: tuple[int, ...]) -> tuple[Any, str]:
+    """(observations -> energy and momentum, or None; a note on what it is or why there is none)."""
+    from envs.physics import physics_for
+
+    if not cfg.physics:
+        return None, "off (--no-physics)"
+    if len(obs_shape) != 1:
+        return None, "not available: pixel observations"
+    try:
+        return physics_for(cfg.env), "MuJoCo energy and centre-of-mass momentum of mapped states"
+    except UserError as err:
+        return None, f"not available: {err}"
+
+
+def _fit_state_model(
+    cfg: FitConfig,
+    run: Any,
+    replay: Any,
+    eval_batch: Any,
+    obs_shape: tuple[int, ...],
+    action_dim: int,
+    device: torch.device,
+    physics: Any,
+    physics_note: str,
+) -> None:
+    """``--family ensemble|hamiltonian``: fit on the replay's transitions, evaluate, write the same JSON."""
+    from tqdm import tqdm
+
+    from agents.checkpoint import save_checkpoint
+    from agents.logger import Logger
+    from world_model.evaluation import openloop_scalars
+    from world_model.state_fit import build_state_model, fit_state_model, openloop_eval_states
+    from world_model.transitions import transitions_from_episodes, transitions_to_torch
+
+    model, learner = build_state_model(
+        cfg.family, obs_shape, action_dim, ensemble=cfg.ensemble, hamiltonian=cfg.hamiltonian
+    )
+    model.to(device)
+    data = transitions_to_torch(transitions_from_episodes(replay.recent(replay.num_episodes)), device)
+    particles = cfg.ensemble.particles if cfg.family == "ensemble" else 1
+    logger = Logger(run.path)
+    bar = tqdm(total=cfg.updates, disable=not cfg.progress, unit="upd", dynamic_ncols=True)
+    sums: dict[str, float] = {}
+    eval_seconds = [0.0]
+
+    def evaluate() -> dict[str, Any]:
+        result = openloop_eval_states(
+            model,  # type: ignore[arg-type]
+            eval_batch,
+            context=cfg.context,
+            horizon=cfg.horizon,
+            particles=particles,
+            threshold=cfg.threshold,
+            physics=physics,
+            seed=cfg.seed,
+        )
+        logger.scalars(openloop_scalars(result), learner.updates)
+        return result
+
+    def on_update(n: int, metrics: dict[str, float]) -> None:
+        for k, v in metrics.items():
+            sums[k] = sums.get(k, 0.0) + v
+        if n % cfg.log_every == 0 or n == cfg.updates:
+            count = cfg.log_every if n % cfg.log_every == 0 else n % cfg.log_every
+            means = {k: v / count for k, v in sums.items()}
+            sums.clear()
+            logger.scalars(means, n)
+            bar.set_postfix({k.split("/")[1]: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+        if n % cfg.eval_interval == 0 and n < cfg.updates:
+            eval_start = time.perf_counter()
+            r = evaluate()
+            eval_seconds[0] += time.perf_counter() - eval_start
+            bar.write(f"update {n}: 1-step nmse {r['nmse_1step']:.4f}, T_h {r['prediction_horizon']}")
+        bar.update(1)
+
+    start = time.perf_counter()
+    try:
+        fit_state_model(
+            learner,
+            data,
+            updates=cfg.updates,
+            generator=torch.Generator().manual_seed(cfg.seed),
+            on_update=on_update,
+        )
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start - eval_seconds[0]
+    save_checkpoint(run.checkpoints, learner.updates, {"learner": learner.state_dict()})
+    result = evaluate()
+    objective = "gaussian_nll" if cfg.family == "ensemble" else cfg.hamiltonian.dynamics
+    out: dict[str, Any] = {
+        "env": resolve_env_id(cfg.env),
+        "family": cfg.family,
+        "objective": objective,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "physics": physics_note,
+        "train_steps": int(replay.steps - replay.num_episodes) * cfg.envs.action_repeat,
+        "train_transitions": int(data.obs.shape[0]),
+        "updates": learner.updates,
+        "ms_per_update": 1000.0 * seconds / max(learner.updates, 1),
+        "batch_size": learner.batch_size,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        **result,
+    }
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    (run.path / EVAL_FILE).write_text(json.dumps(_finite(out), indent=2) + "\n")
+    logger.close()
+    _print_summary(out, run.path / EVAL_FILE)
 
 
 def _postfix(means: dict[str, float]) -> dict[str, str]:
@@ -298,7 +469,10 @@ def _print_summary(out: dict[str, Any], path: Any) -> None:
     nmse = out["openloop_nmse"]
     last = out["openloop_nmse_repeat_last"]
     picks = sorted({0, min(4, len(nmse) - 1), len(nmse) // 2, len(nmse) - 1})
-    print(f"{out['env']} {out['objective']}: {out['updates']} updates, {out['ms_per_update']:.1f} ms/update")
+    print(
+        f"{out['env']} {out['family']} {out['objective']}: {out['updates']} updates, "
+        f"{out['ms_per_update']:.1f} ms/update"
+    )
     print(
         "  open-loop nmse  "
         + "  ".join(f"h={h + 1}: {nmse[h]:.4f} (repeat-last {last[h]:.4f})" for h in picks)
@@ -309,6 +483,12 @@ def _print_summary(out: dict[str, Any], path: Any) -> None:
         f"mean predictor {out['reward_mse_mean_predictor']:.4f}); "
         f"continue accuracy {out['cont_accuracy']:.3f}"
     )
+    if "energy_error" in out:
+        print(
+            f"  energy error {out['energy_error']:.3g} J, momentum error {out['momentum_error']:.3g} kg m/s "
+            f"(scales {out['energy_scale']:.3g}, {out['momentum_scale']:.3g}); energy drift "
+            f"{out['energy_drift']:.3g} (real {out['energy_drift_real']:.3g})"
+        )
     if "embed_spread" in out:
         print(f"  embedding spread (collapse statistic, ~1 healthy, 0 collapsed) {out['embed_spread']:.3f}")
     print(f"wrote {path}")

@@ -56,3 +56,49 @@ def test_user_errors_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "error:" in proc.stderr and "too short" in proc.stderr
     proc = _run(tmp_path / "b", "--env", "Pendulum", "--updates", "0")
     assert proc.returncode == 2 and "--updates must be at least 1" in proc.stderr
+
+
+def test_ensemble_writes_the_same_keys(tmp_path: Path) -> None:
+    run = tmp_path / "ens"
+    proc = _run(run, "--env", "Pendulum", "--family", "ensemble", "--ensemble.units", "32", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["family"] == "ensemble" and out["objective"] == "gaussian_nll" and out["updates"] == 40
+    for key in (
+        "openloop_nmse",
+        "openloop_nmse_repeat_last",
+        "openloop_reward_mse",
+        "openloop_cont_accuracy",
+    ):
+        assert len(out[key]) == 8, key
+    assert len(out["openloop_nmse_particle_mean"]) == 8 and out["particles"] == 5
+    assert 0 <= out["prediction_horizon"] <= 8 and isinstance(out["reward_mse"], float)
+    assert out["physics"].startswith("not available") and "energy_error" not in out  # Pendulum-v1: no sim map
+    proc = _run(tmp_path / "px", "--env", "Hopper", "--family", "ensemble", "--envs.obs", "pixels")
+    assert proc.returncode == 2 and "state observations" in proc.stderr
+
+
+def test_hamiltonian_on_the_frictionless_pendulum(tmp_path: Path) -> None:
+    run = tmp_path / "ham"
+    proc = _run(
+        run, "--env", "FrictionlessPendulum", "--family", "hamiltonian", "--context", "1", "--horizon", "20",
+        "--no-progress",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["env"] == "FrictionlessPendulum-v0" and out["objective"] == "hamiltonian"
+    assert len(out["openloop_energy_drift"]) == 20 and max(out["openloop_energy_drift_real"]) < 1e-4
+    assert out["energy_scale"] > 0 and out["cont_accuracy"] == 1.0
+
+
+@pytest.mark.mujoco
+def test_energy_regulariser_and_physics_keys_on_hopper(tmp_path: Path) -> None:
+    run = tmp_path / "hop"
+    proc = _run(run, "--env", "Hopper", "--loss.energy", "1.0", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    for key in ("openloop_energy_error", "openloop_momentum_error", "openloop_energy_drift"):
+        assert len(out[key]) == 8 and all(v >= 0 for v in out[key]), key
+    assert out["physics"].startswith("MuJoCo") and out["energy_scale"] > 0
+    assert "wm/energy_loss" in out["train_metrics"] and "wm/energy_transfer_loss" in out["train_metrics"]
+    assert "energy error" in proc.stdout

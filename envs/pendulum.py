@@ -4,9 +4,10 @@ A point mass ``m`` on a massless rod of length ``l`` under gravity ``g``, no fri
 
     H(q, p) = p^2 / (2 m l^2) + m g l (1 - cos q),    dq/dt = dH/dp,  dp/dt = -dH/dq = -m g l sin q
 
-with q the angle from the downward vertical (not wrapped: a rotating pendulum keeps counting) and
-p = m l^2 dq/dt the angular momentum. The observation is ``(q, p)`` itself, so a model sees the
-canonical coordinates. Each agent step advances ``dt`` seconds with ``substeps`` classical
+with q the angle from the downward vertical and p = m l^2 dq/dt the angular momentum. Every episode
+swings (starts have an energy below 90% of the separatrix's 2 m g l), so q stays inside (-pi, pi) and
+needs no wrapping: a model sees the canonical coordinates ``(q, p)`` as the observation, and none has
+to extrapolate to angles it never saw. Each agent step advances ``dt`` seconds with ``substeps`` classical
 Runge-Kutta (RK4) steps: not a symplectic method, so the ground truth does not share the structure of
 the leapfrog integrator a Hamiltonian model uses, and its energy error (about 1e-9 relative per step
 at the defaults) is far below anything a learned model shows.
@@ -38,9 +39,11 @@ DT = 0.05
 SUBSTEPS = 10
 """RK4 steps per agent step."""
 MAX_EPISODE_STEPS = 300
+MAX_START_ENERGY = 0.9 * 2.0 * MASS * GRAVITY * LENGTH
+"""Starts have less energy than this (J): below the separatrix, so the pendulum never rotates."""
 
 
-def pendulum_energy(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+def pendulum_energy(q: np.ndarray | float, p: np.ndarray | float) -> np.ndarray:
     """H(q, p) = p^2 / (2 m l^2) + m g l (1 - cos q), element-wise (J)."""
     return p**2 / (2.0 * MASS * LENGTH**2) + MASS * GRAVITY * LENGTH * (1.0 - np.cos(q))
 
@@ -69,8 +72,8 @@ def rk4_step(state: np.ndarray, dt: float) -> np.ndarray:
 class FrictionlessPendulumEnv(gym.Env[np.ndarray, np.ndarray]):
     """The frictionless, torque-free pendulum (see the module docstring).
 
-    Resets draw q ~ U(-pi, pi) and p ~ U(-p_max, p_max), p_max = 2 m l^2 rad/s: most starts swing,
-    some (energy above 2 m g l) rotate.
+    Resets draw q ~ U(-pi, pi) and p ~ U(-p_max, p_max), p_max = 2 m l^2 rad/s, again until the energy is
+    below ``MAX_START_ENERGY`` (90% of 2 m g l): the pendulum swings, up to about +-143 degrees.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium's class attribute)
@@ -94,7 +97,11 @@ class FrictionlessPendulumEnv(gym.Env[np.ndarray, np.ndarray]):
         """Draw a start state (q, p)."""
         super().reset(seed=seed)
         p_max = 2.0 * MASS * LENGTH**2
-        self.state = np.array([self.np_random.uniform(-np.pi, np.pi), self.np_random.uniform(-p_max, p_max)])
+        while True:
+            q, p = self.np_random.uniform(-np.pi, np.pi), self.np_random.uniform(-p_max, p_max)
+            if pendulum_energy(q, p) < MAX_START_ENERGY:
+                break
+        self.state = np.array([q, p])
         return self.state.copy(), {"energy": float(pendulum_energy(*self.state))}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:

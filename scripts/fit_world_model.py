@@ -70,6 +70,9 @@ class FitConfig(RunConfig):
     train_episodes: tuple[str, ...] = ()
     """Glob patterns of episode files (NNNNNN-LEN.npz, as runs write them; read only) added to the
     random-policy training data, e.g. a Dreamer run's 'RUN/episodes/*.npz'."""
+    extra_eval_episodes: tuple[str, ...] = ()
+    """Glob patterns of episode files (read only) forming a second held-out set (e.g. a policy's episodes);
+    the final model is also scored on it, under 'extra_eval' in the JSON."""
     updates: int = 2000
     """Gradient updates of the world model."""
     batch_size: int = 16
@@ -186,6 +189,17 @@ def main() -> None:
     except ValueError as e:
         raise UserError(f"held-out episodes are too short for --context + --horizon: {e}") from e
     eval_batch = to_torch(windows, device)
+    extra_batch = None
+    if cfg.extra_eval_episodes:
+        extra_held_out = read_episode_files(cfg.extra_eval_episodes)
+        try:
+            extra_windows = eval_windows(
+                extra_held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows
+            )
+        except ValueError as e:
+            raise UserError(f"--extra-eval-episodes are too short for --context + --horizon: {e}") from e
+        extra_batch = to_torch(extra_windows, device)
+        print(f"extra held-out set: {len(extra_held_out)} episodes ({extra_windows.obs.shape[0]} windows)")
     print(
         f"{env_id}: {replay.steps} training steps in {replay.num_episodes} episodes, "
         f"{len(held_out)} held-out episodes ({windows.obs.shape[0]} windows), "
@@ -194,7 +208,18 @@ def main() -> None:
     )
     physics, physics_note = _physics(cfg, obs_shape)
     if cfg.family != "rssm":
-        _fit_state_model(cfg, run, replay, eval_batch, obs_shape, action_dim, device, physics, physics_note)
+        _fit_state_model(
+            cfg,
+            run,
+            replay,
+            (eval_batch, extra_batch),
+            obs_shape,
+            action_dim,
+            device,
+            physics,
+            physics_note,
+            len(extra),
+        )
         return
 
     model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
@@ -279,6 +304,15 @@ def main() -> None:
     checkpoint()
 
     result = evaluate()
+    if extra_batch is not None:
+        result["extra_eval"] = openloop_eval(
+            model,
+            extra_batch,
+            context=cfg.context,
+            horizon=cfg.horizon,
+            threshold=cfg.threshold,
+            physics=physics,
+        )
     final = _final_train_metrics(learner, replay, cfg, device, to_torch)
     out: dict[str, Any] = {
         "env": env_id,
@@ -356,14 +390,16 @@ def _fit_state_model(
     cfg: FitConfig,
     run: Any,
     replay: Any,
-    eval_batch: Any,
+    eval_batches: tuple[Any, Any],
     obs_shape: tuple[int, ...],
     action_dim: int,
     device: torch.device,
     physics: Any,
     physics_note: str,
+    train_extra: int,
 ) -> None:
-    """``--family ensemble|hamiltonian``: fit on the replay's transitions, evaluate, write the same JSON."""
+    """``--family ensemble|hamiltonian``: fit on the replay's transitions, evaluate on the held-out batch
+    (and the extra one, when given), write the same JSON."""
     from tqdm import tqdm
 
     from agents.checkpoint import save_checkpoint
@@ -383,10 +419,10 @@ def _fit_state_model(
     sums: dict[str, float] = {}
     eval_seconds = [0.0]
 
-    def evaluate() -> dict[str, Any]:
+    def evaluate(batch: Any = eval_batches[0]) -> dict[str, Any]:
         result = openloop_eval_states(
             model,  # type: ignore[arg-type]
-            eval_batch,
+            batch,
             context=cfg.context,
             horizon=cfg.horizon,
             particles=particles,
@@ -394,7 +430,8 @@ def _fit_state_model(
             physics=physics,
             seed=cfg.seed,
         )
-        logger.scalars(openloop_scalars(result), learner.updates)
+        if batch is eval_batches[0]:
+            logger.scalars(openloop_scalars(result), learner.updates)
         return result
 
     def on_update(n: int, metrics: dict[str, float]) -> None:
@@ -427,6 +464,8 @@ def _fit_state_model(
     seconds = time.perf_counter() - start - eval_seconds[0]
     save_checkpoint(run.checkpoints, learner.updates, {"learner": learner.state_dict()})
     result = evaluate()
+    if eval_batches[1] is not None:
+        result["extra_eval"] = evaluate(eval_batches[1])
     objective = "gaussian_nll" if cfg.family == "ensemble" else cfg.hamiltonian.dynamics
     out: dict[str, Any] = {
         "env": resolve_env_id(cfg.env),
@@ -436,6 +475,7 @@ def _fit_state_model(
         "physics": physics_note,
         "train_steps": int(replay.steps - replay.num_episodes) * cfg.envs.action_repeat,
         "train_transitions": int(data.obs.shape[0]),
+        "train_episodes_extra": train_extra,
         "updates": learner.updates,
         "ms_per_update": 1000.0 * seconds / max(learner.updates, 1),
         "batch_size": learner.batch_size,
@@ -488,6 +528,12 @@ def _print_summary(out: dict[str, Any], path: Any) -> None:
             f"  energy error {out['energy_error']:.3g} J, momentum error {out['momentum_error']:.3g} kg m/s "
             f"(scales {out['energy_scale']:.3g}, {out['momentum_scale']:.3g}); energy drift "
             f"{out['energy_drift']:.3g} (real {out['energy_drift_real']:.3g})"
+        )
+    if "extra_eval" in out:
+        x = out["extra_eval"]
+        print(
+            f"  extra held-out set: 1-step nmse {x['nmse_1step']:.4f}, T_h {x['prediction_horizon']}, "
+            f"reward mse {x['reward_mse']:.4f}"
         )
     if "embed_spread" in out:
         print(f"  embedding spread (collapse statistic, ~1 healthy, 0 collapsed) {out['embed_spread']:.3f}")

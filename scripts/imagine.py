@@ -143,6 +143,8 @@ def main(args: list[str] | None = None) -> None:
     if opts.out.suffix.lower() not in (".mp4", ".gif"):
         raise UserError(f"--out must end in .mp4 or .gif, got {opts.out}")
     cfg = load_run_config(opts.run)
+    if getattr(cfg, "family", "rssm") != "rssm":
+        raise UserError(f"{opts.run} fitted a {cfg.family} model; scripts.imagine shows RSSM world models")
     state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
     device = torch.device(opts.device)
     env = make_env(cfg.env, cfg.envs, seed=seeds.eval_seed(cfg.seed))

@@ -124,6 +124,10 @@ class EnergyConfig:
     """Imagined steps penalised from each start state."""
     stride: int = 4
     """Imagination starts every this many steps of each training sequence."""
+    min_change_scale: float = 0.01
+    """Floor of the energy-change scale (the unit of the transfer head and of the penalty), as a fraction
+    of the energy's standard deviation: in a conservative system real changes are ~0 and would make any
+    mismatch infinitely costly."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ posterior feature f_t:
 The regulariser rolls the prior from posterior states under the sequence's own actions and penalises
 every imagined step k by
 
-    (E_hat(f'_{k+1}) - E_hat(f'_k) - sg[dE_hat(f'_k, a_k)])^2     (in units of the real dE's spread)
+    (E_hat(f'_{k+1}) - E_hat(f'_k) - sg[dE_hat(f'_k, a_k)])^2     (in units of the real dE's spread,
+                                                                 floored at 1% of the energy's spread)
 
 with both heads' parameters frozen and the target stopped, so the gradient moves only the dynamics
 (and the start states' representation is detached too): the model cannot satisfy the penalty by
@@ -53,6 +54,10 @@ class EnergyRegulariser(nn.Module):
         self.energy_norm = Standardiser(1, min_std=1e-3)
         self.change_norm = Standardiser(1, min_std=1e-4)
 
+    def change_scale(self) -> Tensor:
+        """(1,) unit of energy changes: their running std, floored at ``min_change_scale`` x energy's std."""
+        return torch.maximum(self.change_norm.std, self.cfg.min_change_scale * self.energy_norm.std)
+
     def energy(self, feat: Tensor) -> Tensor:
         """(...) predicted energy (J) of states with features (..., F)."""
         return self.energy_norm.inverse(self.energy_head(feat)).squeeze(-1)
@@ -82,7 +87,7 @@ class EnergyRegulariser(nn.Module):
                 self.change_norm.update(change[same.bool()].reshape(-1, 1))
         e_err = (self.energy_head(feat).squeeze(-1) - self.energy_norm(energy.unsqueeze(-1)).squeeze(-1)) ** 2
         pred = self.transfer_head(torch.cat([feat[:, :-1], action[:, 1:]], -1)).squeeze(-1)
-        target = self.change_norm(change.unsqueeze(-1)).squeeze(-1)
+        target = (change - self.change_norm.mean) / self.change_scale()
         t_err = (pred - target) ** 2
         n = same.sum().clamp(min=1.0)
         transfer = (t_err * same).sum() / n
@@ -102,13 +107,14 @@ class EnergyRegulariser(nn.Module):
             valid: (N,) bool, rollouts whose actions stay inside one episode.
 
         Returns:
-            Scalar: mean squared mismatch per imagined step (units of the real energy change's std).
+            Scalar: mean squared mismatch per imagined step, in units of :meth:`change_scale`.
         """
         e = _frozen(self.energy_head, feat).squeeze(-1)  # (N, H + 1), standardised energy
-        scale = self.energy_norm.std / self.change_norm.std  # standardised E -> standardised dE
-        d_model = (e[:, 1:] - e[:, :-1]) * scale
-        with torch.no_grad():
-            target = self.transfer_head(torch.cat([feat[:, :-1], action], -1)).squeeze(-1)
+        unit = self.change_scale()
+        d_model = (e[:, 1:] - e[:, :-1]) * (self.energy_norm.std / unit)  # dE / unit
+        with torch.no_grad():  # the transfer head's (dE - mean) / unit, back to dE / unit
+            pred = self.transfer_head(torch.cat([feat[:, :-1], action], -1)).squeeze(-1)
+            target = pred + self.change_norm.mean / unit
         err = ((d_model - target) ** 2).mean(-1)  # (N,)
         w = valid.to(err.dtype)
         return (err * w).sum() / w.sum().clamp(min=1.0)

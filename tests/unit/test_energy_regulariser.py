@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -85,3 +86,19 @@ def test_the_penalty_moves_only_the_dynamics() -> None:
     assert grad(model.rssm.cell) > 0 and grad(model.rssm.prior_net) > 0  # the imagined steps
     assert grad(model.energy.energy_head) == 0 and grad(model.energy.transfer_head) == 0  # frozen heads
     assert grad(model.encoder) == 0  # start states are detached
+
+
+def test_conserved_energy_keeps_the_penalty_finite() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(energy_cfg(), (5,), 2)  # type: ignore[arg-type]
+    b = batch()
+    # A conservative system: each sequence keeps its energy, sequences differ.
+    energy = torch.tensor([1.0, 5.0, 9.0])[:, None].expand(3, 12).clone()
+    b = b._replace(is_first=torch.zeros_like(b.is_first))
+    loss, metrics, _ = model.loss(b, energy)
+    assert model.energy is not None
+    unit = float(model.energy.change_scale())
+    assert unit == pytest.approx(0.01 * float(model.energy.energy_norm.std), rel=1e-5)
+    # Without the floor the unit would be the energy change's std, 0 here (1e-4 J by the clamp), and an
+    # untrained model's penalty about 1e8.
+    assert math.isfinite(float(loss.detach())) and metrics["wm/energy_loss"] < 1e4

@@ -367,17 +367,18 @@ class Trainer:
         last_log_time, last_log_steps = time.time(), self.env_steps
         per_call = max(1, self.venv.num_envs) * cfg.envs.action_repeat
         rate = PhaseRate()
+        # without a terminal (a log file, a scheduler) the bar is off: a plain line at least every minute
+        on_terminal = sys.stderr.isatty()
         bar = tqdm(
             total=cfg.steps,
             initial=self.env_steps,
             unit="step",
-            disable=not tc.progress,
+            disable=not (tc.progress and on_terminal),
             dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
 
-        # without a terminal (a log file, a scheduler) the bar is off: a plain line at least every minute
-        lines = ProgressLines(cfg.env, cfg.steps, enabled=not tc.progress or not sys.stderr.isatty())
+        lines = ProgressLines(cfg.env, cfg.steps, enabled=not (tc.progress and on_terminal))
         lines.start(self.env_steps)
 
         def status() -> dict[str, str]:

@@ -54,7 +54,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -184,6 +184,9 @@ class BenchmarkConfig:
     """Only these agents (labels from AGENTS; default all of the suite's)."""
     envs: tuple[str, ...] = ()
     """Only these envs of the suite (as written in SUITES; default all)."""
+    steps_cap: int | None = None
+    """Stop every run at this many env steps when its budget is larger: a partial pass (say 10k of a 20k
+    suite) whose runs a later pass without the cap continues to the full budget from their checkpoints."""
     dry_run: bool = False
     """Print what would run (and what is finished or resumable), run nothing."""
     report_only: bool = False
@@ -217,6 +220,8 @@ def check_options(cfg: BenchmarkConfig) -> None:
     """
     if cfg.seeds < 1 or (cfg.jobs is not None and cfg.jobs < 1):
         raise UserError("--seeds and --jobs must be at least 1")
+    if cfg.steps_cap is not None and cfg.steps_cap < 1:
+        raise UserError(f"--steps-cap {cfg.steps_cap}: must be at least 1")
     if cfg.backend == "local":
         if cfg.jobs is not None and cfg.jobs > 1:
             raise UserError(
@@ -265,6 +270,8 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
         for task in SUITES[cfg.suite]:
             if cfg.envs and task.env not in cfg.envs:
                 continue
+            if cfg.steps_cap is not None and cfg.steps_cap < task.steps:
+                task = replace(task, steps=cfg.steps_cap)
             if task.seeds is not None and seed >= task.seeds:
                 continue
             for agent in task.agents or ALL:

@@ -264,3 +264,18 @@ def test_mirror_run_copies_a_run_from_storage_into_out(tmp_path: Path) -> None:
     assert not (out / "runs/seed0/stale.txt").exists() and (out / "logs/fake-seed0.log").is_file()
     mirror_run(job, storage, storage)  # same folder: nothing to do
     assert (job.run_dir / "eval.csv").is_file()
+
+
+def test_steps_cap_shortens_longer_runs_and_a_later_pass_resumes_them(tmp_path: Path) -> None:
+    capped = build_jobs(BenchmarkConfig(suite="cpu", seeds=1, out=tmp_path, steps_cap=10_000))
+    full = build_jobs(BenchmarkConfig(suite="cpu", seeds=1, out=tmp_path))
+    assert [j.run_dir for j in capped] == [j.run_dir for j in full]  # the same runs, only shorter
+    assert {(j.env, j.task.steps) for j in capped} == {(j.env, min(j.task.steps, 10_000)) for j in full}
+    job, later = capped[0], full[0]
+    write_evals(job.run_dir, [1_000, 10_000])
+    (job.run_dir / "config.yaml").write_text("env: Pendulum-v1\n")
+    (job.run_dir / "checkpoints").mkdir()
+    (job.run_dir / "checkpoints" / "ckpt-10000.pt").write_text("x")
+    assert job_state(job) == "done" and job_state(later) == "resume"
+    with pytest.raises(UserError, match="--steps-cap 0"):
+        check_options(BenchmarkConfig(steps_cap=0))

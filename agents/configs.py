@@ -22,7 +22,7 @@ from agents.trainer import TrainerConfig
 from envs.config import EnvConfig
 from envs.errors import UserError
 from planners import PlannerConfig
-from world_model.config import WorldModelConfig
+from world_model.config import EnsembleConfig, HamiltonianConfig, WorldModelConfig
 from world_model.presets import world_model_preset
 from zoo import Sb3Options
 
@@ -100,6 +100,8 @@ class DreamConfig(RunConfig):
         super().__post_init__()
         if self.threads < 0:
             raise UserError(f"--threads must be at least 0 (0: torch's default), got {self.threads}")
+        if self.model.loss.energy > 0 and self.envs.obs != "state":
+            raise UserError("--model.loss.energy needs state observations (energies come from mapped states)")
 
 
 _DEBUG = DreamConfig(
@@ -149,16 +151,33 @@ class FitConfig(RunConfig):
     """Evaluate open-loop on the held-out episodes every this many environment steps (and at the end)."""
     eval_episodes: int = 10
     """Held-out random-policy episodes (evaluation seeds, never trained on) the evaluation measures."""
+    family: Literal["rssm", "ensemble", "hamiltonian"] = "rssm"
+    """Model family: the RSSM world model (options below), a PETS-style probabilistic ensemble on the state
+    (--ensemble.*), or a Hamiltonian model for (q, p) observations (--hamiltonian.*)."""
     model: Annotated[WorldModelConfig, tyro.conf.arg(name="")] = field(
         default_factory=lambda: world_model_preset("small")
     )
     """World model (its fields are top-level options: --objective, --rssm.deter, --optim.lr, ...)."""
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    """The probabilistic ensemble (--family ensemble)."""
+    hamiltonian: HamiltonianConfig = field(default_factory=HamiltonianConfig)
+    """The Hamiltonian model (--family hamiltonian)."""
+    physics: bool = True
+    """Add energy / momentum errors and energy drift where state observations map into the simulator."""
+    train_episodes: tuple[str, ...] = ()
+    """Glob patterns of episode files (NNNNNN-LEN.npz, as runs write them; read only) added to the
+    random-policy training data before training starts, e.g. a Dreamer run's 'RUN/episodes/*.npz'."""
+    extra_eval_episodes: tuple[str, ...] = ()
+    """Glob patterns of episode files (read only) forming a second held-out set (e.g. a policy's episodes);
+    the final model is also scored on it, under 'extra_eval' in the JSON."""
     train_ratio: float = 256.0
-    """Replayed steps per environment step: updates = steps x train_ratio / (batch_size x seq_len)."""
+    """Replayed steps per environment step: updates = steps x train_ratio / (batch_size x seq_len) for the
+    rssm, steps x train_ratio / (transitions per update) for the state families."""
     batch_size: int = 16
-    """Sequences per update."""
+    """Sequences per update (--family rssm; the state families take --ensemble.batch-size /
+    --hamiltonian.batch-size transitions)."""
     seq_len: int = 64
-    """Steps per training sequence."""
+    """Steps per training sequence (--family rssm; a transition is 2 steps)."""
     context: int = 16
     """Open-loop evaluation: real steps observed before predicting (K)."""
     horizon: int = 32
@@ -190,20 +209,54 @@ class FitConfig(RunConfig):
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise UserError(f"world-model fit needs {', '.join(bad)}")
+        if self.family != "rssm" and self.envs.obs != "state":
+            raise UserError(
+                f"--family {self.family} models state observations: use --envs.obs state or --family rssm"
+            )
+        if self.family != "rssm" and self.model.loss.energy > 0:
+            raise UserError(
+                f"--loss.energy is the rssm's regulariser; it has no effect with --family {self.family}"
+            )
+        if self.ensemble.members < 1 or self.ensemble.batch_size < 1 or self.ensemble.particles < 1:
+            raise UserError("--ensemble.members, --ensemble.batch-size and --ensemble.particles must be >= 1")
+        if self.hamiltonian.batch_size < 1 or self.hamiltonian.substeps < 1:
+            raise UserError("--hamiltonian.batch-size and --hamiltonian.substeps must be >= 1")
+
+    @property
+    def batch_shape(self) -> tuple[int, int]:
+        """(sequences, records) of each update's replayed batch: the RSSM's (batch_size, seq_len); for a
+        state model one sequence of 2 records per transition."""
+        if self.family == "ensemble":
+            return self.ensemble.transitions_per_update, 2
+        if self.family == "hamiltonian":
+            return self.hamiltonian.batch_size, 2
+        return self.batch_size, self.seq_len
+
+    @property
+    def replayed_per_update(self) -> int:
+        """Replayed steps one update counts: batch_size x seq_len (rssm), or its transitions."""
+        sequences, records = self.batch_shape
+        return sequences * records if self.family == "rssm" else sequences
 
     @property
     def updates(self) -> int:
         """Gradient updates the run will make (derived from the data and the train ratio)."""
-        return int(self.steps * self.train_ratio / (self.batch_size * self.seq_len))
+        return int(self.steps * self.train_ratio / self.replayed_per_update)
 
-    def trainer(self) -> TrainerConfig:
-        """The loop settings of a fit: no prefill (all data is random), no in-loop model evaluation."""
+    def trainer(self, extra_records: int = 0) -> TrainerConfig:
+        """The loop settings of a fit: no prefill (all data is random), no in-loop model evaluation.
+
+        Args:
+            extra_records: records of the ``train_episodes`` added to the replay (its capacity grows by them).
+        """
+        sequences, records = self.batch_shape
         return TrainerConfig(
             prefill=0,
-            train_ratio=self.train_ratio,
-            batch_size=self.batch_size,
-            seq_len=self.seq_len,
-            replay_capacity=max(self.steps * 2 + 10_000, self.seq_len),
+            # the loop counts replayed records, 2 per transition of a state model
+            train_ratio=self.train_ratio * (1 if self.family == "rssm" else records),
+            batch_size=sequences,
+            seq_len=records,
+            replay_capacity=max(self.steps * 2 + 10_000 + extra_records, records),
             log_every=max(1, min(1000, self.steps // 20)),
             checkpoint_every=self.checkpoint_every,
             wm_eval_every=0,

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -301,10 +301,16 @@ class DreamerAgent:
         *,
         device: torch.device,
         amp: bool = False,
+        energy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> DreamerAgent:
-        """Build the world model, its learner and the actor-critic on ``device``."""
+        """Build the world model, its learner and the actor-critic on ``device``.
+
+        ``energy_fn`` (observations -> simulator energies) labels the batches of the world model's
+        energy-consistency regulariser; needed when ``wm_cfg.loss.energy`` > 0.
+        """
         model = WorldModel(wm_cfg, obs_shape, action_dim).to(device)
-        return cls(model, WorldModelLearner(model, wm_cfg), cfg, action_dim, device=device, amp=amp)
+        learner = WorldModelLearner(model, wm_cfg, energy_fn=energy_fn)
+        return cls(model, learner, cfg, action_dim, device=device, amp=amp)
 
     def compile(self, **options: Any) -> None:
         """``torch.compile`` the step functions of the world model's loops (observe, imagine), the actor

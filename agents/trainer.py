@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -229,6 +229,16 @@ class Trainer:
         self.replay.load_state_dict(state["replay"])
         self.random_policy.load_state_dict(state["random_policy"])
         set_rng_state(state["rng"])
+
+    def add_episodes(self, episodes: Sequence[Episode]) -> None:
+        """Put episodes from elsewhere (another run's files) into the replay of a new run, before
+        :meth:`train`: they are written to the run's ``episodes/`` and counted like collected ones (so a
+        resumed run reloads them), but earn no updates and count no environment steps or returns."""
+        if self.run.resumed:
+            raise ValueError("add_episodes is for new runs: a resumed run reloads its episodes")
+        for ep in episodes:
+            self.replay.add(ep)
+            self.episodes += 1
 
     # ------------------------------------------------------------------- loop
     def _add(self, episodes: list[Episode]) -> None:

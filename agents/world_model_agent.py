@@ -1,31 +1,56 @@
-"""A learner-only agent: the world model alone, trained on the data a random policy collects.
+"""A learner-only agent: a world model alone, trained on the data a random policy collects.
 
 It lets the training loop (:class:`agents.trainer.Trainer`) drive ``scripts.fit_world_model`` exactly as
 it drives the RL agents: the same collection, replay, schedules, checkpoints, resume and Ctrl-C handling.
+Any model family plugs in through its learner (:class:`ModelLearner`): the RSSM's
+(:class:`world_model.learner.WorldModelLearner`) or a state model's
+(:class:`world_model.state_fit.StateModelLearner`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from envs import RandomPolicy
 from envs.episode import SequenceBatch, StepObs
-from world_model.learner import WorldModelLearner
+
+
+class ModelLearner(Protocol):
+    """What the agent needs from a model's learner."""
+
+    updates: int
+    """Gradient updates made."""
+
+    def update(self, batch: SequenceBatch[torch.Tensor]) -> tuple[dict[str, float], Any]:
+        """One gradient step on a (B, T) batch: (metrics under ``wm/``, the model's states or None)."""
+        ...
+
+    def metrics(self, batch: SequenceBatch[torch.Tensor]) -> dict[str, float]:
+        """The training loss's metrics on a batch, without updating."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint parts ``world_model``, ``optimizers.world_model``, ``counters.world_model_updates``."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s parts."""
+        ...
 
 
 class WorldModelAgent:
-    """Acts uniformly at random; each update is one world-model gradient step.
+    """Acts uniformly at random; each update is one gradient step of the model.
 
     Args:
-        learner: the world model's learner.
+        learner: the model's learner.
         action_dim: A.
         seed: seed of the acting policy's generator.
     """
 
-    def __init__(self, learner: WorldModelLearner, action_dim: int, *, seed: int) -> None:
+    def __init__(self, learner: ModelLearner, action_dim: int, *, seed: int) -> None:
         self.learner = learner
         self.policy = RandomPolicy(action_dim, seed=seed)
 
@@ -34,7 +59,7 @@ class WorldModelAgent:
         return self.policy.act(obs, state, deterministic=deterministic)
 
     def update(self, batch: SequenceBatch[torch.Tensor]) -> dict[str, float]:
-        """One world-model update; metrics under ``wm/``."""
+        """One model update; metrics under ``wm/``."""
         metrics, _ = self.learner.update(batch)
         return metrics
 

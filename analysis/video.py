@@ -16,6 +16,11 @@ Each video frame holds, per segment, three panels side by side and a caption str
     | r +0.53  pred +0.61            |
     +--------------------------------+
 
+For state observations whose energy the simulator can compute (:func:`envs.physics.physics_for`), an
+energy strip under the caption plots the real (white) and the model's (red, dashed) energy of the whole
+segment, the start of imagination marked green and the current step by a yellow cursor: a model whose
+imagined energy runs away from the real curve shows it at a glance.
+
 Segments are tiled in a grid. Pixel models show decoded frames (the decoder, or the probe decoder of
 the ``latent`` objective). State models' decoded observations are put back into the MuJoCo simulator
 and rendered (:class:`envs.sim_state.SimState`); left-out root positions are integrated from the
@@ -427,6 +432,7 @@ def compose_frames(
     pred_reward: np.ndarray,
     mse: np.ndarray,
     diff_gain: float = 3.0,
+    strips: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
     """All video frames: per step, every segment's tile in a grid.
 
@@ -435,6 +441,8 @@ def compose_frames(
         context: K.
         reward, pred_reward, mse: (N, T).
         diff_gain: gain of the difference panel.
+        strips: per segment, a static (h, 3 S, 3) plot strip (:func:`energy_strip`) put under the tile,
+            with a cursor at the current step.
 
     Returns:
         (T, height, width, 3) uint8 with width = columns * 3 S (rounded up to even).
@@ -456,8 +464,65 @@ def compose_frames(
             )
             for i in range(n)
         ]
+        if strips is not None:
+            tiles = [
+                np.concatenate([tiles[i], strip_cursor(strips[i], t, t_total)], axis=0) for i in range(n)
+            ]
         frames.append(tile(tiles, columns))
     return np.stack(frames)
+
+
+def energy_strip(
+    real: np.ndarray, model: np.ndarray, *, context: int, width: int, height: int = 40
+) -> np.ndarray:
+    """A static plot strip of a segment's energy: real (white) and model (red, dashed) over its T steps.
+
+    The x axis spans the strip exactly (step t at column ``(t + 0.5) / T * width``); a green line marks
+    where imagination starts.
+
+    Args:
+        real, model: (T,) energies.
+        context: K.
+        width, height: strip size in pixels.
+
+    Returns:
+        (height, width, 3) uint8.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t_total = len(real)
+    dpi = 100
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="black")
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0), facecolor="black")
+    steps = np.arange(t_total)
+    ax.plot(steps, real, color="white", lw=1.0)
+    ax.plot(steps, model, color=(0.9, 0.2, 0.2), lw=1.0, ls="--")
+    ax.axvline(context - 0.5, color=(0.16, 0.78, 0.31), lw=0.8)
+    values = np.concatenate([real, model])
+    values = values[np.isfinite(values)]
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    pad = 0.08 * (high - low) + 1e-6
+    ax.set_xlim(-0.5, t_total - 0.5)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_axis_off()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
+    plt.close(fig)
+    out = np.zeros((height, width, 3), dtype=np.uint8)
+    h, w = min(height, image.shape[0]), min(width, image.shape[1])
+    out[:h, :w] = image[:h, :w]
+    return draw_text(out, [f"E {low:.4g}..{high:.4g} J"], x=2, y=0)
+
+
+def strip_cursor(strip: np.ndarray, step: int, steps: int) -> np.ndarray:
+    """A copy of ``strip`` (h, w, 3) with a yellow vertical cursor at step ``step`` of ``steps``."""
+    out = strip.copy()
+    x = min(int((step + 0.5) / steps * strip.shape[1]), strip.shape[1] - 1)
+    out[:, x] = (240, 220, 40)
+    return out
 
 
 def contact_sheet(frames: np.ndarray, context: int, *, max_frames: int = 8, columns: int = 4) -> np.ndarray:
@@ -527,15 +592,18 @@ def _plot(
     pred_reward: np.ndarray,
     context: int,
     title: str,
+    energies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
-    """Line plot of real (solid) and model (dashed) observation entries and rewards of segment 0."""
+    """Line plot of real (solid) and model (dashed) observation entries, rewards (and energies) of
+    segment 0."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     dims = min(real.shape[-1], 8)
-    fig, axes = plt.subplots(dims + 1, 1, figsize=(7, 1.3 * (dims + 1)), sharex=True, squeeze=False)
+    rows = dims + 1 + (energies is not None)
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 1.3 * rows), sharex=True, squeeze=False)
     steps = np.arange(real.shape[1])
     for d in range(dims):
         ax = axes[d, 0]
@@ -548,6 +616,12 @@ def _plot(
     ax.plot(steps, pred_reward[0], "r--", lw=1, label="model")
     ax.axvline(context - 0.5, color="g", lw=0.8)
     ax.set_ylabel("reward", fontsize=7)
+    if energies is not None:
+        ax = axes[dims + 1, 0]
+        ax.plot(steps, energies[0][0], "k-", lw=1, label="real")
+        ax.plot(steps, energies[1][0], "r--", lw=1, label="model")
+        ax.axvline(context - 0.5, color="g", lw=0.8)
+        ax.set_ylabel("energy (J)", fontsize=7)
     ax.set_xlabel("step (green line: imagination starts)")
     axes[0, 0].legend(fontsize=7, loc="upper right")
     fig.suptitle(title, fontsize=8)
@@ -555,6 +629,20 @@ def _plot(
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def _energies(
+    env: str, real: np.ndarray, model: np.ndarray, env_kwargs: dict[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Simulator energies (N, T) of real and model state observations (N, T, D); None where the env's
+    observations do not map to a physical state."""
+    from envs.physics import physics_for
+
+    try:
+        physics = physics_for(env, env_kwargs=env_kwargs)
+    except UserError:
+        return None
+    return physics(real).energy, physics(model).energy
 
 
 def write_imagination_video(
@@ -611,6 +699,12 @@ def write_imagination_video(
         ],
     }
     result = VideoResult(kind="video", mse=mse)
+    energies = None if pixels else _energies(env, real.obs, imagined.obs, env_kwargs)
+    if energies is not None:
+        summary["energy"] = "simulator energy (J) of the real and the model's states (mapped back)"
+        for i, seg in enumerate(summary["per_segment"]):
+            seg["energy_real"] = energies[0][i].round(4).tolist()
+            seg["energy_model"] = energies[1][i].round(4).tolist()
     try:
         if not pixels:
             from envs.sim_state import SimState
@@ -647,9 +741,16 @@ def write_imagination_video(
                 imagined.reward,
                 context,
                 str(env),
+                energies,
             )
         )
     else:
+        strips = None
+        if energies is not None:
+            strips = [
+                energy_strip(energies[0][i], energies[1][i], context=context, width=3 * cfg.size)
+                for i in range(len(mse))
+            ]
         frames = compose_frames(
             real_frames,
             model_frames,
@@ -658,6 +759,7 @@ def write_imagination_video(
             pred_reward=imagined.reward,
             mse=mse,
             diff_gain=cfg.diff_gain,
+            strips=strips,
         )
         result.frames, result.height, result.width = frames.shape[0], frames.shape[1], frames.shape[2]
         result.paths.append(write_frames(frames, out, fps=cfg.fps))

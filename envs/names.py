@@ -1,7 +1,9 @@
 """Environment names: short names (``Walker2d``) and full Gymnasium ids (``Walker2d-v5``).
 
 Versions are never written down here: a short name resolves to the highest version that Gymnasium's
-registry holds, so a Gymnasium upgrade that adds ``-v6`` is picked up without a code change.
+registry holds, so a Gymnasium upgrade that adds ``-v6`` is picked up without a code change. The
+toolkit's own environments (``FrictionlessPendulum-v0``, :mod:`envs.pendulum`) are registered on the
+first name lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def _registry_names() -> tuple[dict[str, str], set[str]]:
     """Versionless names of the registry (lower-case -> proper case) and all full ids."""
     from gymnasium.envs.registration import get_env_id, parse_env_id, registry
 
+    from envs.pendulum import register
+
+    register()  # the toolkit's own envs (FrictionlessPendulum-v0), on first use rather than on import
     bases: dict[str, str] = {}
     for env_id in registry:
         ns, base, _ = parse_env_id(env_id)

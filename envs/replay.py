@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -195,7 +196,7 @@ class EpisodeReplay:
                 if length > self.capacity:
                     continue  # could never fit; older ones still might
                 break
-            episode = self._read(path, length)
+            episode = _read_checked(path, length)
             if episode is None:
                 continue
             chosen.append((index, episode))
@@ -273,16 +274,41 @@ class EpisodeReplay:
         self._episodes.append(_Stored(index, start, n))
         self.steps += n
 
-    @staticmethod
-    def _read(path: Path, length: int) -> Episode | None:
-        try:
-            episode = read_episode(path)
-            if len(episode) != length:
-                raise ValueError(f"holds {len(episode)} records, its name says {length}")
-        except Exception as e:  # any damage: zip, missing key, wrong length
-            warnings.warn(f"skipping unreadable replay file {path}: {e}", RuntimeWarning, stacklevel=3)
-            return None
-        return episode
+
+def _read_checked(path: Path, length: int) -> Episode | None:
+    """The episode in ``path`` if it reads and holds ``length`` records, else None with a warning."""
+    try:
+        episode = read_episode(path)
+        if len(episode) != length:
+            raise ValueError(f"holds {len(episode)} records, its name says {length}")
+    except Exception as e:  # any damage: zip, missing key, wrong length
+        warnings.warn(f"skipping unreadable replay file {path}: {e}", RuntimeWarning, stacklevel=3)
+        return None
+    return episode
+
+
+def read_episode_files(patterns: Sequence[str]) -> list[Episode]:
+    """Episodes from files a replay wrote (``<index>-<records>.npz``), found by glob patterns; read only.
+
+    Files are taken in sorted path order; unreadable ones are skipped with a warning.
+
+    Raises:
+        UserError: a pattern that matches no episode file.
+    """
+    import glob
+
+    episodes: list[Episode] = []
+    for pattern in patterns:
+        paths = sorted(p for p in map(Path, glob.glob(pattern)) if _FILE_RE.match(p.name))
+        if not paths:
+            raise UserError(f"no episode files (NNNNNN-LEN.npz) match {pattern!r}")
+        for path in paths:
+            m = _FILE_RE.match(path.name)
+            assert m is not None
+            episode = _read_checked(path, int(m.group(2)))
+            if episode is not None:
+                episodes.append(episode)
+    return episodes
 
 
 def to_torch(batch: SequenceBatch[np.ndarray], device: torch.device) -> SequenceBatch[torch.Tensor]:

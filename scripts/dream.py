@@ -50,7 +50,14 @@ def main() -> None:
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
     obs_shape = tuple(venv.single_observation_space.shape or ())
     action_dim = int(np.prod(venv.single_action_space.shape or ()))
-    dreamer = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp)
+    energy_fn = None
+    if cfg.model.loss.energy > 0:  # the energy regulariser's labels: the simulator's energy of each state
+        from envs.physics import energy_labeller
+
+        energy_fn = energy_labeller(cfg.env)
+    dreamer = DreamerAgent.build(
+        cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp, energy_fn=energy_fn
+    )
     trained = (dreamer.world_model, dreamer.actor, dreamer.critic)
     apply_threads(cfg.threads, sum(p.numel() for m in trained for p in m.parameters()))
     if cfg.compile:

@@ -117,6 +117,8 @@ def main(args: list[str] | None = None) -> None:
 
     opts = parse_options(ImagineConfig, args=args, description=__doc__ or "")
     cfg = load_run_config(opts.run)
+    if isinstance(cfg, configs.FitConfig) and cfg.family != "rssm":
+        raise UserError(f"{opts.run} fitted a {cfg.family} model; scripts.imagine shows RSSM world models")
     state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
     device = torch.device(opts.device)
     env = make_env(cfg.env, cfg.envs, seed=seeds.eval_seed(cfg.seed))

@@ -1,7 +1,11 @@
-"""Latent world models: RSSM dynamics, reward / continue heads, reconstruction and latent objectives."""
+"""Latent world models: RSSM dynamics, reward / continue heads, reconstruction and latent objectives;
+models on the state itself (PETS-style ensemble, Hamiltonian) as baselines; open-loop evaluation."""
 
 from world_model.config import (
     EncoderConfig,
+    EnergyConfig,
+    EnsembleConfig,
+    HamiltonianConfig,
     HeadsConfig,
     LatentConfig,
     LossConfig,
@@ -15,6 +19,9 @@ from world_model.rssm import RSSMState
 
 __all__ = [
     "EncoderConfig",
+    "EnergyConfig",
+    "EnsembleConfig",
+    "HamiltonianConfig",
     "HeadsConfig",
     "Imagination",
     "LatentConfig",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from envs.episode import SequenceBatch
@@ -19,11 +21,26 @@ class WorldModelLearner:
     Args:
         model: the world model (its parameters are optimised in place).
         cfg: the model's config (``optim`` and ``latent.ema`` are used).
+        energy_fn: observations (B, T, D) numpy -> simulator energies (B, T), the labels of the
+            energy-consistency regulariser (``loss.energy`` > 0), e.g. ``envs.physics.physics_for(env)``'s
+            ``energy``; computed from each training batch's observations.
+
+    Raises:
+        ValueError: ``loss.energy`` > 0 without an ``energy_fn``.
     """
 
-    def __init__(self, model: WorldModel, cfg: WorldModelConfig) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        cfg: WorldModelConfig,
+        *,
+        energy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        if model.energy is not None and energy_fn is None:
+            raise ValueError("loss.energy > 0 needs energy labels: pass energy_fn (observations -> energy)")
         self.model = model
         self.cfg = cfg
+        self.energy_fn = energy_fn
         self.params = [p for p in model.parameters() if p.requires_grad]
         opt = cfg.optim
         self.opt = adam(self.params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay, decoupled=True)
@@ -36,7 +53,7 @@ class WorldModelLearner:
             (metrics under ``wm/``, detached posterior states (B, T, ...) for imagination).
         """
         self.model.train()
-        loss, metrics, post = self.model.loss(batch)
+        loss, metrics, post = self.model.loss(batch, self.energy_labels(batch))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
@@ -46,6 +63,23 @@ class WorldModelLearner:
         self.updates += 1
         metrics["wm/grad_norm"] = float(norm)
         return metrics, post.detach()
+
+    @torch.no_grad()
+    def metrics(self, batch: SequenceBatch[torch.Tensor]) -> dict[str, float]:
+        """The training loss's metrics (under ``wm/``) on a batch, without updating anything (evaluation
+        mode: no running statistics move)."""
+        was_training = self.model.training
+        self.model.eval()
+        _, metrics, _ = self.model.loss(batch, self.energy_labels(batch))
+        self.model.train(was_training)
+        return metrics
+
+    def energy_labels(self, batch: SequenceBatch[torch.Tensor]) -> torch.Tensor | None:
+        """(B, T) simulator energies of the batch's observations (``None`` when the regulariser is off)."""
+        if self.model.energy is None or self.energy_fn is None:
+            return None
+        energy = np.asarray(self.energy_fn(batch.obs.detach().cpu().numpy()), dtype=np.float32)
+        return torch.as_tensor(energy, device=batch.obs.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Checkpoint parts: ``world_model``, ``optimizers.world_model``, ``counters.world_model_updates``."""

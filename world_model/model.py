@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from envs.episode import SequenceBatch
 from world_model.config import WorldModelConfig
 from world_model.distributions import free_bits
+from world_model.energy import EnergyRegulariser
 from world_model.heads import ContinueHead, RewardHead
 from world_model.objectives import LatentPrediction, ObsCodec, build_decoder, reconstruction_loss
 from world_model.rssm import RSSM, RSSMState
@@ -67,6 +68,13 @@ class WorldModel(nn.Module):
             self._scales["dec"] = cfg.loss.dec
         else:
             self._scales.update(latent=cfg.loss.latent, var=cfg.latent.var_weight, probe=cfg.loss.probe)
+        # The energy-consistency regulariser exists only when switched on (checkpoints stay compatible).
+        self.energy: EnergyRegulariser | None = None
+        if cfg.loss.energy > 0:
+            self.energy = EnergyRegulariser(cfg.energy, self.feat_dim, action_dim)
+            self._scales.update(
+                energy_head=cfg.loss.energy_head, energy_transfer=cfg.loss.energy_head, energy=cfg.loss.energy
+            )
 
     # ----- states and features -------------------------------------------------------------
     def initial(self, batch_size: int) -> RSSMState:
@@ -146,11 +154,14 @@ class WorldModel(nn.Module):
         return self.encoder.from_net(out)
 
     # ----- training ----------------------------------------------------------------------
-    def loss(self, batch: SequenceBatch[Tensor]) -> tuple[Tensor, dict[str, float], RSSMState]:
+    def loss(
+        self, batch: SequenceBatch[Tensor], energy: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float], RSSMState]:
         """World-model loss on a batch of real sequences.
 
         Args:
             batch: (B, T, ...) tensors on the model's device.
+            energy: (B, T) simulator energy of the real states; needed when ``loss.energy`` > 0.
 
         Returns:
             (scalar loss, metrics under ``wm/``, posterior states (B, T, ...) still attached to the graph).
@@ -181,12 +192,41 @@ class WorldModel(nn.Module):
             losses.update(latent=lat["latent"], var=lat["var"])
             stats["embed_spread"] = lat["spread"]
             losses["probe"] = reconstruction_loss(self.decoder(feat.detach()), net_obs, obs_dims).mean()
+        if self.energy is not None:
+            if energy is None or energy.shape != batch.is_first.shape:
+                got = None if energy is None else tuple(energy.shape)
+                raise ValueError(
+                    f"loss.energy > 0 needs energy labels (B, T) = {tuple(batch.is_first.shape)}, got {got}"
+                )
+            heads = self.energy.head_losses(
+                feat, batch.action, energy, batch.is_first, update_stats=self.training
+            )
+            losses.update(energy_head=heads["energy_head"], energy_transfer=heads["energy_transfer"])
+            losses["energy"] = self._energy_consistency(post, batch)
+            stats["energy_transfer_r2"] = heads["energy_transfer_r2"]
         total = sum((self._scales[k] * v for k, v in losses.items()), torch.zeros((), device=feat.device))
         stats["post_entropy"] = self.rssm.entropy(post).mean()
         names = ["loss", *(f"{k}_loss" for k in losses), *stats]
         values = torch.stack([t.detach().float() for t in (total, *losses.values(), *stats.values())])
         metrics = {f"wm/{n}": float(v) for n, v in zip(names, values.tolist(), strict=True)}
         return total, metrics, post
+
+    def _energy_consistency(self, post: RSSMState, batch: SequenceBatch[Tensor]) -> Tensor:
+        """The regulariser's penalty on prior rollouts from (detached) posterior states under the
+        sequences' own actions (see :mod:`world_model.energy`)."""
+        assert self.energy is not None
+        horizon, stride = self.energy.cfg.horizon, self.energy.cfg.stride
+        B, T = batch.is_first.shape
+        starts = list(range(0, T - horizon, stride))
+        if not starts:
+            return torch.zeros((), device=post.deter.device)
+        idx = torch.tensor(starts, device=post.deter.device)
+        start = post.map(lambda x: x[:, idx]).flatten().detach()  # (B * S, ...)
+        steps = idx[:, None] + 1 + torch.arange(horizon, device=idx.device)[None]  # (S, H)
+        actions = batch.action[:, steps].reshape(B * len(starts), horizon, -1)
+        valid = ~batch.is_first[:, steps].any(-1).reshape(-1)
+        imag = self.imagine(start, actions.to(start.deter.dtype), horizon)
+        return self.energy.consistency(imag.feat, actions, valid)
 
     def cont_loss(self, feat: Tensor, terminated: Tensor) -> Tensor:
         """Mean BCE of the continue head, terminal records weighted by ``loss.terminal_weight``."""

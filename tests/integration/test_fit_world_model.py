@@ -56,4 +56,80 @@ def test_user_errors_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "error:" in proc.stderr and "too short" in proc.stderr
     proc = _run(tmp_path / "b", "--env", "Pendulum", "--train-ratio", "0")
     assert proc.returncode == 2 and "train_ratio > 0" in proc.stderr
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    proc = _run(tmp_path / "c", "--env", "Pendulum", "--family", "ensemble", "--loss.energy", "1")
+    assert proc.returncode == 2 and "rssm's regulariser" in proc.stderr
+    proc = _run(tmp_path / "d", "--env", "Pendulum", "--loss.energy", "1")  # Pendulum-v1: no simulator map
+    assert proc.returncode == 2 and "needs the simulator's energy" in proc.stderr
+    proc = _run(tmp_path / "e", "--env", "Pendulum", "--train-episodes", str(tmp_path / "none/*.npz"))
+    assert proc.returncode == 2 and "no episode files" in proc.stderr
+    assert not any((tmp_path / x).exists() for x in "abcde")
+
+
+def test_ensemble_writes_the_same_keys(tmp_path: Path) -> None:
+    run = tmp_path / "ens"
+    ens = ("--family", "ensemble", "--ensemble.units", "32", "--ensemble.batch-size", "16")
+    proc = _run(run, "--env", "Pendulum", *ens, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "32 updates of 80x2" in proc.stdout  # 5 members x 16 transitions; 1000 x 2.56 / 80 updates
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["family"] == "ensemble" and out["objective"] == "gaussian_nll" and 31 <= out["updates"] <= 32
+    assert out["batch_size"] == 80 and out["seq_len"] == 2 and out["transitions_per_member"] == 16
+    assert "wm/nll" in out["train_metrics"] and out["parameters"] > 0
+    for key in (
+        "openloop_nmse",
+        "openloop_nmse_repeat_last",
+        "openloop_reward_mse",
+        "openloop_cont_accuracy",
+    ):
+        assert len(out[key]) == 8, key
+    assert len(out["openloop_nmse_particle_mean"]) == 8 and out["particles"] == 5
+    assert 0 <= out["prediction_horizon"] <= 8 and isinstance(out["reward_mse"], float)
+    assert out["physics"].startswith("not available") and "energy_error" not in out  # Pendulum-v1: no sim map
+    # Its checkpoint has the RSSM's part names, and resumes through the same loop.
+    from agents.checkpoint import load_checkpoint
+    from world_model import EnsembleConfig
+    from world_model.ensemble import ProbabilisticEnsemble
+
+    state = load_checkpoint(run / "checkpoints")
+    ProbabilisticEnsemble(EnsembleConfig(units=32, batch_size=16), 3, 1).load_state_dict(state["world_model"])
+    assert state["counters"]["world_model_updates"] == out["updates"] and "world_model" in state["optimizers"]
+    proc = _run(run, "--env", "Pendulum", *ens, "--resume", "--steps", "1400", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["train_steps"] >= 1400 and out["updates"] > 40 and out["family"] == "ensemble"
+    # Pixels: a one-line error before anything is written; scripts.imagine shows RSSM runs only.
+    proc = _run(tmp_path / "px", "--env", "Hopper", "--family", "ensemble", "--envs.obs", "pixels")
+    assert proc.returncode == 2 and "state observations" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "px").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.imagine", "--run", str(run), "--out", str(tmp_path / "v.mp4")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "ensemble" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_hamiltonian_on_the_frictionless_pendulum(tmp_path: Path) -> None:
+    run = tmp_path / "ham"
+    proc = _run(
+        run, "--env", "FrictionlessPendulum", "--family", "hamiltonian", "--context", "1", "--horizon", "20",
+        "--hamiltonian.batch-size", "64", "--no-progress",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["env"] == "FrictionlessPendulum-v0" and out["objective"] == "hamiltonian"
+    assert 39 <= out["updates"] <= 40 and "wm/step_loss" in out["train_metrics"]
+    assert len(out["openloop_energy_drift"]) == 20 and max(out["openloop_energy_drift_real"]) < 1e-4
+    assert out["energy_scale"] > 0 and out["cont_accuracy"] == 1.0
+
+
+@pytest.mark.mujoco
+def test_energy_regulariser_and_physics_keys_on_hopper(tmp_path: Path) -> None:
+    run = tmp_path / "hop"
+    proc = _run(run, "--env", "Hopper", "--loss.energy", "1.0", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((run / "world_model_eval.json").read_text())
+    for key in ("openloop_energy_error", "openloop_momentum_error", "openloop_energy_drift"):
+        assert len(out[key]) == 8 and all(v >= 0 for v in out[key]), key
+    assert out["physics"].startswith("MuJoCo") and out["energy_scale"] > 0
+    assert "wm/energy_loss" in out["train_metrics"] and "wm/energy_transfer_loss" in out["train_metrics"]
+    assert "energy error" in proc.stdout

@@ -1,7 +1,8 @@
 """One training loop for every kind of run, in process, tiny sizes: Dreamer, MPC, the world-model fit
-(all on agents.trainer.Trainer) and an SB3 baseline (its own learn() behind the same run directory,
-evaluation protocol, schedules and stop signals). Each writes the same run-directory files, stops cleanly
-on SIGTERM with a checkpoint, and resumes to its budget with continuous evaluations."""
+of an RSSM and of an ensemble (all on agents.trainer.Trainer) and an SB3 baseline (its own learn() behind
+the same run directory, evaluation protocol, schedules and stop signals). Each writes the same
+run-directory files, stops cleanly on SIGTERM with a checkpoint, and resumes to its budget with
+continuous evaluations."""
 
 from __future__ import annotations
 
@@ -33,22 +34,15 @@ def _dream(*extra: str) -> Callable[[Path, list[str]], None]:
     return run
 
 
-def _fit(run_dir: Path, args: list[str]) -> None:
-    from scripts import fit_world_model
+def _fit(*extra: str) -> Callable[[Path, list[str]], None]:
+    def run(run_dir: Path, args: list[str]) -> None:
+        from scripts import fit_world_model
 
-    sys.argv = [
-        "fit",
-        "--preset",
-        "tiny",
-        "--env",
-        "Pendulum",
-        "--eval-every",
-        "200",
-        "--run-dir",
-        str(run_dir),
-        *args,
-    ]
-    fit_world_model.main()
+        sys.argv = ["fit", "--preset", "tiny", "--env", "Pendulum", "--eval-every", "200", *extra]
+        sys.argv += ["--run-dir", str(run_dir), *args]
+        fit_world_model.main()
+
+    return run
 
 
 def _sac(run_dir: Path, args: list[str]) -> None:
@@ -63,7 +57,8 @@ def _sac(run_dir: Path, args: list[str]) -> None:
 RUNS = {
     "dreamer": _dream(),
     "mpc": _dream("--act", "planner", "--plan.population", "16", "--plan.iterations", "1"),
-    "fit": _fit,
+    "fit": _fit(),
+    "fit-ensemble": _fit("--family", "ensemble", "--ensemble.units", "16", "--ensemble.batch-size", "8"),
     "sac": _sac,
 }
 
@@ -110,7 +105,7 @@ def test_stops_on_sigterm_and_resumes(kind: str, tmp_path: Path, monkeypatch: py
     assert STOP_AT <= stopped_at < STEPS
 
     run(run_dir, ["--resume", "--steps", str(STEPS)])
-    if kind == "fit":
+    if kind.startswith("fit"):
         assert (run_dir / "world_model_eval.json").is_file()
         assert not (run_dir / "eval.csv").exists()  # a fit has no returns to log
         assert load_checkpoint(run_dir / "checkpoints")["counters"]["env_steps"] == STEPS

@@ -16,12 +16,14 @@ from analysis.video import (
     compose_frames,
     compose_tile,
     contact_sheet,
+    energy_strip,
     grid_columns,
     imagine_segments,
     read_episodes,
     rollout_with_policy,
     segments_from_episodes,
     step_errors,
+    strip_cursor,
     write_frames,
     write_imagination_video,
     write_replay_video,
@@ -197,6 +199,26 @@ def test_state_video_end_to_end(tmp_path: Path) -> None:
     assert summary["left_out_positions"].startswith("x integrated")
     assert len(summary["per_segment"]) == n and len(summary["per_segment"][0]["mse"]) == k + h
     np.testing.assert_allclose(summary["per_segment"][1]["reward"], batch.reward[1], atol=1e-3)
+    # The energy strip under each tile: real and model energy, mapped through the simulator.
+    seg = summary["per_segment"][0]
+    assert len(seg["energy_real"]) == len(seg["energy_model"]) == k + h
+    from envs.physics import physics_for
+
+    np.testing.assert_allclose(seg["energy_real"], physics_for("Walker2d")(batch.obs[0]).energy, atol=1e-3)
+    assert video.shape[1] == -(-n // grid_columns(n)) * (S + caption_height() + 40)  # strips under tiles
+
+
+def test_energy_strip_and_cursor() -> None:
+    real, model = np.linspace(0.0, 1.0, 10), np.linspace(1.0, 0.0, 10)
+    strip = energy_strip(real, model, context=4, width=3 * S, height=40)
+    assert strip.shape == (40, 3 * S, 3) and strip.dtype == np.uint8
+    red = (strip[..., 0] > 150) & (strip[..., 1] < 100)
+    assert red.any() and (strip == 255).all(-1).any()  # the model's curve (red) and the real one (white)
+    moved = strip_cursor(strip, 9, 10)
+    x = int(9.5 / 10 * 3 * S)
+    assert (moved[:, x] == (240, 220, 40)).all() and np.array_equal(
+        np.delete(moved, x, 1), np.delete(strip, x, 1)
+    )
 
 
 @pytest.mark.mujoco

@@ -33,11 +33,16 @@ interrupt_after() {
   n=$((n + 1))
   tmux clear-history -t "$S"; send "clear"; sleep 0.5; tmux clear-history -t "$S"
   local t0=$(date +%s)
-  send "$cmd; echo \"[exit status \$?]\"; echo __STEP${n}_DONE__"
+  send "$cmd"
   sleep "$secs"
   { echo; echo "_What the terminal showed after $secs s, before Ctrl-C:_"; echo; echo '```'
     tmux capture-pane -p -t "$S" | sed -e 's/[[:space:]]*$//' | grep -v '^$' | grep -v __STEP; echo '```'; } > /tmp/$S.mid
   tmux send-keys -t "$S" C-c
+  # Ctrl-C ends the whole command line in an interactive shell: wait for the prompt, then ask for the status
+  while [ "$(tmux capture-pane -p -t "$S" | sed -e 's/[[:space:]]*$//' | grep -v '^$' | tail -n 1)" != '$' ]; do
+    sleep 2
+  done
+  send "echo \"[exit status \$?]\"; echo __STEP${n}_DONE__"
   while ! tmux capture-pane -p -t "$S" -S - | grep -q "^__STEP${n}_DONE__"; do sleep 2; done
   record "$title" "$cmd   # then Ctrl-C after $secs s" $(( $(date +%s) - t0 )) /tmp/$S.mid
 }
@@ -64,7 +69,7 @@ record() {
 
 send "export PS1='\$ ' && cd /tmp"
 step "A fresh clone" "git clone -q $SRC $DIR && cd $DIR && ls"
-step "make test: set-up, lint, type check, tests" "make test 2>&1 | tail -n 25"
+step "make test: set-up, lint, type check, tests" "make test > make-test.log 2>&1; s=\$?; tail -n 25 make-test.log; (exit \$s)"
 interrupt_after "make train: the first minutes, then Ctrl-C" "make train ARGS='--run-dir runs/walker'" 300
 step "Where the run stands" "ls runs/walker runs/walker/checkpoints && cat runs/walker/eval.csv | cut -d, -f1-4"
 interrupt_after "Resume, then Ctrl-C again" ".venv/bin/python -m scripts.dream --resume --run-dir runs/walker" 120
@@ -79,6 +84,7 @@ step "Bad input: an unknown env" ".venv/bin/python -m scripts.dream --env Walkr2
 step "Bad input: a run directory that exists" ".venv/bin/python -m scripts.dream --env Walker2d --run-dir runs/walker"
 step "Bad input: resuming a run that does not exist" ".venv/bin/python -m scripts.dream --resume --run-dir runs/nothing"
 step "Bad input: a corrupt checkpoint" "cp -r runs/walker runs/broken && for f in runs/broken/checkpoints/*.pt; do head -c 1000 \$f > \$f.tmp && mv \$f.tmp \$f; done && .venv/bin/python -m scripts.dream --resume --run-dir runs/broken"
+step "Bad input: pixels for a state-only model family" ".venv/bin/python -m scripts.fit_world_model --env Walker2d --envs.obs pixels --family ensemble --run-dir runs/pix"
 step "Bad input: a device that is not there" ".venv/bin/python -m scripts.dream --env Walker2d --device cuda --run-dir runs/gpu"
 tmux kill-session -t "$S"
 echo "transcript: $OUT"

@@ -149,8 +149,9 @@ class FitConfig(RunConfig):
     --train-ratio (10k steps give 2,500 updates at the defaults)."""
     eval_every: int = 2500
     """Evaluate open-loop on the held-out episodes every this many environment steps (and at the end)."""
-    eval_episodes: int = 10
-    """Held-out random-policy episodes (evaluation seeds, never trained on) the evaluation measures."""
+    eval_episodes: int = 50
+    """Held-out random-policy episodes (evaluation seeds, never trained on) the evaluation measures. Random
+    Walker2d / Hopper episodes end after 10-40 steps, so many are needed for enough windows."""
     family: Literal["rssm", "ensemble", "hamiltonian"] = "rssm"
     """Model family: the RSSM world model (options below), a PETS-style probabilistic ensemble on the state
     (--ensemble.*), or a Hamiltonian model for (q, p) observations (--hamiltonian.*)."""
@@ -178,10 +179,11 @@ class FitConfig(RunConfig):
     --hamiltonian.batch-size transitions)."""
     seq_len: int = 64
     """Steps per training sequence (--family rssm; a transition is 2 steps)."""
-    context: int = 16
+    context: int = 5
     """Open-loop evaluation: real steps observed before predicting (K)."""
-    horizon: int = 32
-    """Open-loop evaluation: steps predicted with the real actions (H)."""
+    horizon: int = 15
+    """Open-loop evaluation: steps predicted with the real actions (H); the default is Dreamer's imagination
+    horizon. A held-out episode needs context + horizon steps to give a window."""
     threshold: float = 0.1
     """Normalised MSE under which a prediction counts as accurate (defines the prediction horizon T_h)."""
     eval_windows: int = 512

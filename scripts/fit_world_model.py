@@ -77,7 +77,10 @@ def main() -> None:
     try:
         windows = eval_windows(held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows)
     except ValueError as e:
-        raise UserError(f"held-out episodes are too short for --context + --horizon: {e}") from e
+        raise UserError(
+            f"held-out episodes are too short for --context + --horizon: {e}; shorten them or raise "
+            "--eval-episodes"
+        ) from e
     eval_batch = to_torch(windows, device)
     extra_batch = None
     if cfg.extra_eval_episodes:

@@ -49,7 +49,7 @@ def eval_windows(
     keys = [(i, s) for i, ep in enumerate(episodes) for s in range(0, len(ep) - length + 1, stride)]
     if not keys:
         longest = max((len(ep) for ep in episodes), default=0)
-        raise ValueError(f"no episode has {length} records (longest: {longest}); shorten context + horizon")
+        raise ValueError(f"no episode has {length} records (longest: {longest})")
     if max_windows is not None and len(keys) > max_windows:
         pick = np.linspace(0, len(keys) - 1, max_windows).round().astype(int)
         keys = [keys[j] for j in pick]

@@ -77,7 +77,7 @@ step "A SAC baseline on the same protocol" ".venv/bin/python -m scripts.baseline
 step "Compare them" ".venv/bin/python -m scripts.compare runs/walker runs/sac --out report && head -n 30 report/report.md"
 step "What the model imagines" "MUJOCO_GL=egl .venv/bin/python -m scripts.imagine --run runs/walker --out imagine/walker.mp4 && ls -la imagine"
 step "Fit a world model alone on 3,000 random steps" "time .venv/bin/python -m scripts.fit_world_model --env Walker2d --steps 3000 --run-dir runs/fit"
-step "Bad input: a negative budget" ".venv/bin/python -m scripts.dream --env Walker2d --steps -5 --run-dir runs/neg; ls runs"
+step "Bad input: a negative budget" ".venv/bin/python -m scripts.dream --env Walker2d --steps -5 --run-dir runs/neg; s=\$?; ls runs; (exit \$s)"
 step "Bad input: a typo'd flag" ".venv/bin/python -m scripts.dream --env Walker2d --stesp 100"
 step "Bad input: a bad choice" ".venv/bin/python -m scripts.baseline --env Walker2d --algo sacc"
 step "Bad input: an unknown env" ".venv/bin/python -m scripts.dream --env Walkr2d"

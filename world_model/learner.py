@@ -15,7 +15,30 @@ from world_model.networks import adam, clip_grad_norm
 from world_model.rssm import RSSMState
 
 
-class WorldModelLearner:
+class ModelCheckpoint:
+    """Checkpoint parts of a learner with one model, one optimiser and an update counter: ``world_model``,
+    ``optimizers.world_model``, ``counters.world_model_updates`` (every model family names them so)."""
+
+    model: Any  # the subclass's model (an nn.Module)
+    opt: torch.optim.Optimizer
+    updates: int
+
+    def state_dict(self) -> dict[str, Any]:
+        """The three parts."""
+        return {
+            "world_model": self.model.state_dict(),
+            "optimizers": {"world_model": self.opt.state_dict()},
+            "counters": {"world_model_updates": self.updates},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
+        self.model.load_state_dict(state["world_model"])
+        self.opt.load_state_dict(state["optimizers"]["world_model"])
+        self.updates = int(state["counters"]["world_model_updates"])
+
+
+class WorldModelLearner(ModelCheckpoint):
     """Owns the optimiser of a :class:`WorldModel` and performs its updates.
 
     Args:
@@ -80,17 +103,3 @@ class WorldModelLearner:
             return None
         energy = np.asarray(self.energy_fn(batch.obs.detach().cpu().numpy()), dtype=np.float32)
         return torch.as_tensor(energy, device=batch.obs.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Checkpoint parts: ``world_model``, ``optimizers.world_model``, ``counters.world_model_updates``."""
-        return {
-            "world_model": self.model.state_dict(),
-            "optimizers": {"world_model": self.opt.state_dict()},
-            "counters": {"world_model_updates": self.updates},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
-        self.model.load_state_dict(state["world_model"])
-        self.opt.load_state_dict(state["optimizers"]["world_model"])
-        self.updates = int(state["counters"]["world_model_updates"])

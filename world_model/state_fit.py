@@ -20,13 +20,14 @@ from world_model.config import EnsembleConfig, HamiltonianConfig
 from world_model.ensemble import ProbabilisticEnsemble
 from world_model.evaluation import PhysicsFn, score_openloop
 from world_model.hamiltonian import HamiltonianModel
+from world_model.learner import ModelCheckpoint
 from world_model.networks import adam
 from world_model.transitions import StateModel, Transitions, transitions_from_batch
 
 Family = Literal["rssm", "ensemble", "hamiltonian"]
 
 
-class StateModelLearner:
+class StateModelLearner(ModelCheckpoint):
     """Adam over a state model's parameters; one update per replayed batch, like the RSSM's learner.
 
     Each update turns the (B, T) batch into its B (T - 1) transitions (a pair that crosses into a new
@@ -75,21 +76,6 @@ class StateModelLearner:
         _, metrics = self.model.loss(self.model.minibatch(data))
         self.model.train(was_training)
         return metrics
-
-    def state_dict(self) -> dict[str, Any]:
-        """Checkpoint parts, named as the RSSM learner's: ``world_model``, ``optimizers.world_model``,
-        ``counters.world_model_updates``."""
-        return {
-            "world_model": self.model.state_dict(),
-            "optimizers": {"world_model": self.opt.state_dict()},
-            "counters": {"world_model_updates": self.updates},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
-        self.model.load_state_dict(state["world_model"])
-        self.opt.load_state_dict(state["optimizers"]["world_model"])
-        self.updates = int(state["counters"]["world_model_updates"])
 
 
 def _real_transitions(batch: SequenceBatch[Tensor]) -> Transitions[Tensor] | None:

@@ -133,3 +133,18 @@ def test_energy_regulariser_and_physics_keys_on_hopper(tmp_path: Path) -> None:
     assert out["physics"].startswith("MuJoCo") and out["energy_scale"] > 0
     assert "wm/energy_loss" in out["train_metrics"] and "wm/energy_transfer_loss" in out["train_metrics"]
     assert "energy error" in proc.stdout
+
+
+@pytest.mark.mujoco
+@pytest.mark.parametrize("env", ["Walker2d", "Hopper"])
+def test_default_evaluation_windows_exist_on_random_locomotion_data(env: str) -> None:
+    # Random Walker2d / Hopper episodes end after 10-40 steps: the default held-out set and context +
+    # horizon must still give windows (the defaults once asked for 48 steps and every fit failed at once).
+    from agents.configs import FitConfig
+    from scripts.fit_world_model import _collect_episodes
+    from world_model.evaluation import eval_windows
+
+    cfg = dataclasses.replace(FitConfig(), env=env)
+    held_out = _collect_episodes(cfg, action_dim=6 if env == "Walker2d" else 3)
+    windows = eval_windows(held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows)
+    assert len(held_out) == cfg.eval_episodes and windows.obs.shape[0] >= 16

@@ -37,7 +37,7 @@ def _run(cmd: list[str], timeout: float = 240) -> subprocess.CompletedProcess[st
 
 def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = _run(_cmd(run, "--threads", "1", "--train.video-every", "400"))
+    proc = _run(_cmd(run, "--threads", "1", "--train.video-every", "400", "--train.progress"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run / "config.yaml").is_file()
     assert list((run / "videos").glob("imagine-000000400.*")), "no imagination video at step 400"
@@ -50,6 +50,7 @@ def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
     # The run ends with a summary, and records its preset and the device that ran.
     lines = proc.stdout.splitlines()
     assert any(line.startswith("done: 400 env steps") for line in lines), proc.stdout
+    assert "%|" not in proc.stderr and "\r" not in proc.stderr  # no progress bar without a terminal
     assert f"run directory: {run}" in lines
     assert yaml.safe_load((run / "config.yaml").read_text())["preset"] == "debug"
     assert json.loads((run / "system.json").read_text())["devices"] in (["cpu"], ["cuda"])  # not "auto"

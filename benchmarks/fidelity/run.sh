@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-/tmp/fidelity-runs}
-OUT=benchmarks/fidelity/json
+OUT=${OUT:-benchmarks/fidelity/json}
 # Finished Walker2d Dreamer episodes of the locomotion ablation (read only; those runs were still going,
 # so the episodes present at the first call are copied once into a snapshot): seed 0 trains, seed 1 is held out.
 ABLATION=${ABLATION:-/work/abl/benchmarks/locomotion-ablation/runs/old}

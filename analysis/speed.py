@@ -6,9 +6,9 @@ per second of collection with the agent acting, and the training speed these imp
 ratio. For each planner at its default settings: milliseconds per planned action with the ``cpu`` preset's
 model, with and without the actor prior. Collection against the raw simulator: env steps per second of one
 env stepped with random actions and no policy, beside collection with random actions and with the agent
-acting, for 1 and 4 envs. Op counts (machine-independent): the torch ops of one update, one imagination step
-and one action. ``python -m scripts.benchmark --suite speed`` runs it and writes ``speed.json`` and
-``speed.md``.
+acting, for 1, 4 and 16 envs. Op counts (machine-independent): the torch ops of one update, one imagination
+step and one action. Peak memory of each preset's agent in a fresh process. ``python -m scripts.benchmark
+--suite speed`` runs it and writes ``speed.json`` and ``speed.md``.
 
 Whole runs (subprocesses of ``scripts.dream``): training env steps per second of runs started together,
 e.g. two at once against one alone with given thread settings (:func:`measure_runs`), and the GPU suite's
@@ -209,7 +209,7 @@ def measure_collection(
     env: str,
     *,
     device: torch.device,
-    num_envs: Sequence[int] = (1, 4),
+    num_envs: Sequence[int] = (1, 4, 16),
     steps: int = 2000,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
@@ -455,6 +455,83 @@ def measure_update_variants(
 
 
 # ----------------------------------------------------------------------------------------------------
+# Peak memory per preset (a fresh process each)
+
+
+def peak_memory_child(preset: str, updates: int, obs_dim: int, action_dim: int) -> None:
+    """The child of :func:`measure_peak_memory`: build ``preset``'s agent, make ``updates`` updates on a
+    random batch of the preset's shape, print one JSON line: its peak resident memory (the kernel's
+    high-water mark of this process, ``ru_maxrss``), the same after the imports, the parameter count."""
+    import json
+    import resource
+
+    from agents.configs import DREAM_PRESETS
+
+    cfg = DREAM_PRESETS[preset]
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    device = torch.device("cpu")
+    agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device)
+    batch = random_batch(cfg.train.batch_size, cfg.train.seq_len, obs_dim, action_dim, device)
+    for _ in range(updates):
+        agent.update(batch)
+    params = sum(p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out = {
+        "params": params,
+        "peak_rss_mb": peak_mb,
+        "imports_rss_mb": imports_mb,
+        "model_rss_mb": peak_mb - imports_mb,
+    }
+    print(json.dumps(out), flush=True)
+
+
+def measure_peak_memory(
+    preset: str, *, updates: int = 2, obs_dim: int = 17, action_dim: int = 6, timeout: float = 900.0
+) -> dict[str, Any]:
+    """Peak resident memory of a fresh CPU process that builds ``preset``'s agent (world model, actor,
+    critic, optimisers) and makes ``updates`` updates on a random Walker2d-shaped batch of the preset's
+    size: what the model side of a run needs at its peak (the kernel's high-water mark of that process),
+    beside the same process's resident memory after its imports (Python, torch, the project). A run adds
+    its envs and its replay (:data:`REPLAY_BYTES_NOTE`).
+
+    Returns:
+        ``preset``, ``params``, ``updates``, ``peak_rss_mb``, ``imports_rss_mb`` and ``model_rss_mb``
+        (their difference), or ``error``.
+    """
+    import json
+
+    code = (
+        "import sys; from analysis.speed import peak_memory_child; "
+        "peak_memory_child(sys.argv[1], *map(int, sys.argv[2:]))"
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    root = Path(__file__).resolve().parent.parent
+    argv = [sys.executable, "-c", code, preset, str(updates), str(obs_dim), str(action_dim)]
+    row: dict[str, Any] = {"preset": preset, "updates": updates}
+    proc = subprocess.Popen(
+        argv, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return row | {"error": f"no result within {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return row | {"error": " ".join(err.split())[-300:] or f"exit status {proc.returncode}"}
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return row | json.loads(lines[-1])
+
+
+REPLAY_BYTES_NOTE = (
+    "a run adds its envs and its replay, which keeps every step in memory up to `--train.replay-capacity`"
+    " (a 64x64 RGB frame alone is 12 KB per step)"
+)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Whole runs, several at once
 
 
@@ -645,6 +722,7 @@ def speed_markdown(result: dict[str, Any]) -> str:
         )
     lines += collection_markdown(result.get("collection", []))
     lines += op_count_markdown(result.get("op_counts", []))
+    lines += memory_markdown(result.get("memory", []))
     lines += runs_markdown(result.get("runs", []), "Runs at once (`scripts.dream`, training env steps/s)")
     return "\n".join(lines) + "\n"
 
@@ -671,6 +749,31 @@ def collection_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['env']} | {r['kind']} | {r['num_envs']} | {r['steps_per_s']:.0f} |"
             f" {r['ratio_to_raw']:.0%} |"
+        )
+    return lines
+
+
+def memory_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Lines of the table of :func:`measure_peak_memory` rows (none without rows)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Peak memory per preset (CPU)",
+        "",
+        "A fresh process builds the preset's agent and makes a few updates on a random Walker2d-shaped batch;"
+        f" peak resident memory, the same after the imports, and the difference; {REPLAY_BYTES_NOTE}.",
+        "",
+        "| preset | params | updates | peak RSS MB | after imports MB | model and updates MB |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['preset']} | - | {r['updates']} | {r['error']} | | |")
+            continue
+        lines.append(
+            f"| {r['preset']} | {r['params'] / 1e6:.2f}M | {r['updates']} | {r['peak_rss_mb']:.0f} |"
+            f" {r['imports_rss_mb']:.0f} | {r['model_rss_mb']:.0f} |"
         )
     return lines
 

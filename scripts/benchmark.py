@@ -34,9 +34,10 @@ update of every ``scripts.dream`` preset (on Pendulum and Walker2d; ``dreamerv3`
 env steps/s of collection and of training they imply, and the ms per planned action of each planner at
 its defaults, with 1 torch thread and with all cores; with 1 thread the env steps/s of the raw simulator
 (one Walker2d, random actions, no policy) beside collection with random actions and with the agent acting
-(1 and 4 envs), and the op counts of each preset (machine-independent); and with ``--concurrent-steps N``
-the training env steps/s of ``scripts.dream`` runs (``cpu`` preset, Walker2d, N steps) alone and two at
-once, with automatic threads and with all cores. It writes ``speed.json`` and ``speed.md`` into OUT.
+(1, 4 and 16 envs), the op counts of each preset (machine-independent) and its peak memory; and with
+``--concurrent-steps N`` the training env steps/s of ``scripts.dream`` runs (``cpu`` preset, Walker2d,
+N steps) alone and two at once, with automatic threads and with all cores. It writes ``speed.json`` and
+``speed.md`` into OUT.
 
 ``--suite gpu`` (under 10 minutes on one GPU) measures ms per update of the ``cpu`` and ``dreamerv3``
 presets eager, with bfloat16 autocast, compiled, and both, with peak GPU memory, then the training env
@@ -438,7 +439,7 @@ SPEED_PRESETS: tuple[tuple[str, tuple[str, ...], int], ...] = (
 
 SPEED_COLLECTION: tuple[str, str, int] = ("Walker2d", "cpu", 2000)
 """``--suite speed``'s collection against the raw simulator: env, preset of the acting agent, env steps per
-measurement (1 and 4 envs)."""
+measurement (1, 4 and 16 envs)."""
 
 
 def suite_result(argv: Sequence[str], started: datetime, device: object) -> dict[str, Any]:
@@ -484,6 +485,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         concurrency_specs,
         measure_collection,
         measure_op_counts,
+        measure_peak_memory,
         measure_planners,
         measure_preset,
         measure_runs,
@@ -511,10 +513,12 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
                 planners += measure_planners(PRESETS["cpu"], env, device=device)
         torch.set_num_threads(1)
         env, preset, steps = SPEED_COLLECTION
-        print(f"[speed] collection on {env} against the raw env, 1 and 4 envs", flush=True)
+        print(f"[speed] collection on {env} against the raw env, 1, 4 and 16 envs", flush=True)
         collection = measure_collection(PRESETS[preset], env, device=device, steps=steps)
         print("[speed] op counts", flush=True)
         op_counts = [measure_op_counts(name, PRESETS[name]) for name, _, _ in SPEED_PRESETS]
+        print("[speed] peak memory per preset", flush=True)
+        memory = [measure_peak_memory(name) for name, _, _ in SPEED_PRESETS]
     finally:
         torch.set_num_threads(before)  # the caller's setting (a test process, say) is left as it was
     runs: list[dict[str, Any]] = []
@@ -526,7 +530,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             runs += measure_runs(group, cfg.out / "concurrent", timeout=3600.0)
     result = suite_result(argv, started, device)
     result |= {"presets": presets, "planners": planners, "collection": collection, "op_counts": op_counts}
-    result["runs"] = runs
+    result |= {"memory": memory, "runs": runs}
     note = (
         "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)"
     )

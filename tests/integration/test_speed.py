@@ -12,6 +12,7 @@ from agents.configs import DREAM_PRESETS as PRESETS
 from analysis.speed import (
     concurrency_specs,
     measure_op_counts,
+    measure_peak_memory,
     measure_planners,
     measure_preset,
     run_command,
@@ -55,11 +56,22 @@ def test_speed_suite_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytes
     assert {r["preset"] for r in result["presets"]} == {"debug"}
     assert len(result["planners"]) == 6 * 2 * len({r["threads"] for r in result["presets"]})
     kinds = [(r["kind"], r["num_envs"]) for r in result["collection"]]
-    assert kinds == [("raw", 1), ("random", 1), ("agent", 1), ("random", 4), ("agent", 4)]
+    batched = [(kind, n) for n in (4, 16) for kind in ("random", "agent")]
+    assert kinds == [("raw", 1), ("random", 1), ("agent", 1), *batched]
     assert all(r["steps_per_s"] > 0 and r["ratio_to_raw"] > 0 for r in result["collection"])
     assert [r["preset"] for r in result["op_counts"]] == ["debug"] and result["runs"] == []
+    [memory] = result["memory"]
+    assert memory["preset"] == "debug"
+    assert memory["params"] > result["presets"][0]["params"]  # Walker2d-shaped, the preset row is Pendulum
+    assert memory["peak_rss_mb"] >= memory["imports_rss_mb"] > 0
     md = (tmp_path / "speed.md").read_text()
     assert "## Planning" in md and "## Collection against the raw simulator" in md and "## Op counts" in md
+    assert "## Peak memory per preset (CPU)" in md and "| debug | 0.03M | 2 |" in md
+
+
+def test_peak_memory_of_an_unknown_preset_is_an_error_row() -> None:
+    row = measure_peak_memory("no-such-preset", updates=1)
+    assert row["preset"] == "no-such-preset" and "no-such-preset" in row["error"]
 
 
 def test_op_counts_are_positive_and_per_step() -> None:

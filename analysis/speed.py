@@ -303,6 +303,27 @@ def count_ops(fn: Callable[[], Any]) -> tuple[int, int]:
     return top, leaf
 
 
+def count_flops(fn: Callable[[], Any]) -> float:
+    """Floating-point operations of one call of ``fn`` on the CPU: the profiler's count over the ops it
+    has formulas for (matrix products and convolutions, which hold nearly all of a model's arithmetic;
+    element-wise ops are counted where it knows them, and are a rounding error here)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        fn()
+    return float(sum(e.flops for e in prof.key_averages() if e.flops))
+
+
+def matmul_peak_gflops(size: tuple[int, int, int] = (2048, 512, 512), repeats: int = 20) -> float:
+    """GFLOP/s of a large float32 matrix product at the current thread count (median of ``repeats``): the
+    practical arithmetic peak the updates are compared with."""
+    m, k, n = size
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+    ms, _ = _median_ms(lambda: torch.mm(a, b), repeats, warmup=3)
+    return 2.0 * m * k * n / (ms / 1000.0) / 1e9
+
+
 def random_batch(batch_size: int, seq_len: int, obs_dim: int, action_dim: int, device: torch.device) -> Any:
     """A (B, T) batch of random state observations and actions (every sequence starts an episode)."""
     g = torch.Generator().manual_seed(0)
@@ -320,10 +341,12 @@ def random_batch(batch_size: int, seq_len: int, obs_dim: int, action_dim: int, d
 
 
 def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: int = 6) -> dict[str, Any]:
-    """Torch ops (and kernels) of one update, one imagination step and one action of a preset, on the CPU.
+    """Torch ops (and kernels) of one update, one imagination step and one action of a preset, on the CPU,
+    and the floating-point operations of each update (:func:`count_flops`).
 
     Counts do not depend on the machine or its load: they are the measure of the per-op overhead of the
-    latency-bound parts (the world model's sequential loop, acting). Walker2d-sized by default.
+    latency-bound parts (the world model's sequential loop, acting) and of the arithmetic of the
+    compute-bound ones. Walker2d-sized by default.
     """
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -333,6 +356,8 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
     agent.update(batch)  # first-call work (optimiser state) is not counted
     wm = count_ops(lambda: agent.learner.update(batch))
     full = count_ops(lambda: agent.update(batch))
+    wm_flops = count_flops(lambda: agent.learner.update(batch))
+    full_flops = count_flops(lambda: agent.update(batch))
     start = agent.learner.update(batch)[1].flatten()  # detached posteriors
     n = cfg.agent.imag_starts or start.deter.shape[0]
     start = start.map(lambda x: x[:n])
@@ -358,6 +383,8 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
         "wm_update_kernels": wm[1],
         "ac_update_ops": full[0] - wm[0],
         "ac_update_kernels": full[1] - wm[1],
+        "wm_update_gflop": wm_flops / 1e9,
+        "ac_update_gflop": (full_flops - wm_flops) / 1e9,
         "imagine_step_ops": per_step[0],
         "imagine_step_kernels": per_step[1],
         "act_ops": act[0],
@@ -722,6 +749,7 @@ def speed_markdown(result: dict[str, Any]) -> str:
         )
     lines += collection_markdown(result.get("collection", []))
     lines += op_count_markdown(result.get("op_counts", []))
+    lines += arithmetic_markdown(result)
     lines += memory_markdown(result.get("memory", []))
     lines += runs_markdown(result.get("runs", []), "Runs at once (`scripts.dream`, training env steps/s)")
     return "\n".join(lines) + "\n"
@@ -749,6 +777,43 @@ def collection_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['env']} | {r['kind']} | {r['num_envs']} | {r['steps_per_s']:.0f} |"
             f" {r['ratio_to_raw']:.0%} |"
+        )
+    return lines
+
+
+def arithmetic_markdown(result: dict[str, Any]) -> list[str]:
+    """Lines of the table that sets each preset's update time (Walker2d, 1 thread) against its arithmetic
+    and the machine's float32 matrix-product peak: the floor on the update time for the same maths."""
+    peak = result.get("matmul_gflops_1thread")
+    flops = {r["preset"]: r for r in result.get("op_counts", []) if "wm_update_gflop" in r}
+    rows = [
+        r
+        for r in result.get("presets", [])
+        if r["env"] == "Walker2d" and r["threads"] == 1 and r["preset"] in flops
+    ]
+    if not peak or not rows:
+        return []
+    lines = [
+        "",
+        "## Arithmetic against the machine's peak (Walker2d, 1 thread)",
+        "",
+        f"GFLOP per update from the profiler's counts; the peak is a 2048x512x512 float32 matrix product"
+        f" on this machine, 1 thread: {peak:.0f} GFLOP/s. *floor*: the update's arithmetic at that peak, the"
+        " shortest an update of the same maths can take here in float32; *headroom*: update / floor.",
+        "",
+        "| preset | WM GFLOP | AC GFLOP | WM ms (GFLOP/s) | AC ms (GFLOP/s) | update ms | floor ms"
+        " | headroom |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        f = flops[r["preset"]]
+        wm, ac = f["wm_update_gflop"], f["ac_update_gflop"]
+        wm_ms, ac_ms = r["wm_update_ms"], r["ac_update_ms"]
+        floor = (wm + ac) / peak * 1000.0
+        lines.append(
+            f"| {r['preset']} | {wm:.3g} | {ac:.3g} | {wm_ms:.0f} ({wm / wm_ms * 1000:.0f}) |"
+            f" {ac_ms:.0f} ({ac / ac_ms * 1000:.0f}) | {r['update_ms']:.0f} | {floor:.0f} |"
+            f" {r['update_ms'] / floor:.1f}x |"
         )
     return lines
 
@@ -853,8 +918,10 @@ def gpu_markdown(result: dict[str, Any]) -> str:
 __all__ = [
     "RunSpec",
     "concurrency_specs",
+    "count_flops",
     "count_ops",
     "gpu_markdown",
+    "matmul_peak_gflops",
     "measure_collection",
     "measure_op_counts",
     "measure_planners",

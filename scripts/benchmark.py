@@ -483,6 +483,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     from agents.configs import DREAM_PRESETS as PRESETS
     from analysis.speed import (
         concurrency_specs,
+        matmul_peak_gflops,
         measure_collection,
         measure_op_counts,
         measure_peak_memory,
@@ -517,6 +518,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         collection = measure_collection(PRESETS[preset], env, device=device, steps=steps)
         print("[speed] op counts", flush=True)
         op_counts = [measure_op_counts(name, PRESETS[name]) for name, _, _ in SPEED_PRESETS]
+        peak = matmul_peak_gflops()
         print("[speed] peak memory per preset", flush=True)
         memory = [measure_peak_memory(name) for name, _, _ in SPEED_PRESETS]
     finally:
@@ -530,7 +532,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             runs += measure_runs(group, cfg.out / "concurrent", timeout=3600.0)
     result = suite_result(argv, started, device)
     result |= {"presets": presets, "planners": planners, "collection": collection, "op_counts": op_counts}
-    result |= {"memory": memory, "runs": runs}
+    result |= {"memory": memory, "runs": runs, "matmul_gflops_1thread": peak}
     note = (
         "- medians over the timed calls after a warm-up; models untrained (cost does not depend on weights)"
     )

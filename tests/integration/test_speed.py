@@ -10,7 +10,9 @@ import torch
 
 from agents.configs import DREAM_PRESETS as PRESETS
 from analysis.speed import (
+    arithmetic_markdown,
     concurrency_specs,
+    matmul_peak_gflops,
     measure_op_counts,
     measure_peak_memory,
     measure_planners,
@@ -66,7 +68,22 @@ def test_speed_suite_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytes
     assert memory["peak_rss_mb"] >= memory["imports_rss_mb"] > 0
     md = (tmp_path / "speed.md").read_text()
     assert "## Planning" in md and "## Collection against the raw simulator" in md and "## Op counts" in md
+    assert result["matmul_gflops_1thread"] > 0
     assert "## Peak memory per preset (CPU)" in md and "| debug | 0.03M | 2 |" in md
+
+
+def test_arithmetic_table_sets_updates_against_the_matmul_peak() -> None:
+    assert matmul_peak_gflops(size=(64, 64, 64), repeats=3) > 0
+    preset = {"preset": "cpu", "env": "Walker2d", "threads": 1, "wm_update_ms": 30.0, "ac_update_ms": 50.0}
+    result = {
+        "presets": [preset | {"update_ms": 80.0}, preset | {"env": "Pendulum", "update_ms": 1.0}],
+        "op_counts": [{"preset": "cpu", "wm_update_gflop": 0.9, "ac_update_gflop": 2.1}],
+        "matmul_gflops_1thread": 75.0,
+    }
+    lines = arithmetic_markdown(result)
+    # 3 GFLOP at 75 GFLOP/s: a 40 ms floor, so the 80 ms update has 2x headroom
+    assert lines[-1] == "| cpu | 0.9 | 2.1 | 30 (30) | 50 (42) | 80 | 40 | 2.0x |"
+    assert arithmetic_markdown(result | {"matmul_gflops_1thread": None}) == []
 
 
 def test_peak_memory_of_an_unknown_preset_is_an_error_row() -> None:
@@ -79,6 +96,9 @@ def test_op_counts_are_positive_and_per_step() -> None:
     assert row["imagination"] == [32, 5] and row["batch"] == [4, 8]
     for k in ("wm_update", "ac_update", "act"):
         assert 0 < row[f"{k}_ops"] <= row[f"{k}_kernels"]
+    # the actor-critic update imagines 32 x 5 states through several MLPs: more arithmetic than the
+    # world model's 4 x 8 steps
+    assert 0 < row["wm_update_gflop"] < row["ac_update_gflop"]
     # one imagination step is a small part of the whole actor-critic update
     assert 0 < row["imagine_step_ops"] < row["ac_update_ops"] / 5
 

@@ -1,6 +1,8 @@
 """The ablation table: eval return per variant (median over seeds, per-seed values) and diagnostics.
 
     python benchmarks/locomotion-ablation/table.py RUNS_DIR > benchmarks/locomotion-ablation/table.md
+    STEPS="1000 2500 5000 10000" python benchmarks/locomotion-ablation/table.py \
+        benchmarks/energy-regulariser/runs
 
 RUNS_DIR holds ``<variant>/<seed>/`` run directories of ``scripts.dream`` (see ``run.sh``). Diagnostics are
 read from each run's TensorBoard events at its last evaluation: ``diag/overestimation`` (critic value over
@@ -21,7 +23,8 @@ sys.path.insert(0, os.getcwd())
 
 from agents.evaluation import read_eval_csv
 
-STEPS = (2500, 5000, 7500, 10_000, 12_500)
+STEPS = tuple(int(s) for s in os.environ.get("STEPS", "2500 5000 7500 10000 12500").split())
+"""Evaluation steps of the columns (the environment variable ``STEPS``, e.g. ``STEPS="1000 5000 10000"``)."""
 DIAG = ("diag/overestimation", "diag/terminal_missed", "actor/entropy", "actor/saturated")
 
 

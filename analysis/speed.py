@@ -485,32 +485,43 @@ def measure_update_variants(
 # Peak memory per preset (a fresh process each)
 
 
+def _high_water_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` of ``/proc/self/status`` on Linux (reset by
+    ``exec``, unlike ``ru_maxrss``, which a child started by ``fork`` + ``exec`` inherits from its parent),
+    else ``ru_maxrss``."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    scale = 1024.0 if sys.platform != "darwin" else 2**20  # KiB on Linux, bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
 def peak_memory_child(preset: str, updates: int, obs_dim: int, action_dim: int) -> None:
     """The child of :func:`measure_peak_memory`: build ``preset``'s agent, make ``updates`` updates on a
-    random batch of the preset's shape, print one JSON line: its peak resident memory (the kernel's
-    high-water mark of this process, ``ru_maxrss``), the same after the imports, the parameter count."""
+    random batch of the preset's shape, print one JSON line: its peak resident memory
+    (:func:`_high_water_rss_mb`), the same after the imports, the parameter count."""
     import json
-    import resource
 
     from agents.configs import DREAM_PRESETS
 
     cfg = DREAM_PRESETS[preset]
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    imports_mb = _high_water_rss_mb()
     device = torch.device("cpu")
     agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device)
     batch = random_batch(cfg.train.batch_size, cfg.train.seq_len, obs_dim, action_dim, device)
     for _ in range(updates):
         agent.update(batch)
     params = sum(p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters())
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    out = {
-        "params": params,
-        "peak_rss_mb": peak_mb,
-        "imports_rss_mb": imports_mb,
-        "model_rss_mb": peak_mb - imports_mb,
-    }
+    peak_mb = _high_water_rss_mb()
+    out = {"params": params, "peak_rss_mb": peak_mb, "imports_rss_mb": imports_mb}
+    out["model_rss_mb"] = peak_mb - imports_mb
     print(json.dumps(out), flush=True)
 
 
@@ -812,7 +823,7 @@ def arithmetic_markdown(result: dict[str, Any]) -> list[str]:
         floor = (wm + ac) / peak * 1000.0
         lines.append(
             f"| {r['preset']} | {wm:.3g} | {ac:.3g} | {wm_ms:.0f} ({wm / wm_ms * 1000:.0f}) |"
-            f" {ac_ms:.0f} ({ac / ac_ms * 1000:.0f}) | {r['update_ms']:.0f} | {floor:.0f} |"
+            f" {ac_ms:.0f} ({ac / ac_ms * 1000:.0f}) | {r['update_ms']:.0f} | {floor:.2g} |"
             f" {r['update_ms'] / floor:.1f}x |"
         )
     return lines

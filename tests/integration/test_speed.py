@@ -66,6 +66,9 @@ def test_speed_suite_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytes
     assert memory["preset"] == "debug"
     assert memory["params"] > result["presets"][0]["params"]  # Walker2d-shaped, the preset row is Pendulum
     assert memory["peak_rss_mb"] >= memory["imports_rss_mb"] > 0
+    # the child's own peak, not its parent's (a fork + exec child inherits the parent's ru_maxrss): this
+    # process has imported torch and run updates, the child has built a 30k-parameter model
+    assert memory["model_rss_mb"] > 0
     md = (tmp_path / "speed.md").read_text()
     assert "## Planning" in md and "## Collection against the raw simulator" in md and "## Op counts" in md
     assert result["matmul_gflops_1thread"] > 0

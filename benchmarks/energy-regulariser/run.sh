@@ -6,6 +6,7 @@
 #        STEPS=20000 SEEDS="0 1 2" VARIANTS="base energy1" OUT=... bash benchmarks/energy-regulariser/run.sh
 set -u
 cd "$(dirname "$0")/../.."
+. benchmarks/dream-variants.sh
 OUT=${OUT:-benchmarks/energy-regulariser/runs}
 JOBS=${1:-1}
 STEPS=${STEPS:-10000}
@@ -20,14 +21,6 @@ mkdir -p "$OUT"
 # seed-major order: both variants of a seed finish before the next seed starts, so a partial run is balanced
 for seed in $SEEDS; do
   for name in $VARIANTS; do
-    dir="$OUT/$name/$seed"
-    if [ -f "$dir/config.yaml" ]; then
-      last=$(tail -n 1 "$dir/eval.csv" 2>/dev/null | cut -d, -f1)
-      [ "$last" = "$STEPS" ] && continue
-      echo "OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python -m scripts.dream --resume --run-dir $dir --steps $STEPS >> $dir.log 2>&1"
-    else
-      mkdir -p "$(dirname "$dir")"
-      echo "OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python -m scripts.dream $COMMON --seed $seed --run-dir $dir ${V[$name]} > $dir.log 2>&1"
-    fi
+    dream_command "$OUT/$name/$seed" "$seed" "$STEPS" $COMMON ${V[$name]}
   done
 done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'

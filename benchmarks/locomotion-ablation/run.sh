@@ -5,6 +5,7 @@
 # Usage: bash benchmarks/locomotion-ablation/run.sh [JOBS]   (re-running resumes unfinished runs)
 set -u
 cd "$(dirname "$0")/../.."
+. benchmarks/dream-variants.sh
 OUT=benchmarks/locomotion-ablation/runs
 JOBS=${1:-2}
 STEPS=${STEPS:-20000}
@@ -26,14 +27,6 @@ ORDER=${ORDER:-"old cheap-r512 cheap-r512-ar2 cheap cheap-r512-norepval cheap-r5
 mkdir -p "$OUT"
 for name in $ORDER; do
   for seed in 0 1; do
-    dir="$OUT/$name/$seed"
-    if [ -f "$dir/config.yaml" ]; then
-      last=$(tail -n 1 "$dir/eval.csv" 2>/dev/null | cut -d, -f1)
-      [ "$last" = "$STEPS" ] && continue
-      echo "OMP_NUM_THREADS=1 .venv/bin/python -m scripts.dream --resume --run-dir $dir --steps $STEPS > $dir.log 2>&1"
-    else
-      mkdir -p "$(dirname "$dir")"
-      echo "OMP_NUM_THREADS=1 .venv/bin/python -m scripts.dream $COMMON --seed $seed --run-dir $dir ${V[$name]} > $dir.log 2>&1"
-    fi
+    dream_command "$OUT/$name/$seed" "$seed" "$STEPS" $COMMON ${V[$name]}
   done
 done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'

@@ -10,7 +10,10 @@ Known failure modes of Dreamer-style agents on locomotion, each with a number:
 - **missed terminal states**: a continue head that rarely predicts a fall lets imagined trajectories
   run on after the walker has fallen. ``cont_at_terminal`` is the mean P(continue) at real terminal
   states (should be near 0), ``terminal_missed`` the fraction of them above 0.5, and
-  ``cont_before_terminal`` the mean P(continue) one to five steps before them.
+  ``cont_before_terminal`` the mean P(continue) one to five steps before them. The training loop also
+  scores each new terminated episode as it arrives, before any update has trained on it
+  (``unseen_cont_at_terminal``, ``unseen_terminal_missed`` over the newest 16): a head that catches the
+  falls of its replay but misses new ones has memorised its falls rather than learnt what a fall is.
 - **saturated actions** (from the update metrics, ``actor/saturated``): the share of action
   dimensions whose mean is beyond 0.95 in size, where exploration and the gradient vanish.
 
@@ -33,6 +36,8 @@ OVERESTIMATION_WARN = 2.0
 """Warn when the critic's value is more than this multiple of the real discounted return."""
 SATURATION_WARN = 0.5
 """Warn when more than this share of action dimensions is saturated."""
+UNSEEN_MISSED_WARN = 0.5
+"""Warn when the continue head misses more than this share of the falls it has not trained on."""
 MIN_RETURN_FOR_RATIO = 1.0
 """The overestimation ratio is reported only where the mean real return is at least this (a ratio of
 values near 0, or of negative returns, would not say which way the critic errs: ``value_bias`` does)."""
@@ -142,5 +147,11 @@ def warnings_for(metrics: dict[str, float]) -> dict[str, str]:
         out["saturation"] = (
             f"{100 * sat:.0f}% of action dimensions are saturated (|mean action| > 0.95): "
             "exploration and the actor's gradient vanish there"
+        )
+    missed = metrics.get("diag/unseen_terminal_missed")
+    if missed is not None and missed > UNSEEN_MISSED_WARN:
+        out["unseen_falls"] = (
+            f"the continue head misses {100 * missed:.0f}% of the newest falls before training on them"
+            " (P(continue) > 0.5 at the terminal state): imagined trajectories run on past new falls"
         )
     return out

@@ -117,6 +117,9 @@ class Agent(Protocol):
 
 DIAGNOSTIC_EPISODES = 8
 """Newest replay episodes the critic / continue-head diagnostics look at, at each evaluation."""
+UNSEEN_FALLS = 16
+"""Newest terminated episodes whose last state the continue head is scored on as they arrive, before
+any update has trained on them (``diag/unseen_*``): does it see falls it has not memorised?"""
 
 
 class _StopRequestedError(Exception):
@@ -187,6 +190,7 @@ class Trainer:
         self._collect_time, self._collect_steps = 0.0, 0
         self._recent_returns: list[float] = []
         self._bar_returns: deque[float] = deque(maxlen=10)  # the progress bar's recent training returns
+        self._unseen_cont: deque[float] = deque(maxlen=UNSEEN_FALLS)  # P(continue) at falls not trained on
         self._warned: set[str] = set()
 
     # ------------------------------------------------------------------ state
@@ -242,7 +246,13 @@ class Trainer:
 
     # ------------------------------------------------------------------- loop
     def _add(self, episodes: list[Episode]) -> None:
+        diagnose = getattr(self.agent, "diagnose", None)
         for ep in episodes:
+            if callable(diagnose) and self.updates > 0 and bool(ep.terminated[-1]):
+                # scored before the replay holds it: a fall this model has never been trained on
+                cont = diagnose([ep]).get("diag/cont_at_terminal")
+                if cont is not None:
+                    self._unseen_cont.append(cont)
             self.replay.add(ep)
             self.episodes += 1
             self._recent_returns.append(ep.score)
@@ -308,6 +318,10 @@ class Trainer:
         diagnose = getattr(self.agent, "diagnose", None)
         if callable(diagnose) and len(self.replay):
             metrics.update(diagnose(self.replay.recent(DIAGNOSTIC_EPISODES)))
+        if self._unseen_cont:
+            unseen = np.asarray(self._unseen_cont)
+            metrics["diag/unseen_cont_at_terminal"] = float(unseen.mean())
+            metrics["diag/unseen_terminal_missed"] = float((unseen > 0.5).mean())
         self.logger.scalars(metrics, self.env_steps)
         self.last_diagnostics = {k: v for k, v in metrics.items() if k.startswith("diag/")}
         self._warn(metrics)

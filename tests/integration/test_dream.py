@@ -56,6 +56,17 @@ def test_debug_run_writes_config_eval_events_checkpoint(tmp_path: Path) -> None:
     assert json.loads((run / "system.json").read_text())["devices"] in (["cpu"], ["cuda"])  # not "auto"
 
 
+def test_falls_are_scored_before_the_model_trains_on_them(tmp_path: Path) -> None:
+    # Hopper under the debug preset's random prefill and untrained policy falls within tens of steps
+    run = tmp_path / "run"
+    proc = _run(_cmd(run, "--env", "Hopper", "--threads", "1", "--train.video-every", "0"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [summary] = [line for line in proc.stdout.splitlines() if line.startswith("diagnostics: ")]
+    scored = dict(item.rsplit(" ", 1) for item in summary.removeprefix("diagnostics: ").split(", "))
+    assert 0.0 <= float(scored["unseen_cont_at_terminal"]) <= 1.0
+    assert 0.0 <= float(scored["unseen_terminal_missed"]) <= 1.0
+
+
 def test_resume_after_kill_continues_steps_and_eval_csv(tmp_path: Path) -> None:
     run = tmp_path / "run"
     # long enough that SIGTERM arrives mid-run; --steps may change on resume

@@ -78,6 +78,8 @@ def test_truncated_episodes_count_only_states_far_from_the_cut() -> None:
     assert out["diag/overestimation"] == pytest.approx(1.0, abs=0.01)
     assert "diag/cont_at_terminal" not in out
     assert warnings_for({"actor/saturated": 0.6}).keys() == {"saturation"}
+    assert warnings_for({"diag/unseen_terminal_missed": 0.75}).keys() == {"unseen_falls"}
+    assert warnings_for({"diag/unseen_terminal_missed": 0.25}) == {}
 
 
 def test_no_ratio_for_returns_near_zero_or_negative() -> None:

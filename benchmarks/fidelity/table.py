@@ -1,11 +1,13 @@
 """Markdown tables of the fidelity benchmark from benchmarks/fidelity/json/*.json (written by run.sh).
 
 Usage: python benchmarks/fidelity/table.py > tables.md
+       FIDELITY_JSON=json-merged python benchmarks/fidelity/table.py   # another folder of results
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def load(name: str) -> dict | None:
-    path = HERE / "json" / f"{name}.json"
+    path = HERE / os.environ.get("FIDELITY_JSON", "json") / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 

@@ -56,6 +56,9 @@ class TrainerConfig:
     """Steps per sequence (T)."""
     replay_capacity: int = 1_000_000
     """Steps kept in the in-memory replay (all episodes stay on disk under episodes/)."""
+    end_fraction: float = 0.0
+    """Share of each batch's sequences that end at a terminal record (a fall), drawn among the replay's
+    terminated episodes; the rest start uniformly. 0: uniform sampling only."""
     log_every: int = 1000
     """Write TensorBoard scalars every this many environment steps."""
     checkpoint_every: int = 10_000
@@ -86,6 +89,7 @@ class TrainerConfig:
             "train_ratio >= 0": self.train_ratio >= 0,
             "batch_size >= 1 and seq_len >= 2": self.batch_size >= 1 and self.seq_len >= 2,
             "replay_capacity >= seq_len": self.replay_capacity >= self.seq_len,
+            "0 <= end_fraction <= 1": 0.0 <= self.end_fraction <= 1.0,
             "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
             "video_every >= 0": self.video_every >= 0,
@@ -260,7 +264,9 @@ class Trainer:
 
     def _update(self) -> None:
         tc = self.tc
-        batch = to_torch(self.replay.sample(tc.batch_size, tc.seq_len), self.device)
+        batch = to_torch(
+            self.replay.sample(tc.batch_size, tc.seq_len, end_fraction=tc.end_fraction), self.device
+        )
         t0 = time.perf_counter()
         metrics = self.agent.update(batch)
         spent = time.perf_counter() - t0

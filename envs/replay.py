@@ -20,7 +20,9 @@ Memory use: the rings take ``capacity`` x (record size) bytes, e.g. 12 KiB per 6
 
 Sampling: sequences start uniformly at any stored record from which ``seq_len`` records follow in
 arrival order; they may cross from one episode into the next (``is_first`` marks the start of the new
-one) but never wrap from the newest episode into the oldest.
+one) but never wrap from the newest episode into the oldest. Optionally a share of each batch ends at
+terminal records instead (``end_fraction``: the last record of an episode the env terminated, drawn
+uniformly among those stored), so that the rare falls of locomotion reach every batch.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class _Stored(NamedTuple):
     number: int  # episode index (file name)
     start: int  # ring position of its first record
     length: int  # records
+    terminated: bool = False  # ends in a terminal record (the env terminated it)
 
 
 class EpisodeWriter:
@@ -132,6 +135,7 @@ class EpisodeReplay:
         self._rng = np.random.default_rng(seed)
         self._ring: dict[str, np.ndarray] = {}
         self._episodes: deque[_Stored] = deque()
+        self._terminal_ends: deque[int] = deque()  # ring positions of stored terminal records, oldest first
         self._head = 0  # ring position of the oldest stored record
         self.steps = 0
         # Never overwrite an episode already on disk, whether or not load() is called.
@@ -183,6 +187,7 @@ class EpisodeReplay:
         if self._writer is None:
             raise ValueError("EpisodeReplay.load needs a directory")
         self._episodes.clear()
+        self._terminal_ends.clear()
         self._head = 0
         self.steps = 0
         if upto is not None:
@@ -205,8 +210,18 @@ class EpisodeReplay:
             self._insert(episode, index)
         return self.steps
 
-    def sample(self, batch_size: int, seq_len: int) -> SequenceBatch[np.ndarray]:
+    def sample(
+        self, batch_size: int, seq_len: int, *, end_fraction: float = 0.0
+    ) -> SequenceBatch[np.ndarray]:
         """Sample ``batch_size`` sequences of ``seq_len`` consecutive records.
+
+        Args:
+            batch_size: B.
+            seq_len: T.
+            end_fraction: share of the B sequences (rounded) that end at a terminal record, drawn
+                uniformly among the stored ones (a terminal record within the first T stored records
+                ends up inside its sequence instead); none while no terminal record is stored. At 0 the
+                draws are exactly those of uniform sampling.
 
         Returns:
             SequenceBatch with obs (B, T, *obs_shape), action (B, T, A), reward (B, T) float32,
@@ -221,6 +236,11 @@ class EpisodeReplay:
                 "collect more before sampling"
             )
         starts = self._rng.integers(0, self.steps - seq_len + 1, size=batch_size)
+        n_end = round(end_fraction * batch_size) if self._terminal_ends else 0
+        if n_end > 0:
+            ends = np.asarray(self._terminal_ends)[self._rng.integers(0, len(self._terminal_ends), n_end)]
+            offsets = (ends - self._head) % self.capacity  # how far after the oldest stored record
+            starts[:n_end] = np.clip(offsets - seq_len + 1, 0, self.steps - seq_len)
         idx = (self._head + starts[:, None] + np.arange(seq_len)[None, :]) % self.capacity
         return SequenceBatch(*(self._ring[name][idx] for name in _FIELDS))
 
@@ -263,6 +283,8 @@ class EpisodeReplay:
                 )
         while self.steps + n > self.capacity:
             old = self._episodes.popleft()
+            if old.terminated:
+                self._terminal_ends.popleft()
             self._head = (self._head + old.length) % self.capacity
             self.steps -= old.length
         start = (self._head + self.steps) % self.capacity
@@ -271,7 +293,10 @@ class EpisodeReplay:
             ring = self._ring[name]
             ring[start : start + first] = a[:first]
             ring[: n - first] = a[first:]
-        self._episodes.append(_Stored(index, start, n))
+        terminated = bool(arrays["terminated"][-1])
+        self._episodes.append(_Stored(index, start, n, terminated))
+        if terminated:
+            self._terminal_ends.append((start + n - 1) % self.capacity)
         self.steps += n
 
 

@@ -113,6 +113,40 @@ def test_eviction_of_whole_oldest_episodes_and_ring_wrap() -> None:
             check_continuity(replay, stored, lengths)
 
 
+def test_end_fraction_ends_sequences_at_falls_through_eviction_and_ring_wrap(tmp_path: Path) -> None:
+    # even-numbered episodes terminate (falls), odd ones are truncated
+    replay = EpisodeReplay(tmp_path, capacity=40, seed=0)
+    lengths: dict[int, int] = {}
+    stored: list[int] = []
+    rng = np.random.default_rng(1)
+    for number in range(40):
+        transitions = int(rng.integers(2, 12))
+        replay.add(make_episode(number, transitions))
+        lengths[number] = transitions + 1
+        stored.append(number)
+        while sum(lengths[e] for e in stored) > 40:
+            stored.pop(0)
+        if replay.steps < 5 or not any(e % 2 == 0 for e in stored):
+            continue
+        batch = replay.sample(8, 5, end_fraction=0.5)
+        ep, t = ids(batch.obs)
+        for row in range(4):  # round(0.5 * 8) sequences end at a stored fall ...
+            last = (int(ep[row, -1]), int(t[row, -1]))
+            at_fall = last[0] % 2 == 0 and last[1] == lengths[last[0]] - 1
+            # ... or, for a fall among the first 5 stored records, start at the oldest one and hold it
+            held = (int(ep[row, 0]), int(t[row, 0])) == (stored[0], 0) and batch.terminated[row].any()
+            assert at_fall or held, (number, row, last)
+            assert last[0] in stored
+    # a resumed replay finds its falls again
+    loaded = EpisodeReplay(tmp_path, capacity=40, seed=0)
+    loaded.load()
+    assert loaded.sample(6, 3, end_fraction=1.0).terminated[:, -1].all()
+    # no fall stored: uniform sampling
+    truncated_only = EpisodeReplay(None, capacity=40, seed=0)
+    truncated_only.add(make_episode(1, 9))
+    assert not truncated_only.sample(4, 3, end_fraction=1.0).terminated.any()
+
+
 def test_episode_longer_than_capacity_and_mismatched_shapes() -> None:
     replay = EpisodeReplay(None, capacity=10, seed=0)
     with pytest.raises(UserError, match="does not fit"):

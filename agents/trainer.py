@@ -12,6 +12,7 @@ start new episodes.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
@@ -249,12 +250,29 @@ class Trainer:
             self.episodes += 1
 
     # ------------------------------------------------------------------- loop
-    def _add(self, episodes: list[Episode]) -> None:
+    def _forked_rng(self) -> contextlib.AbstractContextManager[None]:
+        """Torch's random state (CPU and the training GPU) restored on exit: what evaluations,
+        diagnostics, open-loop scores and videos draw (posterior samples, planner populations) leaves
+        the run's own random stream as it was, so a run trains the same whatever and whenever it
+        measures."""
+        if self.device.type != "cuda":
+            return torch.random.fork_rng(devices=[])
+        index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        return torch.random.fork_rng(devices=[index])
+
+    def _diagnose(self, episodes: list[Episode]) -> dict[str, float]:
+        """The agent's diagnostics on real episodes (empty for agents without them)."""
         diagnose = getattr(self.agent, "diagnose", None)
+        if not callable(diagnose) or not episodes:
+            return {}
+        with self._forked_rng():
+            return dict(diagnose(episodes))
+
+    def _add(self, episodes: list[Episode]) -> None:
         for ep in episodes:
-            if callable(diagnose) and self.updates > 0 and bool(ep.terminated[-1]):
+            if self.updates > 0 and bool(ep.terminated[-1]):
                 # scored before the replay holds it: a fall this model has never been trained on
-                cont = diagnose([ep]).get("diag/cont_at_terminal")
+                cont = self._diagnose([ep]).get("diag/cont_at_terminal")
                 if cont is not None:
                     self._unseen_cont.append(cont)
             self.replay.add(ep)
@@ -321,9 +339,8 @@ class Trainer:
             f"step {self.env_steps:,}: eval return {result.return_mean:.1f} +- {result.return_std:.1f} "
             f"({result.episodes} episodes)"
         )
-        diagnose = getattr(self.agent, "diagnose", None)
-        if callable(diagnose) and len(self.replay):
-            metrics.update(diagnose(self.replay.recent(DIAGNOSTIC_EPISODES)))
+        if len(self.replay):
+            metrics.update(self._diagnose(self.replay.recent(DIAGNOSTIC_EPISODES)))
         if self._unseen_cont:
             unseen = np.asarray(self._unseen_cont)
             metrics["diag/unseen_cont_at_terminal"] = float(unseen.mean())
@@ -455,20 +472,24 @@ class Trainer:
                         show()
                     if self.wm_eval_schedule.due(step, self.last_wm_eval_step):
                         if self.world_model is not None:
-                            self._wm_eval()
+                            with self._forked_rng():
+                                self._wm_eval()
                         self.last_wm_eval_step = step
                     if self.video_schedule.due(step, self.last_video_step):
                         if self.video is not None:
-                            self._video()
+                            with self._forked_rng():
+                                self._video()
                         self.last_video_step = step
                     if self.eval_schedule.due(step, self.last_eval_step) and step < cfg.steps:
-                        self._evaluate()
+                        with self._forked_rng():
+                            self._evaluate()
                         show()
                     if self.checkpoint_schedule.due(step, self.last_checkpoint_step) and step < cfg.steps:
                         self.checkpoint()
                         self.last_checkpoint_step = step
                 if self.last_eval_step != self.env_steps:
-                    self._evaluate()
+                    with self._forked_rng():
+                        self._evaluate()
                     show(refresh=True)
                 self.last_checkpoint_step = self.env_steps
                 self.wall_time = time.time() - start_wall

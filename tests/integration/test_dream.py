@@ -67,6 +67,19 @@ def test_falls_are_scored_before_the_model_trains_on_them(tmp_path: Path) -> Non
     assert 0.0 <= float(scored["unseen_terminal_missed"]) <= 1.0
 
 
+def test_evaluations_do_not_change_what_a_run_learns(tmp_path: Path) -> None:
+    # evaluations (and their diagnostics) draw posterior samples: on a forked random state, so that a
+    # run evaluated every 100 steps trains exactly like one evaluated only at the end
+    common = ("--steps", "400", "--threads", "1", "--train.video-every", "0")
+    often = _run(_cmd(tmp_path / "often", *common, "--eval-every", "100"))
+    once = _run(_cmd(tmp_path / "once", *common, "--eval-every", "400"))
+    assert often.returncode == 0 and once.returncode == 0, often.stderr[-2000:] + once.stderr[-2000:]
+    rows = read_eval_csv(tmp_path / "often" / "eval.csv")
+    [last] = read_eval_csv(tmp_path / "once" / "eval.csv")
+    assert [r["step"] for r in rows] == [100, 200, 300, 400] and last["step"] == 400
+    assert rows[-1]["return_mean"] == last["return_mean"]
+
+
 def test_resume_after_kill_continues_steps_and_eval_csv(tmp_path: Path) -> None:
     run = tmp_path / "run"
     # long enough that SIGTERM arrives mid-run; --steps may change on resume

@@ -62,6 +62,7 @@ def main() -> None:
             )
             agent.load_state_dict(load_checkpoint(run / "checkpoints"))
             model = agent.world_model.eval()
+            torch.manual_seed(0)  # the same posterior and prior draws for every model
             with torch.no_grad():
                 r = openloop_eval(
                     model, batch, context=CONTEXT, horizon=HORIZON, physics=physics_for(cfg.env)

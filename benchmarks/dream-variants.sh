@@ -15,3 +15,17 @@ dream_command() {
     echo "OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python -m scripts.dream $* --seed $seed --run-dir $dir > $dir.log 2>&1"
   fi
 }
+
+# run_variants: every (seed, variant) of $SEEDS x $VARIANTS into $OUT/<variant>/<seed>, seed-major (both
+# variants of a seed finish before the next seed starts, so a partial pass stays balanced), $JOBS at
+# once. Reads the caller's OUT, STEPS, SEEDS, VARIANTS, JOBS, COMMON and the associative array V
+# (variant -> extra arguments).
+run_variants() {
+  mkdir -p "$OUT"
+  local seed name
+  for seed in $SEEDS; do
+    for name in $VARIANTS; do
+      dream_command "$OUT/$name/$seed" "$seed" "$STEPS" $COMMON ${V[$name]}
+    done
+  done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'
+}

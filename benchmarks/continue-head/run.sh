@@ -16,9 +16,4 @@ COMMON="--env Walker2d --steps $STEPS --eval-every 2500 --threads 1 --train.vide
 declare -A V
 V[base]=""
 V[ends25]="--train.end-fraction 0.25"
-mkdir -p "$OUT"
-for seed in $SEEDS; do
-  for name in $VARIANTS; do
-    dream_command "$OUT/$name/$seed" "$seed" "$STEPS" $COMMON ${V[$name]}
-  done
-done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'
+run_variants

@@ -17,10 +17,4 @@ declare -A V
 V[base]=""
 V[energy1]="--model.loss.energy 1"
 V[energy10]="--model.loss.energy 10"
-mkdir -p "$OUT"
-# seed-major order: both variants of a seed finish before the next seed starts, so a partial run is balanced
-for seed in $SEEDS; do
-  for name in $VARIANTS; do
-    dream_command "$OUT/$name/$seed" "$seed" "$STEPS" $COMMON ${V[$name]}
-  done
-done | MUJOCO_GL=egl xargs -P "$JOBS" -I{} bash -c '{}'
+run_variants

@@ -52,7 +52,6 @@ class _Stored(NamedTuple):
     number: int  # episode index (file name)
     start: int  # ring position of its first record
     length: int  # records
-    terminated: bool = False  # ends in a terminal record (the env terminated it)
 
 
 class EpisodeWriter:
@@ -283,8 +282,8 @@ class EpisodeReplay:
                 )
         while self.steps + n > self.capacity:
             old = self._episodes.popleft()
-            if old.terminated:
-                self._terminal_ends.popleft()
+            if self._terminal_ends and self._terminal_ends[0] == (old.start + old.length - 1) % self.capacity:
+                self._terminal_ends.popleft()  # the evicted episode ended in the oldest stored fall
             self._head = (self._head + old.length) % self.capacity
             self.steps -= old.length
         start = (self._head + self.steps) % self.capacity
@@ -293,9 +292,8 @@ class EpisodeReplay:
             ring = self._ring[name]
             ring[start : start + first] = a[:first]
             ring[: n - first] = a[first:]
-        terminated = bool(arrays["terminated"][-1])
-        self._episodes.append(_Stored(index, start, n, terminated))
-        if terminated:
+        self._episodes.append(_Stored(index, start, n))
+        if arrays["terminated"][-1]:
             self._terminal_ends.append((start + n - 1) % self.capacity)
         self.steps += n
 

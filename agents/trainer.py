@@ -13,13 +13,14 @@ start new episodes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import resource
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -125,6 +126,20 @@ DIAGNOSTIC_EPISODES = 8
 UNSEEN_FALLS = 16
 """Newest terminated episodes whose last state the continue head is scored on as they arrive, before
 any update has trained on them (``diag/unseen_*``): does it see falls it has not memorised?"""
+
+
+_T = TypeVar("_T")
+
+
+def _keeps_rng(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Run a :class:`Trainer` method on a forked torch random state (see :meth:`Trainer._forked_rng`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> _T:
+        with self._forked_rng():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class _StopRequestedError(Exception):
@@ -260,13 +275,13 @@ class Trainer:
         index = self.device.index if self.device.index is not None else torch.cuda.current_device()
         return torch.random.fork_rng(devices=[index])
 
+    @_keeps_rng
     def _diagnose(self, episodes: list[Episode]) -> dict[str, float]:
         """The agent's diagnostics on real episodes (empty for agents without them)."""
         diagnose = getattr(self.agent, "diagnose", None)
         if not callable(diagnose) or not episodes:
             return {}
-        with self._forked_rng():
-            return dict(diagnose(episodes))
+        return dict(diagnose(episodes))
 
     def _add(self, episodes: list[Episode]) -> None:
         for ep in episodes:
@@ -325,6 +340,7 @@ class Trainer:
                 self._warned.add(key)
                 tqdm.write(f"warning at step {self.env_steps:,}: {message}")
 
+    @_keeps_rng
     def _evaluate(self) -> None:
         if self.evaluator is not None:
             self.last_eval_step = self.env_steps
@@ -349,6 +365,7 @@ class Trainer:
         self.last_diagnostics = {k: v for k, v in metrics.items() if k.startswith("diag/")}
         self._warn(metrics)
 
+    @_keeps_rng
     def _wm_eval(self) -> None:
         from world_model.evaluation import openloop_eval
 
@@ -376,6 +393,7 @@ class Trainer:
                 out[f"wm/openloop/{k}_last"] = float(v[-1])
         self.logger.scalars(out, self.env_steps)
 
+    @_keeps_rng
     def _video(self) -> None:
         assert self.video is not None
         try:
@@ -472,24 +490,20 @@ class Trainer:
                         show()
                     if self.wm_eval_schedule.due(step, self.last_wm_eval_step):
                         if self.world_model is not None:
-                            with self._forked_rng():
-                                self._wm_eval()
+                            self._wm_eval()
                         self.last_wm_eval_step = step
                     if self.video_schedule.due(step, self.last_video_step):
                         if self.video is not None:
-                            with self._forked_rng():
-                                self._video()
+                            self._video()
                         self.last_video_step = step
                     if self.eval_schedule.due(step, self.last_eval_step) and step < cfg.steps:
-                        with self._forked_rng():
-                            self._evaluate()
+                        self._evaluate()
                         show()
                     if self.checkpoint_schedule.due(step, self.last_checkpoint_step) and step < cfg.steps:
                         self.checkpoint()
                         self.last_checkpoint_step = step
                 if self.last_eval_step != self.env_steps:
-                    with self._forked_rng():
-                        self._evaluate()
+                    self._evaluate()
                     show(refresh=True)
                 self.last_checkpoint_step = self.env_steps
                 self.wall_time = time.time() - start_wall

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -281,37 +281,34 @@ def measure_collection(
 # Op counts (machine-independent)
 
 
-def count_ops(fn: Callable[[], Any]) -> tuple[int, int]:
-    """(torch ops dispatched from Python, kernels) of one call of ``fn`` on the CPU, from the profiler.
+class OpCount(NamedTuple):
+    """What the profiler saw of one call (:func:`count_ops`)."""
 
-    The first counts the outermost ``aten::`` ops (each one a trip through the dispatcher from Python or
-    from the autograd engine), the second the innermost (those that run no other op: the kernels).
-    """
+    ops: int  # outermost aten ops: each one a trip through the dispatcher from Python or autograd
+    kernels: int  # innermost aten ops (those that run no other op)
+    flops: float  # floating-point operations of the ops the profiler has formulas for
+
+
+def count_ops(fn: Callable[[], Any]) -> OpCount:
+    """Torch ops, kernels and floating-point operations of one call of ``fn`` on the CPU, from one
+    profiler pass. The FLOP count covers the ops the profiler has formulas for: matrix products and
+    convolutions, which hold nearly all of a model's arithmetic (element-wise ops are a rounding error)."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         fn()
     top = leaf = 0
+    flops = 0.0
     for e in prof.events():
         if not e.name.startswith("aten::"):
             continue
+        flops += e.flops or 0
         parent = e.cpu_parent
         if parent is None or not parent.name.startswith("aten::"):
             top += 1
         if not any(c.name.startswith("aten::") for c in e.cpu_children):
             leaf += 1
-    return top, leaf
-
-
-def count_flops(fn: Callable[[], Any]) -> float:
-    """Floating-point operations of one call of ``fn`` on the CPU: the profiler's count over the ops it
-    has formulas for (matrix products and convolutions, which hold nearly all of a model's arithmetic;
-    element-wise ops are counted where it knows them, and are a rounding error here)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-        fn()
-    return float(sum(e.flops for e in prof.key_averages() if e.flops))
+    return OpCount(top, leaf, flops)
 
 
 def matmul_peak_gflops(size: tuple[int, int, int] = (2048, 512, 512), repeats: int = 20) -> float:
@@ -342,7 +339,7 @@ def random_batch(batch_size: int, seq_len: int, obs_dim: int, action_dim: int, d
 
 def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: int = 6) -> dict[str, Any]:
     """Torch ops (and kernels) of one update, one imagination step and one action of a preset, on the CPU,
-    and the floating-point operations of each update (:func:`count_flops`).
+    and the floating-point operations of each update (:func:`count_ops`).
 
     Counts do not depend on the machine or its load: they are the measure of the per-op overhead of the
     latency-bound parts (the world model's sequential loop, acting) and of the arithmetic of the
@@ -356,8 +353,6 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
     agent.update(batch)  # first-call work (optimiser state) is not counted
     wm = count_ops(lambda: agent.learner.update(batch))
     full = count_ops(lambda: agent.update(batch))
-    wm_flops = count_flops(lambda: agent.learner.update(batch))
-    full_flops = count_flops(lambda: agent.update(batch))
     start = agent.learner.update(batch)[1].flatten()  # detached posteriors
     n = cfg.agent.imag_starts or start.deter.shape[0]
     start = start.map(lambda x: x[:n])
@@ -383,8 +378,8 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
         "wm_update_kernels": wm[1],
         "ac_update_ops": full[0] - wm[0],
         "ac_update_kernels": full[1] - wm[1],
-        "wm_update_gflop": wm_flops / 1e9,
-        "ac_update_gflop": (full_flops - wm_flops) / 1e9,
+        "wm_update_gflop": wm.flops / 1e9,
+        "ac_update_gflop": (full.flops - wm.flops) / 1e9,
         "imagine_step_ops": per_step[0],
         "imagine_step_kernels": per_step[1],
         "act_ops": act[0],
@@ -927,9 +922,9 @@ def gpu_markdown(result: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "OpCount",
     "RunSpec",
     "concurrency_specs",
-    "count_flops",
     "count_ops",
     "gpu_markdown",
     "matmul_peak_gflops",

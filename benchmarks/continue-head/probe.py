@@ -17,6 +17,7 @@ run collected later, it has never seen ("test"). Printed for both:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -74,20 +75,25 @@ def features(run: Path, checkpoint: str) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in out.items()} | {"env": np.array(cfg.env)}
 
 
-def healthy(env_id: str, obs: np.ndarray) -> np.ndarray:
-    """The env's own rule (its healthy ranges) on observations whose first entries are height and angle."""
+@functools.lru_cache
+def _healthy_ranges(env_id: str) -> tuple[tuple[float, float], ...]:
     import gymnasium as gym
 
     from envs import resolve_env_id
 
     env = gym.make(resolve_env_id(env_id)).unwrapped
-    z_lo, z_hi = env._healthy_z_range
-    a_lo, a_hi = env._healthy_angle_range
-    ok = (obs[:, 0] > z_lo) & (obs[:, 0] < z_hi) & (obs[:, 1] > a_lo) & (obs[:, 1] < a_hi)
-    if hasattr(env, "_healthy_state_range"):  # Hopper: every other entry of the state too
-        s_lo, s_hi = env._healthy_state_range
-        ok &= np.all((obs[:, 1:] > s_lo) & (obs[:, 1:] < s_hi), axis=1)
+    ranges = (env._healthy_z_range, env._healthy_angle_range, getattr(env, "_healthy_state_range", None))
     env.close()
+    return ranges
+
+
+def healthy(env_id: str, obs: np.ndarray) -> np.ndarray:
+    """The env's own rule (its healthy ranges) on observations whose first entries are height and angle."""
+    (z_lo, z_hi), (a_lo, a_hi), state_range = _healthy_ranges(env_id)
+    ok = (obs[:, 0] > z_lo) & (obs[:, 0] < z_hi) & (obs[:, 1] > a_lo) & (obs[:, 1] < a_hi)
+    if state_range is not None:  # Hopper: every other entry of the state too
+        s_lo, s_hi = state_range
+        ok &= np.all((obs[:, 1:] > s_lo) & (obs[:, 1:] < s_hi), axis=1)
     return ok.astype(np.float64)
 
 

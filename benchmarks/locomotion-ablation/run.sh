@@ -23,6 +23,7 @@ V[cheap-r512-term1]="$CHEAP --train.train-ratio 512"
 V[cheap-r512-ar2]="$T10 $CHEAP --train.train-ratio 512 --envs.action-repeat 2"
 V[cheap-r512-dyn]="$T10 $CHEAP --train.train-ratio 512 --agent.actor-grad dynamics"
 V[cheap-r512-norepval]="$T10 $CHEAP --train.train-ratio 512 --agent.replay-value 0"
+V[r512-starts-all]="$T10 --agent.critic-bins 63 --model.heads.bins 63 --agent.imag-starts 0 --train.train-ratio 512"
 ORDER=${ORDER:-"old cheap-r512 cheap-r512-ar2 cheap cheap-r512-norepval cheap-r512-dyn cheap-r512-term1 reinforce-term10"}
 mkdir -p "$OUT"
 for name in $ORDER; do

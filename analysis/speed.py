@@ -369,21 +369,21 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
     obs = StepObs(obs=np.zeros((1, obs_dim), np.float32), is_first=np.zeros(1, bool))
     _, state = agent.act(StepObs(obs.obs, np.ones(1, bool)), None, deterministic=False)
     act = count_ops(lambda: agent.act(obs, state, deterministic=False))
-    per_step = [(m - o) / max(horizon - 1, 1) for m, o in zip(many, one, strict=True)]
+    per_step = [(m - o) / max(horizon - 1, 1) for m, o in ((many.ops, one.ops), (many.kernels, one.kernels))]
     return {
         "preset": preset,
         "batch": [tc.batch_size, tc.seq_len],
         "imagination": [n, horizon],
-        "wm_update_ops": wm[0],
-        "wm_update_kernels": wm[1],
-        "ac_update_ops": full[0] - wm[0],
-        "ac_update_kernels": full[1] - wm[1],
+        "wm_update_ops": wm.ops,
+        "wm_update_kernels": wm.kernels,
+        "ac_update_ops": full.ops - wm.ops,
+        "ac_update_kernels": full.kernels - wm.kernels,
         "wm_update_gflop": wm.flops / 1e9,
         "ac_update_gflop": (full.flops - wm.flops) / 1e9,
         "imagine_step_ops": per_step[0],
         "imagine_step_kernels": per_step[1],
-        "act_ops": act[0],
-        "act_kernels": act[1],
+        "act_ops": act.ops,
+        "act_kernels": act.kernels,
     }
 
 

@@ -29,12 +29,7 @@ import torch
 sys.path.insert(0, os.getcwd())
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe import healthy
-
-from agents.checkpoint import load_checkpoint
-from agents.configs import load_run_config
-from agents.dreamer import DreamerAgent
-from envs.episode import read_episode
+from probe import healthy, load_run, posterior
 
 KS = (1, 3, 5, 10, 15)
 SAMPLES = 8
@@ -47,16 +42,9 @@ def main() -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     run, checkpoint = Path(sys.argv[1]), sys.argv[2]
-    cfg = load_run_config(run)
-    step = int(checkpoint.split("-")[1].split(".")[0])
-    files = sorted((run / "episodes").glob("*.npz"))
-    episodes = [read_episode(f) for f in files]
-    ends = np.cumsum([len(ep.obs) - 1 for ep in episodes])
-    later = [ep for ep, end in zip(episodes, ends, strict=True) if end > step]
-    obs_shape, action_dim = episodes[0].obs.shape[1:], episodes[0].action.shape[-1]
-    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=torch.device("cpu"))
-    agent.load_state_dict(load_checkpoint(run / "checkpoints" / checkpoint))
-    wm = agent.world_model.eval()
+    cfg, agent, episodes, is_later = load_run(run, checkpoint)
+    later = [ep for ep, new in zip(episodes, is_later, strict=True) if new]
+    wm = agent.world_model
     falls = [ep for ep in later if bool(ep.terminated[-1])]
     print(f"{run} at {checkpoint}: {len(later)} later episodes, {len(falls)} end in a fall\n")
     print(
@@ -65,14 +53,7 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with torch.no_grad():
-        posts = []
-        for ep in later:
-            post, _ = wm.observe(
-                torch.as_tensor(ep.obs).float()[None],
-                torch.as_tensor(ep.action).float()[None],
-                torch.as_tensor(ep.is_first)[None],
-            )
-            posts.append(post.map(lambda x: x[0]))
+        posts = [posterior(wm, ep) for ep in later]
         for k in KS:
             rows: dict[str, list[float]] = {n: [] for n in ("h", "h5", "r", "r5", "ch", "cr", "ez", "ea")}
             for ep, post in zip(later, posts, strict=True):

@@ -31,8 +31,10 @@ sys.path.insert(0, os.getcwd())
 from agents.checkpoint import load_checkpoint
 from agents.configs import load_run_config
 from agents.dreamer import DreamerAgent
-from envs.episode import read_episode
+from envs.episode import Episode, read_episode
+from world_model.model import WorldModel
 from world_model.networks import mlp
+from world_model.rssm import RSSMState
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "terminal weight 10 (the preset)": {},
@@ -45,7 +47,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 REPORT_AT = (2000, 5000, 20000)
 
 
-def features(run: Path, checkpoint: str) -> dict[str, np.ndarray]:
+def load_run(run: Path, checkpoint: str) -> tuple[Any, DreamerAgent, list[Episode], list[bool]]:
+    """A run's config, its agent at ``checkpoint`` (CPU), all its episodes, and for each episode whether
+    it was collected after the checkpoint (the model has never trained on it)."""
     cfg = load_run_config(run)
     step = int(checkpoint.split("-")[1].split(".")[0])
     episodes = [read_episode(f) for f in sorted((run / "episodes").glob("*.npz"))]
@@ -53,20 +57,32 @@ def features(run: Path, checkpoint: str) -> dict[str, np.ndarray]:
     obs_shape, action_dim = episodes[0].obs.shape[1:], episodes[0].action.shape[-1]
     agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=torch.device("cpu"))
     agent.load_state_dict(load_checkpoint(run / "checkpoints" / checkpoint))
-    wm = agent.world_model.eval()
+    agent.world_model.eval()
+    return cfg, agent, episodes, [bool(end > step) for end in ends]
+
+
+def posterior(wm: WorldModel, ep: Episode) -> RSSMState:
+    """The model's posterior states (T, ...) over one real episode."""
+    post, _ = wm.observe(
+        torch.as_tensor(ep.obs).float()[None],
+        torch.as_tensor(ep.action).float()[None],
+        torch.as_tensor(ep.is_first)[None],
+    )
+    return post.map(lambda x: x[0])
+
+
+def features(run: Path, checkpoint: str) -> dict[str, np.ndarray]:
+    cfg, agent, episodes, later = load_run(run, checkpoint)
+    wm = agent.world_model
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("feat", "terminal", "test", "cont", "obs", "decoded")}
     with torch.no_grad():
-        for ep, end in zip(episodes, ends, strict=True):
-            obs = torch.as_tensor(ep.obs).float()[None]
-            post, _ = wm.observe(
-                obs, torch.as_tensor(ep.action).float()[None], torch.as_tensor(ep.is_first)[None]
-            )
-            feat = wm.feat(post)[0]
+        for ep, is_later in zip(episodes, later, strict=True):
+            feat = wm.feat(posterior(wm, ep))
             terminal = np.zeros(len(ep.obs), bool)
             terminal[-1] = bool(ep.terminated[-1])
             out["feat"].append(feat.numpy())
             out["terminal"].append(terminal)
-            out["test"].append(np.full(len(ep.obs), end > step))
+            out["test"].append(np.full(len(ep.obs), is_later))
             out["cont"].append(wm.cont(feat).numpy())
             out["obs"].append(ep.obs)
             out["decoded"].append(

@@ -6,6 +6,7 @@ For every episode collected after the checkpoint that ended in a fall, the criti
 state k steps before the terminal state, beside the real discounted return-to-go from that state (the
 rewards after it, discounted by the run's gamma; zero after the fall). A critic that foresees the fall
 tracks the real return-to-go down to zero; one that does not stays at the level of a robot that keeps going.
+The posterior's latent samples are not seeded: values move by 1-2 between two runs of the script.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.getcwd())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agents.checkpoint import load_checkpoint
-from agents.configs import load_run_config
-from agents.dreamer import DreamerAgent
-from envs.episode import read_episode
+from probe import load_run, posterior
 
 BEFORE = (1, 5, 10, 20, 40, 80, 160)
 
@@ -40,29 +39,13 @@ def return_to_go(reward: np.ndarray, gamma: float) -> np.ndarray:
 def main() -> None:
     torch.set_num_threads(1)
     run, checkpoint = Path(sys.argv[1]), sys.argv[2]
-    cfg = load_run_config(run)
-    step = int(checkpoint.split("-")[1].split(".")[0])
-    episodes = [read_episode(f) for f in sorted((run / "episodes").glob("*.npz"))]
-    ends = np.cumsum([len(ep.obs) - 1 for ep in episodes])
-    falls = [ep for ep, end in zip(episodes, ends, strict=True) if end > step and bool(ep.terminated[-1])]
-    agent = DreamerAgent.build(
-        cfg.model,
-        cfg.agent,
-        episodes[0].obs.shape[1:],
-        episodes[0].action.shape[-1],
-        device=torch.device("cpu"),
-    )
-    agent.load_state_dict(load_checkpoint(run / "checkpoints" / checkpoint))
+    cfg, agent, episodes, later = load_run(run, checkpoint)
+    falls = [ep for ep, new in zip(episodes, later, strict=True) if new and bool(ep.terminated[-1])]
     gamma = cfg.agent.gamma
     rows: dict[int, tuple[list[float], list[float]]] = {k: ([], []) for k in BEFORE}
     with torch.no_grad():
         for ep in falls:
-            post, _ = agent.world_model.observe(
-                torch.as_tensor(ep.obs).float()[None],
-                torch.as_tensor(ep.action).float()[None],
-                torch.as_tensor(ep.is_first)[None],
-            )
-            value = agent.value(agent.world_model.feat(post))[0].numpy()
+            value = agent.value(agent.world_model.feat(posterior(agent.world_model, ep))).numpy()
             real = return_to_go(ep.reward.astype(np.float64), gamma)
             for k, (v, r) in rows.items():
                 t = len(ep.obs) - 1 - k

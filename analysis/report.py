@@ -25,7 +25,7 @@ from __future__ import annotations
 import glob
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -845,7 +845,7 @@ def read_speed(run_dir: Path) -> dict[str, float]:
     evaluations together).
     """
     out: dict[str, float] = {}
-    events = sorted(run_dir.rglob("events.out.tfevents.*"))
+    events = run_event_files(run_dir, recursive=True)
     if events:
         out.update(_tensorboard_time_scalars(events))
     for data in (_read_json(run_dir / "speed.json"), _read_json(run_dir / "bench.json").get("measured")):
@@ -907,24 +907,43 @@ def column_title(tag: str) -> str:
     return name.replace("_", " ")
 
 
-def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
+def read_scalars(
+    files: Iterable[Path], keep: Callable[[str], bool] | None = None
+) -> dict[str, list[tuple[int, float]]]:
+    """Tag -> [(step, value), ...] of the scalars in TensorBoard event ``files``, in file order, then in
+    the order written (so a resumed run's later file comes last when ``files`` are sorted by name).
+
+    Reads both encodings of a scalar (``simple_value`` and a one-element tensor); ``keep`` filters the
+    tags. A truncated event file (a killed run) gives what was read before the cut."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-    values: dict[str, list[float]] = {}
+    out: dict[str, list[tuple[int, float]]] = {}
     for file in files:
         try:
             for event in EventFileLoader(str(file)).Load():
                 for v in event.summary.value:
-                    wanted = v.tag.startswith("time/") or v.tag in EXTRA_SPEED_TAGS
-                    if not wanted or v.tag in SB3_COUNTERS:
+                    if keep is not None and not keep(v.tag):
                         continue
                     if v.HasField("simple_value"):
-                        values.setdefault(v.tag, []).append(float(v.simple_value))
+                        out.setdefault(v.tag, []).append((int(event.step), float(v.simple_value)))
                     elif v.HasField("tensor") and v.tensor.float_val:
-                        values.setdefault(v.tag, []).append(float(v.tensor.float_val[0]))
+                        out.setdefault(v.tag, []).append((int(event.step), float(v.tensor.float_val[0])))
         except Exception:  # a truncated event file (killed run): keep what was read
             continue
-    return {tag: float(np.median(vs)) for tag, vs in values.items() if vs}
+    return out
+
+
+def run_event_files(run_dir: Path, *, recursive: bool = False) -> list[Path]:
+    """The TensorBoard event files of a run, sorted by name (creation time, then host)."""
+    pattern = "events.out.tfevents.*"
+    return sorted(run_dir.rglob(pattern) if recursive else run_dir.glob(pattern))
+
+
+def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
+    def wanted(tag: str) -> bool:
+        return (tag.startswith("time/") or tag in EXTRA_SPEED_TAGS) and tag not in SB3_COUNTERS
+
+    return {tag: float(np.median([v for _, v in pts])) for tag, pts in read_scalars(files, wanted).items()}
 
 
 def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:

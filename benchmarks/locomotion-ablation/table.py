@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.getcwd())
 
 from agents.evaluation import read_eval_csv
+from analysis.report import read_scalars, run_event_files
 
 STEPS = tuple(int(s) for s in os.environ.get("STEPS", "2500 5000 7500 10000 12500").split())
 """Evaluation steps of the columns (the environment variable ``STEPS``, e.g. ``STEPS="1000 5000 10000"``)."""
@@ -29,16 +30,8 @@ DIAG = ("diag/overestimation", "diag/terminal_missed", "actor/entropy", "actor/s
 
 
 def last_scalars(run: Path) -> dict[str, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out: dict[str, float] = {}
-    for events in sorted(run.glob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in DIAG:
-            if tag in acc.Tags()["scalars"]:
-                out[tag] = acc.Scalars(tag)[-1].value
-    return out
+    found = read_scalars(run_event_files(run), DIAG.__contains__)
+    return {tag: points[-1][1] for tag, points in found.items()}
 
 
 def main() -> None:

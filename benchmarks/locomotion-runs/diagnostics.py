@@ -14,10 +14,14 @@ are the numbers the run wrote while it trained.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from analysis.report import read_scalars, run_event_files
 
 COLUMNS = {
     "train return": "train/episode_return",
@@ -36,16 +40,11 @@ LAST = {"eval return"}  # evaluations are sparse: show the latest one in the win
 
 def scalars(run: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Tag -> (steps, values) over every event file of the run; a resumed run's later files win."""
-    merged: dict[str, dict[int, float]] = {}
-    for f in sorted(run.glob("events.out.tfevents.*")):
-        ea = EventAccumulator(str(f), size_guidance={"scalars": 0})
-        ea.Reload()
-        for tag in ea.Tags()["scalars"]:
-            merged.setdefault(tag, {}).update({e.step: e.value for e in ea.Scalars(tag)})
     out = {}
-    for tag, d in merged.items():
-        steps = np.array(sorted(d))
-        out[tag] = (steps, np.array([d[s] for s in steps]))
+    for tag, points in read_scalars(run_event_files(run)).items():
+        by_step = dict(points)
+        steps = np.array(sorted(by_step))
+        out[tag] = (steps, np.array([by_step[s] for s in steps]))
     return out
 
 

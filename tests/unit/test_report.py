@@ -23,7 +23,9 @@ from analysis.report import (
     load_run,
     load_runs,
     mean_return_over,
+    read_scalars,
     read_speed,
+    run_event_files,
     summarize,
     to_json,
     to_markdown,
@@ -277,6 +279,34 @@ def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:
     (run / "system.json").write_text(json.dumps({"devices": ["cuda:0"]}))
     md = to_markdown(build_report(load_runs([run])[0], speed=True))
     assert "| Pendulum-v1 | sac | cpu | cuda:0 | 1 |" in md
+
+
+def test_read_scalars_keeps_file_order_filters_tags_and_survives_a_truncated_file(tmp_path: Path) -> None:
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "run"
+    first = SummaryWriter(str(run))
+    for step, v in ((10, 1.0), (20, 2.0)):
+        first.add_scalar("actor/entropy", v, step)
+        first.add_scalar("train/loss", 9.0, step)
+    first.close()
+    time.sleep(1.1)  # event file names carry the creation second: the resumed segment sorts after
+    second = SummaryWriter(str(run))  # a resumed run: a second event file in the same directory
+    second.add_scalar("actor/entropy", 5.0, 20)
+    second.add_scalar("actor/entropy", 6.0, 30)
+    second.close()
+    files = run_event_files(run)
+    assert len(files) == 2
+    got = read_scalars(files, lambda tag: tag.startswith("actor/"))
+    assert got == {"actor/entropy": [(10, 1.0), (20, 2.0), (20, 5.0), (30, 6.0)]}
+    # A run killed mid-write: the points before the cut are kept, the rest of the files still read.
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[: len(data) - 7])
+    got = read_scalars(files)
+    assert got["actor/entropy"][-2:] == [(20, 5.0), (30, 6.0)]
+    assert (10, 1.0) in got["actor/entropy"] and got["train/loss"][0] == (10, 9.0)
 
 
 def test_speed_columns_have_titles_for_people() -> None:

@@ -28,6 +28,11 @@ class RSSMConfig:
     """Mix of the uniform distribution into categorical probabilities (keeps every class possible)."""
     min_std: float = 0.1
     """Smallest standard deviation of the Gaussian latent."""
+    fresh_start: bool = False
+    """Train each replayed sequence's first step as an episode start: its previous action is zeroed and
+    its reward not trained. That step already starts from the zero state; with the previous action zeroed
+    it is exactly the state an agent takes an episode's first action on, which is otherwise only seen at
+    true episode starts (one step in an episode)."""
 
 
 @dataclass(frozen=True)

@@ -167,15 +167,19 @@ class WorldModel(nn.Module):
             (scalar loss, metrics under ``wm/``, posterior states (B, T, ...) still attached to the graph).
         """
         self._check(batch.obs, batch.action, batch.is_first)
+        is_first = batch.is_first
+        if self.cfg.rssm.fresh_start:  # step 0 as an episode start (the zero state is there already)
+            is_first = is_first.clone()
+            is_first[:, 0] = True
         if self.training:
             self.encoder.update_stats(batch.obs)
         net_obs = self.encoder.to_net(batch.obs)
         embed = self.encoder(net_obs)
-        post = self.rssm.observe(embed, batch.action, batch.is_first, None)
+        post = self.rssm.observe(embed, batch.action, is_first, None)
         prior = self.rssm.prior(post.deter)
         feat = self.feat(post)
         dyn, rep = self.rssm.kl(post, prior)
-        not_first = (~batch.is_first).to(feat.dtype)
+        not_first = (~is_first).to(feat.dtype)
         losses: dict[str, Tensor] = {
             "dyn": free_bits(dyn, self.cfg.loss.free_nats).mean(),
             "rep": free_bits(rep, self.cfg.loss.free_nats).mean(),
@@ -198,9 +202,7 @@ class WorldModel(nn.Module):
                 raise ValueError(
                     f"loss.energy > 0 needs energy labels (B, T) = {tuple(batch.is_first.shape)}, got {got}"
                 )
-            heads = self.energy.head_losses(
-                feat, batch.action, energy, batch.is_first, update_stats=self.training
-            )
+            heads = self.energy.head_losses(feat, batch.action, energy, is_first, update_stats=self.training)
             losses.update(energy_head=heads["energy_head"], energy_transfer=heads["energy_transfer"])
             losses["energy"] = self._energy_consistency(post, batch)
             stats["energy_transfer_r2"] = heads["energy_transfer_r2"]

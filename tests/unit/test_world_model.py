@@ -117,6 +117,33 @@ def test_state_and_action_reset_at_is_first() -> None:
     assert not torch.allclose(post_nr.deter[0, 5], post_nr.deter[1, 5])
 
 
+@pytest.mark.parametrize("fresh", [False, True])
+def test_fresh_start_trains_step_zero_as_an_episode_start(fresh: bool) -> None:
+    cfg = dataclasses.replace(TINY, rssm=dataclasses.replace(TINY.rssm, fresh_start=fresh))
+    torch.manual_seed(0)
+    model = WorldModel(cfg, (5,), 2)
+    batch = fake_batch(4, 8, (5,), 2)
+    batch = batch._replace(is_first=torch.zeros_like(batch.is_first))  # mid-episode sequences
+    other = batch._replace(  # another action into step 0 and another reward at step 0
+        action=torch.cat([-batch.action[:, :1], batch.action[:, 1:]], 1),
+        reward=torch.cat([batch.reward[:, :1] + 5.0, batch.reward[:, 1:]], 1),
+    )
+    losses = []
+    for b in (batch, other):
+        torch.manual_seed(1)
+        loss, _, post = model.loss(b)
+        losses.append((loss, post.deter))
+    if fresh:  # neither reaches the loss or the states
+        torch.testing.assert_close(losses[0][0], losses[1][0])
+        torch.testing.assert_close(losses[0][1], losses[1][1])
+        # ...and step 0 is the state an agent's first action is taken on: zero state, zero action.
+        first = model.obs_step(None, torch.zeros(4, 2), batch.obs[:, 0], torch.ones(4, dtype=torch.bool))
+        torch.testing.assert_close(first.deter, losses[0][1][:, 0])
+    else:
+        assert not torch.allclose(losses[0][1][:, 0], losses[1][1][:, 0])
+        assert not torch.isclose(losses[0][0], losses[1][0])
+
+
 def test_observe_continues_from_a_given_state() -> None:
     torch.manual_seed(0)
     model = WorldModel(TINY, (5,), 2)

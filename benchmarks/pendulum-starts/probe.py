@@ -1,6 +1,7 @@
 """Where a Pendulum run's evaluation return goes: swing-up, balancing, and starts near the top.
 
-    python benchmarks/pendulum-starts/probe.py RUN_DIR [RUN_DIR ...] [--draws 5] [--zero-first]
+    python benchmarks/pendulum-starts/probe.py RUN_DIR [RUN_DIR ...] [--draws 5]
+        [--first-step policy|zero|second-look]
 
 Loads each run's latest checkpoint (a ``scripts.dream`` run, or a ``scripts.baseline`` SAC / TD3 run)
 and replays the run's own evaluation protocol (its ``eval_episodes`` envs, seeds ``eval_seed(seed) + i``,
@@ -10,7 +11,9 @@ index); an SB3 policy's does not. Prints, per episode: the start state (theta, o
 draw, the step from which the pole stays upright (|theta| < 0.5) and the cost paid before it, the cost per
 step over the last 100 steps (balancing), the first three actions (draw 0), and for starts near the top
 (|theta| < 1) in how many draws the pole fell through the bottom (max |theta| > 2.5) instead of being
-caught. ``--zero-first`` replaces the first action of each episode by 0.
+caught. ``--first-step zero`` replaces the first action of each episode by 0; ``--first-step
+second-look`` takes it after a second posterior step on the first observation (as if the pole had been
+there one step before under zero torque), an acting-time change that needs no retraining.
 
 For a Dreamer run it also measures the first action on its own: on 400 random states (theta uniform,
 omega in [-1, 1]) the deterministic action taken on the latent of an episode's first step (zero state,
@@ -59,7 +62,7 @@ def load_policy(run: Path, cfg: Any, obs_shape: tuple[int, ...]) -> tuple[Any, s
 Rollout = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def rollout(run: Path, cfg: Any, agent: Any, zero_first: bool) -> Rollout:
+def rollout(run: Path, cfg: Any, agent: Any, first_step: str) -> Rollout:
     """One pass of the evaluation protocol: start states (N, 2), theta, action, cost (T, N)."""
     n = cfg.eval_episodes
     env_cfg = dataclasses.replace(cfg.envs, num_envs=n, vector="sync")
@@ -72,10 +75,13 @@ def rollout(run: Path, cfg: Any, agent: Any, zero_first: bool) -> Rollout:
         while not done.all():
             with torch.inference_mode():
                 action, state = agent.act(StepObs(obs, first), state, deterministic=True)
-            if zero_first and first.all():
+            if first_step != "policy" and first.all() and state is not None:  # an episode's first step
+                state = type(state)(state.latent, torch.zeros_like(state.action))
+                if first_step == "second-look":  # the same observation again, after a zero action
+                    with torch.inference_mode():
+                        action, state = agent.act(StepObs(obs, ~first), state, deterministic=True)
+            if first_step == "zero" and first.all():
                 action = np.zeros_like(action)
-                if state is not None:
-                    state = type(state)(state.latent, torch.zeros_like(state.action))
             theta = np.arctan2(obs[:, 1], obs[:, 0])
             obs, reward, term, trunc, _ = venv.step(action)
             steps.append((theta, action[:, 0], -reward))
@@ -111,7 +117,7 @@ def first_action_check(agent: Any) -> str:
     )
 
 
-def probe(run: Path, draws: int, zero_first: bool) -> None:
+def probe(run: Path, draws: int, first_step: str) -> None:
     cfg = configs.load_run_config(run)
     probe_env = make_vector_env(cfg.env, dataclasses.replace(cfg.envs, num_envs=1), seed=0, num_envs=1)
     agent, label = load_policy(run, cfg, tuple(probe_env.single_observation_space.shape or ()))
@@ -119,7 +125,7 @@ def probe(run: Path, draws: int, zero_first: bool) -> None:
     passes = []
     for d in range(draws):
         torch.manual_seed(d)
-        passes.append(rollout(run, cfg, agent, zero_first))
+        passes.append(rollout(run, cfg, agent, first_step))
     start, theta, act, cost = passes[0]
     returns = np.array([-c.sum(0) for *_, c in passes])  # (draws, N)
     per_draw = ", ".join(f"{r:.1f}" for r in returns.mean(1))
@@ -149,11 +155,16 @@ def main() -> None:
     )
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--draws", type=int, default=5, help="passes over the evaluation episodes")
-    parser.add_argument("--zero-first", action="store_true", help="replace each episode's first action by 0")
+    parser.add_argument(
+        "--first-step",
+        choices=("policy", "zero", "second-look"),
+        default="policy",
+        help="an episode's first action: the policy's, 0, or the policy's after a second posterior step",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     for run in args.runs:
-        probe(run, args.draws, args.zero_first)
+        probe(run, args.draws, args.first_step)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ def observe_step(
     obs: StepObs,
     device: torch.device,
     action_dim: int,
+    *,
+    looks: int = 1,
 ) -> tuple[Any, Tensor]:
     """The posterior latent of N envs after their new observations.
 
@@ -39,6 +41,9 @@ def observe_step(
         obs: observations (N, ...) and ``is_first`` (N,).
         device: the model's device.
         action_dim: A.
+        looks: posterior steps on the first observation of the rows that start afresh (1: one; each
+            further one treats the observation as seen again after a zero action). The latent must then
+            be a tuple of (N, ...) tensors (``RSSMState``).
 
     Returns:
         (posterior (N, ...), ``first`` (N,) bool: the rows that started afresh).
@@ -56,4 +61,15 @@ def observe_step(
         prev = torch.zeros(o.shape[0], action_dim, device=device)
     else:
         prev = action * (~first).unsqueeze(-1).to(action.dtype)
-    return world_model.obs_step(latent, prev, o, first), first
+    post = world_model.obs_step(latent, prev, o, first)
+    if looks > 1 and bool(first.any()):
+        zero_action, no_reset = torch.zeros_like(prev), torch.zeros_like(first)
+        for _ in range(looks - 1):
+            again = world_model.obs_step(post, zero_action, o, no_reset)
+            post = type(post)(*(_rows_where(first, b, a) for a, b in zip(post, again, strict=True)))
+    return post, first
+
+
+def _rows_where(rows: Tensor, new: Tensor, old: Tensor) -> Tensor:
+    """``new`` where ``rows`` (N,) is set, else ``old``; both (N, ...)."""
+    return torch.where(rows.view(-1, *([1] * (new.dim() - 1))), new, old)

@@ -86,6 +86,10 @@ class ActorCriticConfig:
     terminals, bootstrapped with the imagined returns of each real state (0: imagination only)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
+    first_looks: int = 1
+    """Posterior steps on an episode's first observation before its first action (acting only). 2: a
+    second look, as if the env had been there one step before under a zero action; on Pendulum the
+    latent after one look hardly tells the actor the state (benchmarks/pendulum-starts)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -103,6 +107,7 @@ class ActorCriticConfig:
             "0 <= slow_critic_decay < 1": 0 <= self.slow_critic_decay < 1,
             "slow_reg >= 0 and replay_value >= 0": self.slow_reg >= 0 and self.replay_value >= 0,
             "0 <= return_norm_decay < 1": 0 <= self.return_norm_decay < 1,
+            "first_looks >= 1": self.first_looks >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -341,6 +346,7 @@ class DreamerAgent:
                 obs,
                 self.device,
                 self.action_dim,
+                looks=self.cfg.first_looks,
             )
             feat = self.world_model.feat(latent)
             action = self.actor.mode(feat) if deterministic else self.actor.sample(feat)

@@ -13,7 +13,8 @@ step over the last 100 steps (balancing), the first three actions (draw 0), and 
 (|theta| < 1) in how many draws the pole fell through the bottom (max |theta| > 2.5) instead of being
 caught. ``--first-step zero`` replaces the first action of each episode by 0; ``--first-step
 second-look`` takes it after a second posterior step on the first observation (as if the pole had been
-there one step before under zero torque), an acting-time change that needs no retraining.
+there one step before under zero torque): the agent's ``--agent.first-looks 2``, an acting-time change
+that needs no retraining.
 
 For a Dreamer run it also measures the first action on its own: on 400 random states (theta uniform,
 omega in [-1, 1]) the deterministic action taken on the latent of an episode's first step (zero state,
@@ -75,13 +76,10 @@ def rollout(run: Path, cfg: Any, agent: Any, first_step: str) -> Rollout:
         while not done.all():
             with torch.inference_mode():
                 action, state = agent.act(StepObs(obs, first), state, deterministic=True)
-            if first_step != "policy" and first.all() and state is not None:  # an episode's first step
-                state = type(state)(state.latent, torch.zeros_like(state.action))
-                if first_step == "second-look":  # the same observation again, after a zero action
-                    with torch.inference_mode():
-                        action, state = agent.act(StepObs(obs, ~first), state, deterministic=True)
-            if first_step == "zero" and first.all():
+            if first_step == "zero" and first.all():  # an episode's first step
                 action = np.zeros_like(action)
+                if state is not None:
+                    state = type(state)(state.latent, torch.zeros_like(state.action))
             theta = np.arctan2(obs[:, 1], obs[:, 0])
             obs, reward, term, trunc, _ = venv.step(action)
             steps.append((theta, action[:, 0], -reward))
@@ -121,6 +119,8 @@ def probe(run: Path, draws: int, first_step: str) -> None:
     cfg = configs.load_run_config(run)
     probe_env = make_vector_env(cfg.env, dataclasses.replace(cfg.envs, num_envs=1), seed=0, num_envs=1)
     agent, label = load_policy(run, cfg, tuple(probe_env.single_observation_space.shape or ()))
+    if first_step == "second-look" and isinstance(agent, DreamerAgent):  # the agent's own option
+        agent.cfg = dataclasses.replace(agent.cfg, first_looks=2)
     probe_env.close()
     passes = []
     for d in range(draws):

@@ -217,6 +217,43 @@ def test_act_shapes_resets_and_determinism() -> None:
     assert not np.allclose(a4, a1)
 
 
+def test_first_looks_take_a_second_posterior_step_on_fresh_rows_only() -> None:
+    from envs.errors import UserError
+
+    with pytest.raises(UserError, match="first_looks >= 1"):
+        dataclasses.replace(AC, first_looks=0)
+    one = _tiny_agent()
+    two = _tiny_agent()
+    two.cfg = dataclasses.replace(AC, first_looks=2)
+    wm = one.world_model
+    obs = np.random.default_rng(0).normal(size=(3, 3)).astype(np.float32)
+    torch.manual_seed(0)
+    _, before = one.act(StepObs(obs, np.ones(3, bool)), None, deterministic=True)
+    step = StepObs(obs[::-1].copy(), np.array([True, False, True]))  # rows 0 and 2 start an episode
+    torch.manual_seed(1)
+    _, s1 = one.act(step, before, deterministic=True)
+    torch.manual_seed(1)
+    _, s2 = two.act(step, before, deterministic=True)
+    # what a second look is: the first posterior, then one more on the same observation after a zero action
+    torch.manual_seed(1)
+    o = torch.from_numpy(step.obs)
+    first = torch.from_numpy(step.is_first)
+    prev = before.action * (~first).unsqueeze(-1)
+    look1 = wm.obs_step(before.latent, prev, o, first)
+    look2 = wm.obs_step(look1, torch.zeros_like(prev), o, torch.zeros_like(first))
+    torch.testing.assert_close(s1.latent.deter, look1.deter)
+    torch.testing.assert_close(s2.latent.deter[[0, 2]], look2.deter[[0, 2]])
+    torch.testing.assert_close(s2.latent.deter[1], look1.deter[1])  # a continuing row: one look
+    assert not torch.allclose(s2.latent.deter[[0, 2]], look1.deter[[0, 2]])
+    # no row starting: nothing extra happens (same latent as one look, same random draws)
+    cont = StepObs(step.obs, np.zeros(3, bool))
+    torch.manual_seed(2)
+    _, c1 = one.act(cont, before, deterministic=True)
+    torch.manual_seed(2)
+    _, c2 = two.act(cont, before, deterministic=True)
+    torch.testing.assert_close(c1.latent.stoch, c2.latent.stoch)
+
+
 def test_checkpoint_round_trip_identical_actions_and_next_update() -> None:
     agent = _tiny_agent(seed=0)
     agent.update(_batch(seed=1))

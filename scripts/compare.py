@@ -4,7 +4,9 @@ Example::
 
     python -m scripts.compare runs/Pendulum-v1 'runs/*/sac/*' --out report/
 
-Groups runs by env and algorithm (read from each run's config.yaml) and writes into ``--out``:
+Groups runs by env and algorithm (read from each run's config.yaml; ``--group-by folder`` groups them by
+the name of the folder that holds each run instead, to compare variants of one algorithm, as in
+``runs/<variant>/seed<k>``) and writes into ``--out``:
 ``report.md`` (tables at 10k/20k/50k/100k/300k/500k/1M steps where reached, final return, area under
 the curve, speed figures, notes on short or unevaluated runs), ``report.json`` and one ``<env>.png`` per
 env (median over seeds with an IQR or min-max band, against env steps and against wall-clock time).
@@ -12,6 +14,7 @@ env (median over seeds with an IQR or min-max band, against env steps and agains
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +38,9 @@ class CompareConfig:
     """Spread shown around the median over seeds: interquartile range or min-max."""
     speed: bool = True
     """Include the runs' speed figures (TensorBoard time/ scalars, speed.json, bench.json)."""
+    group_by: Literal["algo", "folder"] = "algo"
+    """Group runs (per env) by algorithm (from config.yaml), or by the name of the folder that holds each
+    run directory (variants of one algorithm side by side: runs/<variant>/seed0 ...)."""
 
 
 def compare(cfg: CompareConfig) -> list[Path]:
@@ -48,6 +54,8 @@ def compare(cfg: CompareConfig) -> list[Path]:
     runs, skipped = load_runs(find_run_dirs(cfg.runs))
     if not runs:
         raise UserError("no readable run: " + "; ".join(skipped))
+    if cfg.group_by == "folder":
+        runs = [dataclasses.replace(r, algo=r.path.parent.name or r.algo) for r in runs]
     report = build_report(runs, band=cfg.band, skipped=skipped, speed=cfg.speed, base=cfg.out)
     return write_report(report, cfg.out)
 

@@ -82,3 +82,21 @@ def test_compare_marks_debug_runs_and_repeated_seeds(tmp_path: Path) -> None:
     assert "| dreamer (debug preset!) | 2 (0,0: seed 0 twice!) |" in md
     assert "- **Warning**: dreamer: 2 of 2 runs used `--preset debug`" in md
     assert "- **Warning**: dreamer: seed 0 twice;" in md
+
+
+def test_compare_group_by_folder_separates_variants_of_one_algorithm(tmp_path: Path) -> None:
+    for variant, shift in (("base", 0.0), ("wider", 100.0)):
+        for seed in range(2):
+            evals = [(0, -1000.0), (10_000, -300.0 + shift + seed)]
+            write_run(tmp_path / "runs" / variant / f"seed{seed}", "Pendulum-v1", "dreamer", seed, evals)
+    pattern = str(tmp_path / "runs")
+    by_algo, by_folder = tmp_path / "by-algo", tmp_path / "by-folder"
+    assert run_compare(pattern, "--out", str(by_algo)).returncode == 0
+    proc = run_compare(pattern, "--out", str(by_folder), "--group-by", "folder")
+    assert proc.returncode == 0, proc.stderr
+    algos = json.loads((by_algo / "report.json").read_text())["envs"]["Pendulum-v1"]["algos"]
+    assert sorted(algos) == ["dreamer"] and algos["dreamer"]["budgets"]["10000"]["n"] == 4
+    algos = json.loads((by_folder / "report.json").read_text())["envs"]["Pendulum-v1"]["algos"]
+    assert sorted(algos) == ["base", "wider"]
+    assert algos["base"]["budgets"]["10000"]["median"] == -299.5
+    assert algos["wider"]["budgets"]["10000"]["median"] == -199.5

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
+from agents.checkpoint import load_checkpoint
 from agents.config import RunConfig
 from agents.dreamer import ActorCriticConfig
 from agents.mpc import MPCConfig
@@ -25,6 +26,11 @@ from planners import PlannerConfig
 from world_model.config import EnsembleConfig, HamiltonianConfig, WorldModelConfig
 from world_model.presets import world_model_preset
 from zoo import Sb3Options
+
+if TYPE_CHECKING:
+    import torch
+
+    from agents.dreamer import DreamerAgent
 
 
 def _cpu_model() -> WorldModelConfig:
@@ -325,3 +331,55 @@ def load_run_config(run: Path) -> RunConfig:
             "it was written by another tool or an older version of the toolkit"
         )
     return load_config(RUN_CONFIGS[name], path)
+
+
+def load_dreamer(
+    run: Path, checkpoint: Path | None = None, device: torch.device | None = None
+) -> tuple[DreamConfig, DreamerAgent, dict[str, Any]]:
+    """A Dreamer run's config and its agent with a checkpoint's weights, for tools that evaluate or probe it.
+
+    Args:
+        run: The run directory (``scripts.dream``).
+        checkpoint: A checkpoint file or folder; default the run's newest checkpoint.
+        device: Where the agent lives; default the CPU.
+
+    Returns:
+        ``(cfg, agent, state)``: the run's config, the agent (world model, actor and critic in eval mode,
+        acting with the run's own options) and the loaded checkpoint dict (``state["step"]``: its env step).
+
+    Raises:
+        UserError: not a Dreamer run, no or a damaged checkpoint, or weights that do not fit the config.
+    """
+    import numpy as np
+    import torch
+
+    from agents.dreamer import DreamerAgent
+    from envs import make_env
+
+    cfg = load_run_config(run)
+    if not isinstance(cfg, DreamConfig):
+        raise UserError(f"{run} is a {type(cfg).__name__} run, not a Dreamer run (scripts.dream)")
+    state = load_checkpoint(checkpoint if checkpoint is not None else Path(run) / "checkpoints")
+    if "actor" not in state:
+        raise UserError(f"the checkpoint of {run} holds no actor (parts: {', '.join(sorted(state))})")
+    env = make_env(cfg.env, cfg.envs, seed=0)  # for the observation and action sizes only
+    try:
+        obs_shape = tuple(env.observation_space.shape or ())
+        action_dim = int(np.prod(env.action_space.shape or ()))
+    finally:
+        env.close()
+    energy_fn = None
+    if cfg.model.loss.energy > 0:  # the model was built with the energy regulariser's labels
+        from envs.physics import energy_labeller
+
+        energy_fn = energy_labeller(cfg.env)
+    agent = DreamerAgent.build(
+        cfg.model, cfg.agent, obs_shape, action_dim, device=device or torch.device("cpu"), energy_fn=energy_fn
+    )
+    try:
+        agent.load_state_dict(state)
+    except (RuntimeError, KeyError) as err:
+        raise UserError(f"the checkpoint of {run} does not match the run's config: {err}") from err
+    for module in (agent.world_model, agent.actor, agent.critic):
+        module.eval()
+    return cfg, agent, state

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,7 +119,8 @@ def main(args: list[str] | None = None) -> None:
     cfg = load_run_config(opts.run)
     if isinstance(cfg, configs.FitConfig) and cfg.family != "rssm":
         raise UserError(f"{opts.run} fitted a {cfg.family} model; scripts.imagine shows RSSM world models")
-    state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
+    if opts.mode == "policy" and not isinstance(cfg, configs.DreamConfig):
+        raise UserError("--mode policy needs a Dreamer run (a checkpoint with an actor); use --mode replay")
     device = torch.device(opts.device)
     env = make_env(cfg.env, cfg.envs, seed=seeds.eval_seed(cfg.seed))
     try:
@@ -127,8 +128,10 @@ def main(args: list[str] | None = None) -> None:
         action_dim = int(np.prod(env.action_space.shape or ()))
         actor: Callable[[Tensor], Tensor] | None = None
         if opts.mode == "policy":
-            model, actor = _load_agent(cfg, state, obs_shape, action_dim, device)
+            _, agent, _ = configs.load_dreamer(Path(opts.run), opts.checkpoint, device)
+            model, actor = agent.world_model, agent.actor.mode
         else:
+            state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
             model = WorldModel(cfg.model, obs_shape, action_dim).to(device)
             try:
                 model.load_state_dict(world_model_weights(state))
@@ -182,24 +185,6 @@ def main(args: list[str] | None = None) -> None:
     )
     for path in result.paths:
         print(f"wrote {path} ({path.stat().st_size} bytes)")
-
-
-def _load_agent(
-    cfg: Any, state: dict[str, Any], obs_shape: tuple[int, ...], action_dim: int, device: torch.device
-) -> tuple[Any, Callable[[Tensor], Tensor]]:
-    """The run's world model and deterministic actor ``feat (N, F) -> action (N, A)`` (Dreamer runs)."""
-    from agents.dreamer import DreamerAgent
-
-    names = {f.name for f in fields(cfg)}
-    if "agent" not in names or "actor" not in state:
-        raise UserError("--mode policy needs a Dreamer run (a checkpoint with an actor); use --mode replay")
-    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
-    try:
-        agent.load_state_dict(state)
-    except (RuntimeError, KeyError) as err:
-        raise UserError(f"the checkpoint's agent does not match the run's config: {err}") from err
-    agent.actor.eval()
-    return agent.world_model, agent.actor.mode
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ import torch
 
 sys.path.insert(0, os.getcwd())
 
-from agents.checkpoint import load_checkpoint
-from agents.configs import load_run_config
+from agents.configs import load_dreamer
 from agents.dreamer import DreamerAgent
 from envs.episode import Episode, read_episode
 from world_model.model import WorldModel
@@ -50,14 +49,10 @@ REPORT_AT = (2000, 5000, 20000)
 def load_run(run: Path, checkpoint: str) -> tuple[Any, DreamerAgent, list[Episode], list[bool]]:
     """A run's config, its agent at ``checkpoint`` (CPU), all its episodes, and for each episode whether
     it was collected after the checkpoint (the model has never trained on it)."""
-    cfg = load_run_config(run)
+    cfg, agent, _ = load_dreamer(run, run / "checkpoints" / checkpoint)
     step = int(checkpoint.split("-")[1].split(".")[0])
     episodes = [read_episode(f) for f in sorted((run / "episodes").glob("*.npz"))]
     ends = np.cumsum([len(ep.obs) - 1 for ep in episodes])
-    obs_shape, action_dim = episodes[0].obs.shape[1:], episodes[0].action.shape[-1]
-    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=torch.device("cpu"))
-    agent.load_state_dict(load_checkpoint(run / "checkpoints" / checkpoint))
-    agent.world_model.eval()
     return cfg, agent, episodes, [bool(end > step) for end in ends]
 
 

@@ -21,11 +21,9 @@ import torch
 
 sys.path.insert(0, os.getcwd())
 
-from agents.checkpoint import load_checkpoint
-from agents.configs import load_run_config
-from agents.dreamer import DreamerAgent
+from agents.configs import load_dreamer
 from envs.episode import read_episode
-from envs.physics import energy_labeller, physics_for
+from envs.physics import physics_for
 from envs.replay import to_torch
 from world_model.evaluation import eval_windows, openloop_eval
 
@@ -51,17 +49,10 @@ def main() -> None:
     print(f"held-out: {len(episodes)} episodes of {held_run} that ended in steps ({lo}, {hi}]: {n} windows\n")
     print(HEADER)
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    obs_shape, action_dim = episodes[0].obs.shape[1:], episodes[0].action.shape[-1]
     for variant in sorted(p for p in root.iterdir() if p.is_dir()):
         for run in sorted(p for p in variant.iterdir() if list(p.glob("checkpoints/*.pt"))):
-            cfg = load_run_config(run)
-            labels = energy_labeller(cfg.env) if cfg.model.loss.energy > 0 else None  # needed to build it
-            cpu = torch.device("cpu")
-            agent = DreamerAgent.build(
-                cfg.model, cfg.agent, obs_shape, action_dim, device=cpu, energy_fn=labels
-            )
-            agent.load_state_dict(load_checkpoint(run / "checkpoints"))
-            model = agent.world_model.eval()
+            cfg, agent, _ = load_dreamer(run)
+            model = agent.world_model
             torch.manual_seed(0)  # the same posterior and prior draws for every model
             with torch.no_grad():
                 r = openloop_eval(

@@ -20,10 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agents import configs
-from agents.checkpoint import load_checkpoint
-from agents.dreamer import DreamerAgent
 from agents.evaluation import evaluate_run
-from envs import make_env
 
 
 def main() -> None:
@@ -32,14 +29,7 @@ def main() -> None:
     torch.set_num_threads(1)
     draws = int(sys.argv[1])
     for run in map(Path, sys.argv[2:]):
-        cfg = configs.load_run_config(run)
-        env = make_env(cfg.env, cfg.envs, seed=0)
-        shape = tuple(env.observation_space.shape or ())
-        action_dim = int(np.prod(env.action_space.shape or ()))
-        env.close()
-        agent = DreamerAgent.build(cfg.model, cfg.agent, shape, action_dim, device=torch.device("cpu"))
-        state = load_checkpoint(run / "checkpoints")
-        agent.load_state_dict(state)
+        cfg, agent, state = configs.load_dreamer(run)
         out = {}
         for looks in (1, 2):
             agent.cfg = dataclasses.replace(agent.cfg, first_looks=looks)

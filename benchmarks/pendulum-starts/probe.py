@@ -39,14 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agents import configs
 from agents.baselines import Sb3Policy
-from agents.checkpoint import load_checkpoint
 from agents.dreamer import DreamerAgent
 from envs.episode import StepObs
 from envs.seeds import eval_seed
 from envs.vector import make_vector_env
 
 
-def load_policy(run: Path, cfg: Any, obs_shape: tuple[int, ...]) -> tuple[Any, str]:
+def load_policy(run: Path, cfg: Any) -> tuple[Any, str]:
     """The run's policy (``act(StepObs, state, deterministic=)``) and a label with its step."""
     if (run / "checkpoints" / "model.zip").is_file():  # an SB3 baseline
         import stable_baselines3
@@ -54,9 +53,7 @@ def load_policy(run: Path, cfg: Any, obs_shape: tuple[int, ...]) -> tuple[Any, s
         algo = getattr(stable_baselines3, str(cfg.algo).upper())
         model = algo.load(run / "checkpoints" / "model.zip", device="cpu")
         return Sb3Policy(model, model.get_vec_normalize_env()), f"{cfg.algo} step {model.num_timesteps}"
-    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, 1, device=torch.device("cpu"))
-    state = load_checkpoint(run / "checkpoints")
-    agent.load_state_dict(state)
+    _, agent, state = configs.load_dreamer(run)
     return agent, f"dreamer step {int(state.get('step', -1))}"
 
 
@@ -117,11 +114,9 @@ def first_action_check(agent: Any) -> str:
 
 def probe(run: Path, draws: int, first_step: str) -> None:
     cfg = configs.load_run_config(run)
-    probe_env = make_vector_env(cfg.env, dataclasses.replace(cfg.envs, num_envs=1), seed=0, num_envs=1)
-    agent, label = load_policy(run, cfg, tuple(probe_env.single_observation_space.shape or ()))
+    agent, label = load_policy(run, cfg)
     if first_step == "second-look" and isinstance(agent, DreamerAgent):  # the agent's own option
         agent.cfg = dataclasses.replace(agent.cfg, first_looks=2)
-    probe_env.close()
     passes = []
     for d in range(draws):
         torch.manual_seed(d)

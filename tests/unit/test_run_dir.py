@@ -149,3 +149,45 @@ def test_resume_refuses_a_config_missing_fields(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"lacks agent\.replay_value"):
         load_config(DreamConfig, run / "config.yaml", complete=True)
     assert load_config(DreamConfig, run / "config.yaml").agent.replay_value == 0.3  # analysis may read it
+
+
+@pytest.mark.mujoco
+def test_load_dreamer_rebuilds_the_run_agent_and_refuses_what_is_not_one(tmp_path: Path) -> None:
+    """load_dreamer: the agent of a run's checkpoint with its weights and options; one-line errors for a
+    run of another tool, a damaged checkpoint and weights of another size."""
+    import torch
+
+    from agents.checkpoint import save_checkpoint
+    from agents.configs import DreamConfig, FitConfig, load_dreamer
+    from agents.dreamer import ActorCriticConfig, DreamerAgent
+    from world_model import world_model_preset
+
+    run = tmp_path / "dream"
+    cfg = DreamConfig(
+        env="Pendulum",
+        run_dir=run,
+        model=world_model_preset("tiny"),
+        agent=ActorCriticConfig(hidden=16, layers=1, first_looks=2),
+    )
+    RunDir.open(cfg, algo="dreamer")
+    torch.manual_seed(0)
+    trained = DreamerAgent.build(cfg.model, cfg.agent, (3,), 1, device=torch.device("cpu"))
+    save_checkpoint(run / "checkpoints", 500, trained.state_dict())
+    loaded_cfg, agent, state = load_dreamer(run)
+    assert loaded_cfg == cfg and state["step"] == 500 and agent.cfg.first_looks == 2
+    assert not agent.actor.training and not agent.world_model.training
+    for name, weight in trained.actor.state_dict().items():
+        assert torch.equal(agent.actor.state_dict()[name], weight), name
+
+    fit = tmp_path / "fit"
+    RunDir.open(FitConfig(env="Pendulum", run_dir=fit), algo="fit")
+    with pytest.raises(UserError, match="FitConfig run, not a Dreamer run"):
+        load_dreamer(fit)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="damaged"):
+        load_dreamer(run, bad)
+    wider = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, hidden=32))
+    save_config(wider, run / "config.yaml")
+    with pytest.raises(UserError, match="does not match the run's config"):
+        load_dreamer(run)

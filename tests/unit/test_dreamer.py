@@ -222,9 +222,10 @@ def test_first_looks_take_a_second_posterior_step_on_fresh_rows_only() -> None:
 
     with pytest.raises(UserError, match="first_looks >= 1"):
         dataclasses.replace(AC, first_looks=0)
+    assert AC.first_looks == 2  # the default
     one = _tiny_agent()
+    one.cfg = dataclasses.replace(AC, first_looks=1)
     two = _tiny_agent()
-    two.cfg = dataclasses.replace(AC, first_looks=2)
     wm = one.world_model
     obs = np.random.default_rng(0).normal(size=(3, 3)).astype(np.float32)
     torch.manual_seed(0)

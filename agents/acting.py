@@ -53,7 +53,8 @@ def observe_step(
         o_np = o_np.astype(np.float32)  # cheaper here than as a tensor op
     elif not o_np.flags.writeable:  # torch.from_numpy wants a writeable array
         o_np = o_np.copy()
-    o, first = torch.from_numpy(o_np), torch.from_numpy(np.asarray(obs.is_first, dtype=bool))
+    first_np = np.asarray(obs.is_first, dtype=bool)
+    o, first = torch.from_numpy(o_np), torch.from_numpy(first_np)
     if device.type != "cpu":
         o, first = o.to(device, non_blocking=True), first.to(device, non_blocking=True)
     if latent is None or action is None:
@@ -62,7 +63,7 @@ def observe_step(
     else:
         prev = action * (~first).unsqueeze(-1).to(action.dtype)
     post = world_model.obs_step(latent, prev, o, first)
-    if looks > 1 and bool(first.any()):
+    if looks > 1 and (latent is None or action is None or bool(first_np.any())):  # host-side: no device sync
         zero_action, no_reset = torch.zeros_like(prev), torch.zeros_like(first)
         for _ in range(looks - 1):
             again = world_model.obs_step(post, zero_action, o, no_reset)

@@ -1,7 +1,10 @@
 """The local backend: a suite's runs one after another, in this process's machine, no scheduler.
 
 Several runs at once are Ray's job (``launch.ray_backend``, even on one machine); this backend keeps the
-plain loop. SIGTERM (like Ctrl-C) stops the current run after it has checkpointed, and the loop.
+plain loop. Launchers of the same suite share its runs through the job locks: a run that another launcher
+is running (its lock held) is put off until the runs nobody holds are done, so the same command started
+twice keeps two cores busy. SIGTERM (like Ctrl-C) stops the current run after it has checkpointed, and the
+loop.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from agents.signals import sigterm_interrupts
-from launch.jobs import Batch, Job, Outcome, run_job, verdict
+from launch.jobs import Batch, Job, Outcome, lock_held, run_job, verdict
 from launch.progress import Progress, Status
 
 BACKEND = "local, one run at a time"
@@ -17,14 +20,24 @@ BACKEND = "local, one run at a time"
 
 
 def run_local(jobs: Sequence[Job], *, device: str | None, announce: Callable[[str], None] = print) -> Batch:
-    """Run ``jobs`` in order, each with the caller's thread settings; Ctrl-C / SIGTERM interrupts the batch
-    after the run in progress has checkpointed."""
+    """Run ``jobs`` in order, each with the caller's thread settings, putting off a job whose run another
+    launcher holds (then waiting for it, which usually finds it done); Ctrl-C / SIGTERM interrupts the
+    batch after the run in progress has checkpointed."""
     progress = Progress(jobs)
     status: dict[str, Status] = {}
     outcomes: list[Outcome] = []
     with sigterm_interrupts():
         try:
-            for job in jobs:
+            pending = list(jobs)
+            put_off: set[str] = set()
+            while pending:
+                job = next((j for j in pending if not lock_held(j.lock)), pending[0])
+                for held in pending[: pending.index(job)]:
+                    if held.name not in put_off:
+                        announce(f"[{held.label}] another launcher is running it: later")
+                        put_off.add(held.name)
+                        status[held.name] = "running"
+                pending.remove(job)
                 status[job.name] = "running"
                 announce(progress.line(status))
                 outcome = run_job(job, device=device, threads=None, announce=announce)

@@ -19,9 +19,10 @@ itself (``--threads 0``: see ``agents/threads.py``) or follows the OMP_NUM_THREA
 GPU) on a local Ray instance started for the suite (``--jobs J``: J runs at once; default all cores) or
 on a running cluster (``--address auto`` or ``HOST:PORT``; with several nodes, ``--storage`` a folder
 every node mounts, mirrored into OUT as runs end). Several runs at once are Ray's job: the local backend
-refuses ``--jobs`` above 1. A Ray run whose worker, node or process is killed is retried from its last
-checkpoint (``--max-retries``). Either backend prints how
-many runs are done, running and pending, with an ETA.
+refuses ``--jobs`` above 1, but the same local command started twice shares the suite (each launcher puts
+off the runs the other one is running). A Ray run whose worker, node or process is killed is retried from
+its last checkpoint (``--max-retries``). Either backend prints how many runs are done, running and
+pending, with an ETA.
 
 Run the same command again to resume an interrupted suite: a run whose eval.csv reaches its budget is
 skipped, one with a checkpoint is continued with ``--resume``, one that died before its first
@@ -228,7 +229,7 @@ def check_options(cfg: BenchmarkConfig) -> None:
             raise UserError(
                 f"--jobs {cfg.jobs}: the local backend runs one run at a time; for several at once add "
                 "--backend ray (Ray schedules them, on this machine too; install it with pip install -e "
-                "'.[ray]')"
+                "'.[ray]'), or start the same command twice: local launchers share the suite's runs"
             )
         given = [
             flag

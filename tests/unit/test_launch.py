@@ -27,6 +27,7 @@ from launch.jobs import (
     job_state,
     lock_held,
 )
+from launch.local import run_local
 from launch.progress import Progress, estimate_eta, format_duration, progress_line
 from launch.ray_backend import RayOptions, failure_reason, import_ray, init_kwargs, mirror_run, task_options
 from scripts import benchmark
@@ -166,6 +167,28 @@ def test_a_job_waits_for_an_earlier_run_holding_its_lock(
     assert job_state(job) == "done"
     with JobProcess(job, device=None, threads=1) as again:  # found done: nothing runs
         assert again.outcome is not None and again.outcome.state == "done" and again.command == []
+
+
+def test_a_local_launcher_puts_off_the_run_another_launcher_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fakeagent.py").write_text(FAKE_AGENT)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    first, second = make_job(tmp_path, seed=0), make_job(tmp_path, seed=1)
+    first.lock.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(first.lock), "2"], stdout=subprocess.PIPE, text=True
+    )
+    said: list[str] = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        batch = run_local([first, second], device=None, announce=said.append)
+    finally:
+        holder.wait()
+    assert said[0] == "[Pendulum-v1 fake seed 0] another launcher is running it: later"
+    assert [o.job.seed for o in batch.outcomes] == [1, 0]  # the free run first, the held one after it
+    assert not batch.interrupted and all(o.returncode == 0 for o in batch.outcomes)
+    assert job_state(first) == job_state(second) == "done"
 
 
 HOLD_LOCK = "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\n"

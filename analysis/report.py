@@ -25,6 +25,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,12 +243,32 @@ def find_run_dirs(patterns: Iterable[str]) -> list[Path]:
             if (match / "config.yaml").is_file():
                 dirs.append(match)
             elif match.is_dir():
-                dirs.extend(sorted(p.parent for p in match.rglob("config.yaml")))
+                dirs.extend(_run_dirs_under(match))
         if not dirs:
             raise UserError(f"no run directory (a folder with config.yaml) matches '{pattern}'")
         found.extend(dirs)
-    unique: dict[Path, None] = dict.fromkeys(p.resolve() for p in found)
-    return list(unique)
+    # One entry per run, however many names reach it; the first name stays (not the symlink's target),
+    # so that ``--group-by folder`` and the report's paths use the folder the user laid out.
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), Path(os.path.abspath(path)))
+    return list(unique.values())
+
+
+def _run_dirs_under(root: Path) -> list[Path]:
+    """Folders with a config.yaml under ``root``, symlinked folders followed (once each)."""
+    dirs: list[Path] = []
+    seen: set[str] = set()
+    for folder, subdirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second link to the same folder
+            subdirs.clear()
+            continue
+        seen.add(real)
+        subdirs.sort()
+        if "config.yaml" in files:
+            dirs.append(Path(folder))
+    return sorted(dirs)
 
 
 def _is_glob(pattern: str) -> bool:
@@ -445,10 +466,11 @@ class Report:
 def show_path(path: Path, base: Path | None) -> str:
     """``path`` relative to ``base`` when it lies inside ``base``, else unchanged."""
     if base is not None:
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            pass
+        for inside, outside in ((path.absolute(), base.absolute()), (path.resolve(), base.resolve())):
+            try:
+                return str(inside.relative_to(outside))
+            except ValueError:
+                pass
     return str(path)
 
 

@@ -85,10 +85,13 @@ def test_compare_marks_debug_runs_and_repeated_seeds(tmp_path: Path) -> None:
 
 
 def test_compare_group_by_folder_separates_variants_of_one_algorithm(tmp_path: Path) -> None:
-    for variant, shift in (("base", 0.0), ("wider", 100.0)):
+    # "wider" lies in another suite's folder named dreamer and is linked in: it keeps the link's name.
+    folders = {"base": tmp_path / "runs" / "base", "wider": tmp_path / "other-suite" / "dreamer"}
+    for folder, shift in zip(folders.values(), (0.0, 100.0), strict=True):
         for seed in range(2):
             evals = [(0, -1000.0), (10_000, -300.0 + shift + seed)]
-            write_run(tmp_path / "runs" / variant / f"seed{seed}", "Pendulum-v1", "dreamer", seed, evals)
+            write_run(folder / f"seed{seed}", "Pendulum-v1", "dreamer", seed, evals)
+    (tmp_path / "runs" / "wider").symlink_to(folders["wider"], target_is_directory=True)
     pattern = str(tmp_path / "runs")
     by_algo, by_folder = tmp_path / "by-algo", tmp_path / "by-folder"
     assert run_compare(pattern, "--out", str(by_algo)).returncode == 0

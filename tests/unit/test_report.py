@@ -26,6 +26,7 @@ from analysis.report import (
     read_scalars,
     read_speed,
     run_event_files,
+    show_path,
     summarize,
     to_json,
     to_markdown,
@@ -245,11 +246,25 @@ def test_markdown_and_json_show_counts(tmp_path: Path) -> None:
 def test_find_run_dirs_patterns(tmp_path: Path) -> None:
     a = make_run(tmp_path / "runs", "a", evals=[(0, 1)])
     b = make_run(tmp_path / "runs" / "deeper", "b", evals=[(0, 1)])
-    assert find_run_dirs([str(a)]) == [a.resolve()]
-    assert set(find_run_dirs([str(tmp_path / "runs")])) == {a.resolve(), b.resolve()}
-    assert find_run_dirs([str(tmp_path / "runs" / "*"), str(a)]) == [a.resolve(), b.resolve()]
+    assert find_run_dirs([str(a)]) == [a]
+    assert set(find_run_dirs([str(tmp_path / "runs")])) == {a, b}
+    assert find_run_dirs([str(tmp_path / "runs" / "*"), str(a)]) == [a, b]
     with pytest.raises(UserError, match="nope"):
         find_run_dirs([str(tmp_path / "nope*")])
+
+
+def test_find_run_dirs_follows_symlinked_folders_and_keeps_their_names(tmp_path: Path) -> None:
+    """A suite folder that links in another suite's runs (suite/Hopper/sac -> elsewhere) finds them under
+    the link's name; a run reached twice (through the link and directly) or a link back up counts once."""
+    elsewhere = make_run(tmp_path / "old" / "sac", "seed0", evals=[(0, 1)])
+    own = make_run(tmp_path / "suite" / "dreamer", "seed0", algo="dreamer", evals=[(0, 1)])
+    (tmp_path / "suite" / "sac").symlink_to(tmp_path / "old" / "sac", target_is_directory=True)
+    (tmp_path / "suite" / "dreamer" / "loop").symlink_to(tmp_path / "suite", target_is_directory=True)
+    linked = tmp_path / "suite" / "sac" / "seed0"
+    assert find_run_dirs([str(tmp_path / "suite")]) == [own, linked]
+    assert find_run_dirs([str(tmp_path / "suite"), str(elsewhere)]) == [own, linked]
+    assert find_run_dirs([str(elsewhere), str(tmp_path / "suite")]) == [elsewhere, own]
+    assert show_path(linked / "eval.csv", tmp_path / "suite") == "sac/seed0/eval.csv"
 
 
 def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:

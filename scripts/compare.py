@@ -31,7 +31,8 @@ class CompareConfig:
     """Command-line options of ``scripts.compare``."""
 
     runs: tyro.conf.Positional[tuple[str, ...]]
-    """Run directories, folders that hold runs (searched recursively), or glob patterns."""
+    """Run directories, folders that hold runs (searched recursively, symlinked folders followed and named
+    by the link), or glob patterns."""
     out: Path = Path("report")
     """Output folder for report.md, report.json and the plots."""
     band: Literal["iqr", "minmax"] = "iqr"

@@ -14,7 +14,10 @@ evaluation). Runs are grouped by environment and algorithm, and each group is su
 - area under the curve: per run, the mean eval return over the env's common step range (the
   trapezoid integral divided by the range), so algorithms in one env are compared over the same steps;
 - the statistic over seeds: median, interquartile range (numpy's linear percentiles), min and max,
-  and the count ``n``; one seed gives n=1 and no spread.
+  and the count ``n``; one seed gives n=1 and no spread;
+- per seed: the return at each budget, the best evaluation and the last over the best (a run that
+  ends far below its best lost what it had learned); ``report.json`` also keeps every run's
+  evaluations, so a committed report still holds the per-seed curves once the run folders are gone.
 
 Runs without evaluations, runs that stopped before their configured budget, and directories that
 cannot be read are listed in the report's notes, never silently dropped.
@@ -693,6 +696,7 @@ def to_markdown(report: Report) -> str:
         lines.extend(f"- **Warning**: {w}" for w in warnings)
         if warnings:
             lines.append("")
+        lines.extend(per_seed_markdown(env))
         lines.append(f"![{env.env}]({plot_name(env.env)})")
         lines.append("")
         if env.notes:
@@ -718,6 +722,78 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
+def best_evaluation(run: Run) -> tuple[float, int] | None:
+    """The run's best mean eval return and the env steps it came at (the first, on ties); None
+    when the run has no evaluations."""
+    if len(run.returns) == 0:
+        return None
+    i = int(np.argmax(run.returns))
+    return float(run.returns[i]), int(run.step[i])
+
+
+def last_over_best(run: Run) -> float | None:
+    """The last evaluation over the best one: below 0.7 a run lost much of what it had learned.
+    None without evaluations or when the best return is not positive (the ratio means nothing on
+    returns that are costs, Pendulum's say)."""
+    best = best_evaluation(run)
+    if best is None or best[0] <= 0:
+        return None
+    return float(run.returns[-1]) / best[0]
+
+
+def per_seed_markdown(env: EnvReport) -> list[str]:
+    """Lines of the env's per-seed table: each run's return at every budget, its best evaluation and
+    last / best (empty when no run has an evaluation)."""
+    rows = [(a.algo, r) for a in env.algos for r in a.runs if len(r.step)]
+    if not rows:
+        return []
+    header = ["algorithm", "seed", *(format_steps(b) for b in env.budgets), "best", "last / best"]
+    lines = [
+        "Per seed: the run's evaluation at each budget, its best evaluation (@ env steps) and its last over "
+        "its best (below 0.70: it lost much of what it had learned; n/a where the best is not positive).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] * len(header)) + " |",
+    ]
+    for algo, r in rows:
+        at = [value_at_budget(r, b) for b in env.budgets]
+        best = best_evaluation(r)
+        ratio = last_over_best(r)
+        cells = [
+            algo,
+            str(r.seed),
+            *("-" if v is None else f"{v:.1f}" for v in at),
+            "-" if best is None else f"{best[0]:.1f} @{format_steps(best[1])}",
+            "n/a" if ratio is None else f"{ratio:.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _run_json(report: Report, r: Run) -> dict[str, Any]:
+    """One run in ``report.json``: where it is, how far it went, and its evaluations."""
+    best = best_evaluation(r)
+    return {
+        "path": report.show(r.path),
+        "seed": r.seed,
+        "evaluations": len(r.step),
+        "last_step": r.last_step,
+        "target_steps": r.target_steps,
+        "finished": r.finished,
+        "preset": r.preset,
+        "device": r.device or r.config.get("device"),
+        "best": None if best is None else best[0],
+        "best_step": None if best is None else best[1],
+        "last_over_best": last_over_best(r),
+        "eval": {
+            "step": [int(v) for v in r.step],
+            "wall_time": [_num(float(v)) for v in r.wall_time],
+            "return": [_num(float(v)) for v in r.returns],
+        },
+    }
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The report's numbers as a JSON-ready mapping."""
     envs: dict[str, Any] = {}
@@ -725,19 +801,7 @@ def to_json(report: Report) -> dict[str, Any]:
         algos: dict[str, Any] = {}
         for a in env.algos:
             algos[a.algo] = {
-                "runs": [
-                    {
-                        "path": report.show(r.path),
-                        "seed": r.seed,
-                        "evaluations": len(r.step),
-                        "last_step": r.last_step,
-                        "target_steps": r.target_steps,
-                        "finished": r.finished,
-                        "preset": r.preset,
-                        "device": r.device or r.config.get("device"),
-                    }
-                    for r in a.runs
-                ],
+                "runs": [_run_json(report, r) for r in a.runs],
                 "budgets": {str(b): s.to_json() for b, s in a.budgets.items()},
                 "final": a.final.to_json(),
                 "final_step": a.final_step.to_json(),

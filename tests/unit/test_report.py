@@ -241,6 +241,36 @@ def test_markdown_and_json_show_counts(tmp_path: Path) -> None:
     assert sac["curve_steps"]["n"] == [2, 2]
     minmax = to_markdown(build_report(runs, band="minmax"))
     assert "-400.0 [-500.0, -300.0] (n=2)" in minmax
+    # per seed: returns that are costs have no meaningful last / best
+    assert "| algorithm | seed | 10k | best | last / best |" in md
+    assert "| sac | 1 | -300.0 | -300.0 @10k | n/a |" in md
+    assert sac["runs"][1]["eval"] == {
+        "step": [0, 10_000],
+        "wall_time": [0.0, 100.0],
+        "return": [-1200.0, -300.0],
+    }
+    assert (sac["runs"][1]["best"], sac["runs"][1]["best_step"], sac["runs"][1]["last_over_best"]) == (
+        -300.0,
+        10_000,
+        None,
+    )
+
+
+def test_per_seed_table_gives_each_run_its_best_and_last_over_best(tmp_path: Path) -> None:
+    """The issue's collapse rule (last evaluation >= 70% of the best) per seed, in report.md and report.json;
+    a run that stopped early shows '-' at the budgets it did not reach."""
+    make_run(tmp_path, "d0", algo="dreamer", seed=0, evals=[(5_000, 100), (10_000, 800), (20_000, 400)])
+    make_run(tmp_path, "d1", algo="dreamer", seed=1, evals=[(5_000, 50), (10_000, 600), (20_000, 600)])
+    make_run(tmp_path, "d2", algo="dreamer", seed=2, evals=[(5_000, 90)])
+    report = build_report(load_runs(find_run_dirs([str(tmp_path)]))[0])
+    md = to_markdown(report)
+    assert "| algorithm | seed | 5k | 10k | 20k | best | last / best |" in md
+    assert "| dreamer | 0 | 100.0 | 800.0 | 400.0 | 800.0 @10k | 0.50 |" in md
+    assert "| dreamer | 1 | 50.0 | 600.0 | 600.0 | 600.0 @10k | 1.00 |" in md  # ties: the first
+    assert "| dreamer | 2 | 90.0 | - | - | 90.0 @5k | 1.00 |" in md
+    runs = to_json(report)["envs"]["Pendulum-v1"]["algos"]["dreamer"]["runs"]
+    assert [r["last_over_best"] for r in runs] == [0.5, 1.0, 1.0]
+    assert runs[0]["eval"]["return"] == [100.0, 800.0, 400.0]
 
 
 def test_find_run_dirs_patterns(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ the name of the folder that holds each run instead, to compare variants of one a
 ``report.md`` (tables at 10k/20k/50k/100k/300k/500k/1M steps where reached, final return, area under
 the curve; per seed, the return at each budget, the best evaluation and last / best; speed figures,
 notes on short or unevaluated runs), ``report.json`` (the same, with every run's evaluations) and one
-``<env>.png`` per env (median over seeds with an IQR or min-max band, against env steps and against wall-clock time).
+``<env>.png`` per env (median over seeds with an IQR or min-max band, against env steps and against
+wall-clock time).
 """
 
 from __future__ import annotations

@@ -639,6 +639,16 @@ def format_seeds(seeds: Sequence[int]) -> tuple[str, str]:
     return (f"{len(seeds)} ({listed}: {repeated}!)" if repeated else f"{len(seeds)} ({listed})"), repeated
 
 
+def md_row(cells: Sequence[str]) -> str:
+    """One row of a Markdown table."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def md_head(header: Sequence[str]) -> list[str]:
+    """A Markdown table's header row and its separator."""
+    return [md_row(header), md_row(["---"] * len(header))]
+
+
 def to_markdown(report: Report) -> str:
     """The report's Markdown: one table per env (budgets, final, AUC), then notes."""
     spread = "interquartile range" if report.band == "iqr" else "min-max"
@@ -658,8 +668,7 @@ def to_markdown(report: Report) -> str:
             f" ({format_steps(env.auc_range[0])}-{format_steps(env.auc_range[1])})" if env.auc_range else ""
         )
         header = ["algorithm", "seeds", *(format_steps(b) for b in env.budgets), "final", f"AUC{window}"]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("| " + " | ".join(["---"] * len(header)) + " |")
+        lines.extend(md_head(header))
         warnings: list[str] = []
         for a in env.algos:
             final = format_cell(a.final, report.band)
@@ -689,7 +698,7 @@ def to_markdown(report: Report) -> str:
                 final,
                 format_cell(a.auc, report.band) if env.auc_range else "n/a",
             ]
-            lines.append("| " + " | ".join(cells) + " |")
+            lines.append(md_row(cells))
         lines.append("")
         if not env.auc_range:
             warnings.append("AUC n/a: the runs share no evaluated range longer than a single step.")
@@ -752,8 +761,7 @@ def per_seed_markdown(env: EnvReport) -> list[str]:
         "Per seed: the run's evaluation at each budget, its best evaluation (@ env steps) and its last over "
         "its best (below 0.70: it lost much of what it had learned; n/a where the best is not positive).",
         "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(["---"] * len(header)) + " |",
+        *md_head(header),
     ]
     for algo, r in rows:
         at = [value_at_budget(r, b) for b in env.budgets]
@@ -766,7 +774,7 @@ def per_seed_markdown(env: EnvReport) -> list[str]:
             "-" if best is None else f"{best[0]:.1f} @{format_steps(best[1])}",
             "n/a" if ratio is None else f"{ratio:.2f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     lines.append("")
     return lines
 
@@ -1051,12 +1059,12 @@ def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
     if not columns:
         return ""
     header = ["env", "algorithm", "preset", "device", "runs", *(col for col, _ in columns)]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
+    lines = md_head(header)
     for key in sorted(groups):
         speeds = groups[key]
         cells = [*key, str(len(speeds))]
         for _, names in columns:
             vals = [next(s[m] for m in names if m in s) for s in speeds if any(m in s for m in names)]
             cells.append(f"{float(np.median(vals)):.4g}" if vals else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     return "\n".join(lines) + "\n"

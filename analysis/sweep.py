@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.report import Run, Stats, format_cell, format_steps, mean_return_over, show_path, summarize
+from analysis.report import (
+    Run,
+    Stats,
+    format_cell,
+    format_steps,
+    md_head,
+    md_row,
+    mean_return_over,
+    show_path,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +126,7 @@ def sweep_markdown(rows: Sequence[ConfigRow], window: tuple[float, float] | None
         "return, over the runs that trained their whole budget. *final*: each run's last evaluation;",
         "*AUC*: mean eval return over the common window. Runs stopped early are in the notes.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(["---"] * len(header)) + " |",
+        *md_head(header),
     ]
     for i, row in enumerate(rows, 1):
         final = format_cell(row.final)
@@ -132,7 +141,7 @@ def sweep_markdown(rows: Sequence[ConfigRow], window: tuple[float, float] | None
             format_cell(row.auc),
             str(len(row.notes)) if row.notes else "-",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row(cells))
     notes = [
         f"- {', '.join(f'{n}={_value(v)}' for n, v in row.params)}: {note}"
         for row in rows

@@ -1,9 +1,10 @@
-"""Model-free reference agents: stable-baselines3 SAC, TD3 and PPO, trained and evaluated like ours.
+"""Model-free reference agents: stable-baselines3 SAC, TD3 and PPO, and sb3-contrib's CrossQ and TQC,
+trained and evaluated like ours.
 
 The baselines are what users compare our model-based agents against, so they are faithful SB3 runs:
-the stable-baselines3 algorithm, with the hyperparameters of the RL Baselines3 Zoo
-(``DLR-RM/rl-baselines3-zoo``, files ``hyperparams/{sac,td3,ppo}.yml``) for the environment's family,
-on top of SB3's own defaults. Only the plumbing is ours:
+the stable-baselines3 (or sb3-contrib) algorithm, with the hyperparameters of the RL Baselines3 Zoo
+(``DLR-RM/rl-baselines3-zoo``, files ``hyperparams/{sac,td3,ppo,crossq,tqc}.yml``) for the environment's
+family, on top of the algorithm's own defaults. Only the plumbing is ours:
 
 - environments come from :func:`envs.make_env` (actions rescaled to [-1, 1], which is also the space SB3
   works in internally, so nothing changes for the algorithms);
@@ -11,24 +12,37 @@ on top of SB3's own defaults. Only the plumbing is ours:
 - every ``eval_every`` simulator steps and at the end, :func:`agents.evaluation.evaluate` runs the shared
   protocol (deterministic actions, separate env instances, evaluation seeds) and appends a row to
   ``eval.csv`` through :class:`agents.evaluation.EvalLog`;
-- SB3's own metrics (``train/``, ``rollout/``, ``time/``) plus ours (``eval/``, ``time/``) go to
-  TensorBoard event files in the run directory;
+- TensorBoard event files in the run directory get SB3's own metrics under SB3's names, and, under the
+  names our agents use so that the curves of both overlay: ``eval/*`` (the shared evaluation),
+  ``train/episode_return`` (mean return of the training episodes finished since the last SB3 log; SB3's
+  ``rollout/ep_rew_mean`` is a mean over the last 100), ``train/episodes``, ``train/updates`` (gradient
+  steps; SB3's ``train/n_updates`` counts PPO epochs), ``time/env_steps_per_s`` and ``time/update_ms``
+  (at each evaluation), and PPO's policy entropy as ``actor/entropy`` (SB3 logs its negative as
+  ``train/entropy_loss``). SB3's ``train/actor_loss``, ``train/critic_loss`` and ``train/ent_coef`` keep
+  their names: they are other objectives than Dreamer's ``actor/loss`` and ``critic/loss``;
 - every finished training episode goes to ``episodes/`` in our replay's file format
   (:class:`envs.EpisodeRecorder` inside each training env sees the env's own observations, before any
   ``VecNormalize``; :class:`envs.EpisodeWriter` numbers the files, continuing on ``--resume``), so that
   a world model can be fitted on the data SAC collected;
-- progress: a line per evaluation (the first at 1k steps, ``eval_early``) and at the end of SAC / TD3's
-  random warm-up, a bar on a terminal, else a line at least every minute (:mod:`agents.progress`);
+- progress: a line per evaluation (the first at 1k steps, ``eval_early``) and at the end of the off-policy
+  algorithms' random warm-up, a bar on a terminal, else a line at least every minute
+  (:mod:`agents.progress`); a budget that leaves nothing to learn (ending inside the warm-up, or shorter
+  than one PPO rollout) is announced with a ``warning:`` line at the start and in the summary;
+- torch threads follow the toolkit's policy (``--threads``, :mod:`agents.threads`), printed as
+  ``threads: ...`` and recorded with the machine in ``system.json``;
 - ``checkpoints/`` holds the latest model (``model.zip``, loadable with ``SAC.load`` etc.), the replay
-  buffer of SAC / TD3 (``replay_buffer.pkl``) and the observation normaliser of PPO where the Zoo uses one
-  (``vecnormalize.pkl``), each written atomically after every evaluation, at the end, and on Ctrl-C.
-  ``--resume`` loads them and continues to ``--steps``.
+  buffer of the off-policy algorithms (``replay_buffer.pkl``) and the observation normaliser of PPO where
+  the Zoo uses one (``vecnormalize.pkl``), each written atomically after every evaluation, at the end, and
+  on Ctrl-C / SIGTERM, which end with the summary and the command that continues the run. ``--resume``
+  loads them and continues to ``--steps``;
+- PPO stops at ``--steps`` (SB3 alone would finish the rollout under way, up to ``n_steps x n_envs`` more).
 
 Hyperparameters: the RL-Zoo tables and their resolution for an env live in :mod:`zoo`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -49,12 +63,13 @@ from agents.config import RunConfig, pick_device
 from agents.progress import ProgressLines, format_duration
 from agents.schedule import Schedule
 from agents.signals import StopRequest, stop_signals
+from agents.threads import apply_threads
 from envs.atomic import atomic_write
 from envs.collector import EPISODE_INFO_KEY
 from envs.episode import StepObs
 from envs.errors import UserError
 from envs.replay import EpisodeWriter
-from zoo import Hyperparams, Sb3Options, resolve_hyperparams
+from zoo import CONTRIB_ALGOS, OFF_POLICY, Hyperparams, Sb3Options, resolve_hyperparams
 
 MODEL_FILE = "model.zip"
 REPLAY_FILE = "replay_buffer.pkl"
@@ -73,7 +88,7 @@ class Sb3Policy:
         """Wrap a model.
 
         Args:
-            model: a stable-baselines3 algorithm (SAC, TD3, PPO) whose action space is [-1, 1]^A.
+            model: a stable-baselines3 / sb3-contrib algorithm whose action space is [-1, 1]^A.
             obs_normalizer: the training ``VecNormalize`` wrapper, or None.
         """
         self.model = model
@@ -130,9 +145,61 @@ def save_sb3_checkpoint(
 
 
 def _sb3_class(algo: str) -> Any:
+    """The algorithm's class: SB3's SAC, TD3, PPO; sb3-contrib's CrossQ, TQC.
+
+    Raises:
+        UserError: sb3-contrib is not installed (CrossQ, TQC).
+    """
+    if algo in CONTRIB_ALGOS:
+        try:
+            import sb3_contrib
+        except ImportError:
+            raise UserError(
+                f"--algo {algo} needs sb3-contrib, which is not installed: pip install sb3-contrib"
+            ) from None
+        return {"crossq": sb3_contrib.CrossQ, "tqc": sb3_contrib.TQC}[algo]
     from stable_baselines3 import PPO, SAC, TD3
 
     return {"sac": SAC, "td3": TD3, "ppo": PPO}[algo]
+
+
+def budget_warnings(hp: Hyperparams, steps: int, done: int, action_repeat: int) -> list[str]:
+    """What a budget leaves undone, in words: nothing to learn (``warning: ...``) or an untrained tail
+    (``note: ...``); empty when the budget is fine.
+
+    Args:
+        hp: the run's hyperparameters (warm-up, PPO rollout length).
+        steps: the budget (``--steps``) in simulator steps.
+        done: simulator steps already done (a resumed run).
+        action_repeat: simulator steps per agent step.
+    """
+    if steps <= done:
+        return []
+    if hp.algo in OFF_POLICY:
+        warmup = hp.warmup_steps * action_repeat
+        if steps <= warmup:
+            return [
+                f"warning: --steps {steps:,} ends within {hp.algo}'s random warm-up of {warmup:,} steps "
+                f"(learning_starts, {hp.source}): no update will run, so every evaluation scores an "
+                f"untrained policy; give --steps above {warmup:,} or a smaller --hp.learning-starts"
+            ]
+        return []
+    rollout = hp.rollout_steps * action_repeat
+    n_steps = int(hp.kwargs.get("n_steps", hp.rollout_steps // max(hp.n_envs, 1)))
+    session = steps - done
+    if session < rollout:
+        return [
+            f"warning: {session:,} steps to go are fewer than one PPO rollout of {rollout:,} steps "
+            f"(n_steps {n_steps:,} x {hp.n_envs} envs): the run stops at {steps:,} steps without an update; "
+            f"give --steps of at least {done + rollout:,} or a smaller --hp.n-steps"
+        ]
+    tail = session % rollout
+    if tail:
+        return [
+            f"note: PPO updates after every rollout of {rollout:,} steps: the last {tail:,} of the "
+            f"{session:,} steps to go are collected but not trained on"
+        ]
+    return []
 
 
 def _make_venv(env_id: str, cfg: RunConfig, hp: Hyperparams) -> Any:
@@ -181,7 +248,7 @@ def build_model(env_id: str, cfg: RunConfig, hp: Hyperparams, *, checkpoint: Pat
     if checkpoint is None:
         if hp.normalize:
             venv = VecNormalize(venv, gamma=float(hp.kwargs.get("gamma", 0.99)))
-        kwargs = dict(hp.kwargs)
+        kwargs = copy.deepcopy(dict(hp.kwargs))  # SB3 adds entries to policy_kwargs in place
         if hp.noise_std is not None:
             action_dim = int(np.prod(venv.action_space.shape))
             kwargs["action_noise"] = NormalActionNoise(
@@ -211,11 +278,20 @@ def build_model(env_id: str, cfg: RunConfig, hp: Hyperparams, *, checkpoint: Pat
     return model
 
 
-def _make_sb3_logger(tb: Any, action_repeat: int) -> Any:
+SB3_ALIASES: dict[str, tuple[str, float]] = {
+    "train/entropy_loss": ("actor/entropy", -1.0),
+}
+"""SB3 scalars that mean the same as one of our agents' metrics: also logged under our name, times the
+factor (PPO's ``train/entropy_loss`` is minus the policy's mean entropy)."""
+
+
+def _make_sb3_logger(tb: Any, action_repeat: int, extra: Callable[[], dict[str, float]] | None = None) -> Any:
     """An SB3 logger whose scalars go to our TensorBoard :class:`agents.logger.Logger`.
 
     SB3 dumps at its own step count (agent steps over all envs); the x-axis of every curve in the run
-    directory is simulator steps, so the step is multiplied by the action repeat.
+    directory is simulator steps, so the step is multiplied by the action repeat. Scalars in
+    :data:`SB3_ALIASES` are also written under our name, and ``extra()`` adds our own ``train/`` scalars at
+    each dump.
     """
     from stable_baselines3.common.logger import KVWriter
     from stable_baselines3.common.logger import Logger as Sb3Logger
@@ -231,6 +307,11 @@ def _make_sb3_logger(tb: Any, action_repeat: int) -> Any:
                 and not isinstance(value, bool)
                 and "tensorboard" not in (key_excluded.get(key) or ())
             }
+            for key, (alias, factor) in SB3_ALIASES.items():
+                if key in scalars:
+                    scalars[alias] = factor * scalars[key]
+            if extra is not None:
+                scalars.update(extra())
             tb.scalars(scalars, int(step) * action_repeat)
 
         def close(self) -> None:
@@ -273,7 +354,9 @@ def _make_callback(loop: BaselineLoop, stop: StopRequest) -> Any:
 
         def _on_step(self) -> bool:
             loop.on_step(self.model, self.locals.get("infos", ()))
-            return not stop.requested  # False ends learn() after this step: checkpoint, then stop
+            # False ends learn() after this step: checkpoint, then stop; PPO also at the budget (SB3 would
+            # finish the rollout under way first)
+            return not stop.requested and not loop.budget_reached(self.model)
 
     return ScheduleCallback()
 
@@ -323,7 +406,7 @@ class BaselineLoop:
         self.update_seconds = 0.0
         self.updates = 0
         self.last_eval = -1
-        self.last_save = -1
+        self.last_save: tuple[int, int] = (-1, -1)
         self.next_eval = self._next_eval(0)
         self.episodes = episodes
         self._bar: Any = None
@@ -331,6 +414,8 @@ class BaselineLoop:
         self._start_steps = 0
         self._lines = ProgressLines(f"{hp.algo} {cfg.env}", total_steps)
         self._warmup_reported = False
+        self._recent_returns: list[float] = []
+        self._model: Any = None
 
     def sim_steps(self, model: Any) -> int:
         """Simulator steps done: SB3 counts agent steps summed over its envs."""
@@ -354,8 +439,26 @@ class BaselineLoop:
         """Mean wall time of one gradient step in this session (ms; 0 before the first)."""
         return 1000.0 * self.update_seconds / self.updates if self.updates else 0.0
 
+    def budget_reached(self, model: Any) -> bool:
+        """PPO: whether the budget is spent (the off-policy algorithms stop at it by themselves)."""
+        return self.hp.algo == "ppo" and self.sim_steps(model) >= self.total_steps
+
+    def train_metrics(self) -> dict[str, float]:
+        """Our ``train/`` scalars for the SB3 log dump: the mean return of the training episodes finished
+        since the previous dump (none: left out), episodes and gradient steps so far."""
+        out: dict[str, float] = {}
+        if self._recent_returns:
+            out["train/episode_return"] = float(np.mean(self._recent_returns))
+            self._recent_returns = []
+        if self.episodes is not None:
+            out["train/episodes"] = float(self.episodes.next_index)
+        if self._model is not None:
+            out["train/updates"] = float(self.gradient_steps(self._model))
+        return out
+
     def on_start(self, model: Any) -> None:
         """Start timing and the progress bar; place the next evaluation after the steps already done."""
+        self._model = model
         done = self.sim_steps(model)
         self.last_eval = max((int(row["step"]) for row in self.eval_log.rows()), default=-1)
         self.next_eval = self._next_eval(max(done, self.last_eval, 0))
@@ -383,8 +486,10 @@ class BaselineLoop:
         progress, and evaluation + checkpoint when one is due."""
         for info in infos:
             episode = info.pop(EPISODE_INFO_KEY, None) if isinstance(info, dict) else None
-            if episode is not None and self.episodes is not None:
-                self.episodes.write(episode)
+            if episode is not None:
+                self._recent_returns.append(episode.score)
+                if self.episodes is not None:
+                    self.episodes.write(episode)
         steps = self.sim_steps(model)
         if self._bar is not None:
             self._bar.update(steps - self._bar.n)
@@ -412,10 +517,10 @@ class BaselineLoop:
         self.history.append((steps, result.return_mean))
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         metrics = result.metrics()
-        metrics["time/sim_steps_per_s"] = (steps - self._start_steps) / elapsed
+        metrics["time/env_steps_per_s"] = (steps - self._start_steps) / elapsed  # the name Dreamer's runs use
         line = f"step {steps:>9,d}  eval return {result.return_mean:9.2f} +- {result.return_std:7.2f}"
         if self.updates:
-            metrics["time/ms_per_update"] = self.ms_per_update()
+            metrics["time/update_ms"] = self.ms_per_update()
             line += f"  ({self.ms_per_update():.2f} ms/update)"
         self.tb.scalars(metrics, steps)
         self.tb.flush()
@@ -423,14 +528,16 @@ class BaselineLoop:
         self._lines.start(steps)
 
     def save(self, model: Any) -> None:
-        """Checkpoint the model (and replay buffer / normaliser) atomically, once per step count."""
-        steps = self.sim_steps(model)
-        if steps != self.last_save:
-            meta: dict[str, Any] = {"step": steps, "elapsed": self.eval_log.elapsed()}
+        """Checkpoint the model (and replay buffer / normaliser) atomically, once per step count and
+        gradient step count: the evaluation at the budget checkpoints before SB3's update after that step,
+        the end of the run once more after it."""
+        saved = (self.sim_steps(model), self.gradient_steps(model))
+        if saved != self.last_save:
+            meta: dict[str, Any] = {"step": saved[0], "elapsed": self.eval_log.elapsed()}
             if self.episodes is not None:
                 meta["episodes"] = self.episodes.next_index  # files from later episodes: after the checkpoint
             save_sb3_checkpoint(self.checkpoints, model, save_replay=self.save_replay, meta=meta)
-            self.last_save = steps
+            self.last_save = saved
 
     def close(self) -> None:
         """Close the progress bar."""
@@ -471,25 +578,29 @@ def _read_progress(checkpoints: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> BaselineResult:
+def train_baseline(
+    cfg: RunConfig, *, algo: str, options: Sb3Options, threads: int = 0, command: str = "scripts.baseline"
+) -> BaselineResult:
     """Train an SB3 baseline per ``cfg`` in a run directory, evaluating on the shared schedule.
 
-    Opens (with ``cfg.resume``: reopens) the run directory, builds (loads) the model, trains until
-    ``cfg.steps`` simulator steps, evaluates every ``cfg.eval_every`` steps and at the end, and
-    checkpoints after each evaluation and at the end. On Ctrl-C it checkpoints, then re-raises
-    ``KeyboardInterrupt``.
+    Opens (with ``cfg.resume``: reopens) the run directory, builds (loads) the model, sets the torch
+    threads, trains until ``cfg.steps`` simulator steps, evaluates every ``cfg.eval_every`` steps and at
+    the end, and checkpoints after each evaluation and at the end. On Ctrl-C / SIGTERM it checkpoints,
+    prints the summary with the command that continues the run, then re-raises ``KeyboardInterrupt``.
 
     Args:
         cfg: the run's config.
-        algo: ``sac``, ``td3`` or ``ppo``.
+        algo: ``sac``, ``td3``, ``ppo``, ``crossq`` or ``tqc``.
         options: hyperparameter overrides.
+        threads: torch CPU threads (0: automatic, see :func:`agents.threads.choose_threads`).
+        command: the module that continues the run, for the stop message (``python -m <command>``).
 
     Returns:
         A summary of the session.
 
     Raises:
         UserError: pixel observations, bad options, an existing run directory without ``--resume``,
-            a missing or unreadable checkpoint.
+            a missing or unreadable checkpoint, sb3-contrib missing for CrossQ / TQC.
     """
     from agents.evaluation import EvalLog
     from agents.logger import Logger
@@ -504,6 +615,7 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         )
     env_id = resolve_env_id(cfg.env)
     hp = resolve_hyperparams(algo, env_id, options)
+    _sb3_class(algo)  # sb3-contrib missing: one line before anything is written
     device = pick_device(cfg.device)
     run = RunDir.open(cfg, algo=algo)
     run.record_device(device)
@@ -524,9 +636,12 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
     else:
         model = build_model(env_id, cfg, hp)
         print(f"{algo} on {env_id} ({hp.source}); run dir {run.path}", flush=True)
+    apply_threads(threads, sum(p.numel() for p in model.policy.parameters()), run_dir=run.path)
+    warnings = budget_warnings(hp, cfg.steps, resume_step or 0, repeat)
+    for line in warnings:
+        print(line, flush=True)
     eval_log = EvalLog(run.eval_csv, resume_step=resume_step, elapsed=elapsed)
     tb = Logger(run.path, purge_step=resume_step)
-    model.set_logger(_make_sb3_logger(tb, repeat))
     described = yaml.safe_dump(hp.describe(), sort_keys=False)
     _write_text(run.path / "hyperparams.yaml", described)
     tb.text("hyperparams", "```\n" + described + "```")
@@ -543,8 +658,28 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
         save_replay=options.save_replay,
         episodes=episodes,
     )
+    model.set_logger(_make_sb3_logger(tb, repeat, loop.train_metrics))
     start = time.perf_counter()
     remaining = total_agent_steps - int(model.num_timesteps)
+
+    def summary(head: str) -> str:
+        steps = loop.sim_steps(model)
+        session = steps - (resume_step or 0)
+        lines = [
+            f"{head}: {steps:,} env steps ({session:,} and {loop.updates:,} updates this session), "
+            f"{episodes.next_index:,} episodes, wall time {format_duration(eval_log.elapsed())} "
+            f"({format_duration(time.perf_counter() - start)} this session)"
+        ]
+        rows = eval_log.rows()
+        if rows:
+            ret, at = float(rows[-1]["return_mean"]), int(rows[-1]["step"])
+            lines.append(f"last evaluation: return {ret:.1f} at step {at:,}")
+        if session > 0 and loop.updates == 0:
+            lines += [w for w in warnings if w.startswith("warning:")]
+        lines.append(f"{'final model' if head == 'done' else 'model'}: {run.checkpoints / MODEL_FILE}")
+        lines.append(f"run directory: {run.path}")
+        return "\n".join(lines)
+
     # Ctrl-C and SIGTERM (a scheduler or the benchmark runner) stop after the current step, as in our loop.
     with stop_signals() as stop:
         try:
@@ -564,25 +699,18 @@ def train_baseline(cfg: RunConfig, *, algo: str, options: Sb3Options) -> Baselin
             loop.close()
             print(f"\ninterrupted at step {loop.sim_steps(model):,}: saving a checkpoint", flush=True)
             loop.save(model)
+            print(
+                summary("stopped (checkpoint saved)")
+                + f"\ncontinue with: python -m {command} --resume --run-dir {run.path}",
+                flush=True,
+            )
             raise
         finally:
             loop.close()
             tb.close()
             model.get_env().close()
+    print(summary("done"), flush=True)
     wall = time.perf_counter() - start
-    session = steps - (resume_step or 0)
-    lines = [
-        f"done: {steps:,} env steps ({session:,} and {loop.updates:,} updates this session), "
-        f"{episodes.next_index:,} episodes, wall time {format_duration(eval_log.elapsed())} "
-        f"({format_duration(wall)} this session)"
-    ]
-    rows = eval_log.rows()
-    if rows:
-        ret, at = float(rows[-1]["return_mean"]), int(rows[-1]["step"])
-        lines.append(f"last evaluation: return {ret:.1f} at step {at:,}")
-    lines.append(f"final model: {run.checkpoints / MODEL_FILE}")
-    lines.append(f"run directory: {run.path}")
-    print("\n".join(lines), flush=True)
     return BaselineResult(run.path, steps, list(loop.history), wall, loop.updates, loop.ms_per_update())
 
 

@@ -9,10 +9,14 @@ free now (the cores this process may use minus the 1-minute load average, at lea
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 SMALL_MODEL_PARAMS = 2_000_000
 """Models with fewer parameters than this (world model, actor and critic together) count as small: the
@@ -89,11 +93,59 @@ def choose_threads(
     return ThreadChoice(min(free, MAX_AUTO_THREADS), f"auto: {params / 1e6:.1f}M parameters, {where}")
 
 
-def apply_threads(requested: int, params: int) -> ThreadChoice:
-    """Choose the thread count of a run, set it in torch and print the choice."""
+def apply_threads(requested: int, params: int, run_dir: Path | None = None) -> ThreadChoice:
+    """Choose the thread count of a run, set it in torch and print the choice; with ``run_dir``, also
+    record the machine and the choice in the run's ``system.json`` (:func:`record_machine`)."""
     import torch
 
     choice = choose_threads(requested, params)
     torch.set_num_threads(choice.threads)
     print(choice.line(), flush=True)
+    if run_dir is not None:
+        record_machine(run_dir, choice)
     return choice
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def record_machine(run_dir: Path, choice: ThreadChoice) -> dict[str, Any]:
+    """Add this session's machine to ``run_dir/system.json`` under ``machines`` (each distinct one once,
+    beside the ``devices`` the run directory records), so that reports can say what a run's wall time was
+    measured on: ``{"cpu": "AMD EPYC", "cores": 2, "threads": 1, "threads_reason": "auto: ..."}``.
+
+    Returns:
+        The entry recorded.
+    """
+    from agents.run_dir import SYSTEM_FILE
+    from envs.atomic import atomic_write
+
+    entry: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": available_cores(),
+        "threads": choice.threads,
+        "threads_reason": choice.reason,
+    }
+    path = Path(run_dir) / SYSTEM_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    machines = [m for m in data.get("machines", []) if isinstance(m, dict)]
+    same = {k: entry[k] for k in ("cpu", "cores", "threads")}
+    if not any({k: m.get(k) for k in same} == same for m in machines):
+        machines.append(entry)
+    data["machines"] = machines
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(data) + "\n")
+    return entry

@@ -16,8 +16,14 @@ evaluation). Runs are grouped by environment and algorithm, and each group is su
 - the statistic over seeds: median, interquartile range (numpy's linear percentiles), min and max,
   and the count ``n``; one seed gives n=1 and no spread;
 - per seed: the return at each budget, the best evaluation and the last over the best (a run that
-  ends far below its best lost what it had learned); ``report.json`` also keeps every run's
-  evaluations, so a committed report still holds the per-seed curves once the run folders are gone.
+  ends far below its best lost what it had learned), and the smoothed no-collapse rule (the mean of the
+  last 3 evaluations is at least 0.8 x the best mean of 3 consecutive ones, :func:`collapse_check`);
+  ``report.json`` also keeps every run's evaluations, so a committed report still holds the per-seed
+  curves once the run folders are gone;
+- the same hours, not the same steps: each algorithm's return within the wall time that one run of a
+  reference algorithm (``dreamer``) takes for its budget on the env (:func:`wall_budget`,
+  :func:`value_at_wall`), with the machine each run recorded (CPU model, cores, torch threads, from
+  ``system.json``), since wall times compare only on one machine.
 
 Runs without evaluations, runs that stopped before their configured budget, and directories that
 cannot be read are listed in the report's notes, never silently dropped.
@@ -25,6 +31,7 @@ cannot be read are listed in the report's notes, never silently dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import math
@@ -51,6 +58,16 @@ STALE = 0.1
 """A budget's figure must come from an evaluation no more than this fraction of the budget before it."""
 
 DEBUG_PRESETS = frozenset({"debug"})
+
+COLLAPSE_WINDOW = 3
+"""Evaluations averaged by the no-collapse rule (:func:`collapse_check`)."""
+
+COLLAPSE_RATIO = 0.8
+"""The no-collapse rule: the mean of the last ``COLLAPSE_WINDOW`` evaluations is at least this share of
+the best mean of ``COLLAPSE_WINDOW`` consecutive evaluations."""
+
+WALL_REFERENCE = "dreamer"
+"""The algorithm whose wall time per run sets the "same hours" column of the report."""
 """Presets that only check that the code runs (seconds-long budgets, tiny models): their runs are marked."""
 
 
@@ -77,6 +94,8 @@ class Run:
         config: The whole config.yaml mapping.
         device: The device the run trained on, from ``system.json`` (written by the run; sessions on
             different devices are joined with ``+``); None when not recorded (see ``config["device"]``).
+        machines: The machines the run's sessions ran on, from ``system.json``'s ``machines``
+            (``{"cpu", "cores", "threads", ...}``, each distinct one once); empty when not recorded.
     """
 
     path: Path
@@ -89,6 +108,7 @@ class Run:
     returns: np.ndarray
     config: dict[str, Any] = field(repr=False)
     device: str | None = None
+    machines: tuple[dict[str, Any], ...] = ()
 
     @property
     def preset(self) -> str | None:
@@ -166,8 +186,10 @@ def _nested_get(cfg: dict[str, Any], key: str) -> Any:
 def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
     """The grouping label of a run.
 
-    ``algo`` from the config (``sac``, ``td3``, ``ppo``: scripts.baseline), ``dreamer`` for a
-    scripts.dream config acting with its actor (``act: policy``), ``mpc-<planner>`` (e.g. ``mpc-mppi``)
+    ``algo`` from the config (``sac``, ``td3``, ``ppo``, ``crossq``, ``tqc``: scripts.baseline; with the
+    critic's width when ``--hp.critic-arch`` set it: ``crossq-1024`` for ``1024 1024``, ``sac-512x256``
+    for ``512 256``), ``dreamer`` for a scripts.dream config acting with its actor (``act: policy``),
+    ``mpc-<planner>`` (e.g. ``mpc-mppi``)
     for one acting with a planner (``act: planner``), with ``-prior`` appended when the planner drew
     candidates from the actor (``planner_prior: true``), else the run directory's parent folder name
     (the ``runs/<env>/<algo>/<seed>-<time>`` layout).
@@ -180,6 +202,11 @@ def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
         return f"{label}-prior" if _nested_get(cfg, "planner_prior") is True else label
     algo = cfg.get("algo")
     if isinstance(algo, str) and algo:
+        hp = cfg.get("hp")
+        critic = hp.get("critic_arch") if isinstance(hp, dict) else None
+        if isinstance(critic, list) and critic:  # a baseline with critics other than its Zoo entry's
+            widths = [str(w) for w in critic]
+            return f"{algo}-{widths[0] if len(set(widths)) == 1 else 'x'.join(widths)}"
         return algo
     if act == "policy":  # scripts.dream's config, acting with its learned actor
         return "dreamer"
@@ -212,8 +239,11 @@ def load_run(run_dir: Path) -> Run:
     cols = eval_columns(run_dir / "eval.csv")
     seed = cfg.get("seed", 0)
     steps = cfg.get("steps")
-    devices = _read_json(run_dir / SYSTEM_FILE).get("devices")
+    system = _read_json(run_dir / SYSTEM_FILE)
+    devices = system.get("devices")
     device = "+".join(str(d) for d in devices) if isinstance(devices, list) and devices else None
+    machines = system.get("machines")
+    machines = [m for m in machines if isinstance(m, dict)] if isinstance(machines, list) else []
     return Run(
         path=run_dir,
         env=canonical_env(env),
@@ -225,6 +255,7 @@ def load_run(run_dir: Path) -> Run:
         returns=cols["return_mean"],
         config=cfg,
         device=device,
+        machines=tuple(machines),
     )
 
 
@@ -412,6 +443,131 @@ def mean_return_over(run: Run, lo: float, hi: float) -> float | None:
     return float(np.trapezoid(y, x) / (hi - lo))
 
 
+@dataclass(frozen=True)
+class Collapse:
+    """The smoothed no-collapse rule on one run (:func:`collapse_check`).
+
+    Attributes:
+        last: mean return of the run's last ``COLLAPSE_WINDOW`` evaluations.
+        best: the best mean return of ``COLLAPSE_WINDOW`` consecutive evaluations.
+        passed: ``last >= COLLAPSE_RATIO * best``; None when ``best`` is not positive (returns that are
+            costs, Pendulum's say, make the ratio meaningless).
+    """
+
+    last: float
+    best: float
+    passed: bool | None
+
+
+def collapse_check(
+    run: Run, *, window: int = COLLAPSE_WINDOW, ratio: float = COLLAPSE_RATIO
+) -> Collapse | None:
+    """The smoothed no-collapse rule: the mean of the last ``window`` evaluations against the best mean of
+    ``window`` consecutive evaluations (moving means over the evaluations in order, whatever their step
+    spacing). None when the run has fewer than ``window`` evaluations."""
+    if len(run.returns) < window:
+        return None
+    means = np.convolve(run.returns, np.ones(window) / window, mode="valid")
+    last, best = float(means[-1]), float(means.max())
+    return Collapse(last, best, None if best <= 0 else bool(last >= ratio * best))
+
+
+@dataclass(frozen=True)
+class WallBudget:
+    """The wall time one run of the reference algorithm takes for its budget on an env.
+
+    Attributes:
+        reference: the reference algorithm's label (``dreamer``).
+        seconds: median over its finished runs of the wall time at their last evaluation.
+        steps: their budget (env steps).
+        runs: how many runs the median is over.
+    """
+
+    reference: str
+    seconds: float
+    steps: int
+    runs: int
+
+
+def wall_budget(runs: Sequence[Run], reference: str) -> WallBudget | None:
+    """The env's :class:`WallBudget` from the finished runs of ``reference`` (those of the largest budget
+    when they differ); None when there is none."""
+    done = [r for r in runs if r.algo == reference and r.finished and len(r.step)]
+    if not done:
+        return None
+    steps = max(r.target_steps or r.last_step for r in done)
+    same = [r for r in done if (r.target_steps or r.last_step) == steps]
+    seconds = float(np.median([float(r.wall_time[-1]) for r in same]))
+    return WallBudget(reference, seconds, int(steps), len(same))
+
+
+def value_at_wall(run: Run, seconds: float, *, tol: float = TOLERANCE) -> tuple[float, bool] | None:
+    """A run's eval return within ``seconds`` of wall time: its latest evaluation at or before then.
+
+    Returns:
+        ``(return, ended_before)``: ``ended_before`` is True for a run that finished its whole budget in
+        less time (its last evaluation is given: it had hours left that its budget did not use). None when
+        the run has no evaluation by then, or stopped before both its budget and ``seconds``.
+    """
+    if len(run.step) == 0:
+        return None
+    if run.wall_time[-1] < seconds * (1 - tol):
+        return (float(run.returns[-1]), True) if run.finished else None
+    idx = np.flatnonzero(run.wall_time <= seconds * (1 + tol))
+    return (float(run.returns[idx[-1]]), False) if len(idx) else None
+
+
+def machine_text(machine: dict[str, Any]) -> str:
+    """``{"cpu": "AMD EPYC", "cores": 2, "threads": 1}`` -> ``AMD EPYC, 2 cores, 1 torch thread``."""
+    threads = machine.get("threads")
+    parts = [
+        str(machine.get("cpu") or "unknown CPU"),
+        f"{machine.get('cores', '?')} cores",
+        f"{threads} torch thread{'' if threads == 1 else 's'}",
+    ]
+    return ", ".join(parts)
+
+
+def hardware_lines(runs: Sequence[Run]) -> list[str]:
+    """Per algorithm, the machines its runs recorded (``machine_text``, with run counts), and the runs
+    that recorded none (their ``bench.json`` host when a benchmark ran them)."""
+    lines = []
+    for algo in sorted({r.algo for r in runs}):
+        group = [r for r in runs if r.algo == algo]
+        counts: dict[str, int] = {}
+        for r in group:
+            key = " + ".join(machine_text(m) for m in r.machines) if r.machines else ""
+            counts[key] = counts.get(key, 0) + 1
+        parts = []
+        for key, n in sorted(counts.items()):
+            if key:
+                parts.append(f"{key} ({n} run{'s' if n > 1 else ''})")
+        missing = [r for r in group if not r.machines]
+        if missing:
+            hosts = sorted({h for r in missing for h in _bench_hosts(r.path)})
+            where = f"; hosts {', '.join(hosts)}" if hosts else ""
+            parts.append(f"not recorded ({len(missing)} run{'s' if len(missing) > 1 else ''}{where})")
+        lines.append(f"{algo}: {'; '.join(parts)}")
+    return lines
+
+
+def _bench_hosts(run_dir: Path) -> list[str]:
+    """The hosts ``scripts.benchmark`` ran the run's sessions on (``bench.json``), if any."""
+    sessions = _read_json(run_dir / "bench.json").get("sessions")
+    if not isinstance(sessions, list):
+        return []
+    return [str(s["host"]) for s in sessions if isinstance(s, dict) and s.get("host")]
+
+
+def same_machine(runs: Sequence[Run]) -> bool | None:
+    """Whether every run recorded the same CPU model, core count and thread count (None when some run
+    recorded none)."""
+    if any(not r.machines for r in runs):
+        return None
+    keys = {(m.get("cpu"), m.get("cores"), m.get("threads")) for r in runs for m in r.machines}
+    return len(keys) == 1
+
+
 # ----------------------------------------------------------------------------------------------------
 # Report
 
@@ -428,6 +584,12 @@ class AlgoSummary:
     auc: Stats
     curve_steps: Curve
     curve_wall: Curve
+    at_wall: Stats = field(default_factory=lambda: summarize([]))
+    """The return within the env's :class:`WallBudget` (see :func:`value_at_wall`)."""
+    ended_before_wall: int = 0
+    """Runs that finished their budget in less than the wall budget (their last evaluation counts)."""
+    steps_in_wall: Stats = field(default_factory=lambda: summarize([]))
+    """Env steps the runs would train in the wall budget at their own overall speed."""
 
 
 @dataclass(frozen=True)
@@ -440,6 +602,7 @@ class EnvReport:
         auc_range: (lo, hi) env steps of the area-under-curve window, or None if no window exists.
         algos: Per algorithm, sorted by name.
         notes: Human-readable problems (missing evals, unfinished runs, runs left out of the AUC).
+        wall: The wall time of one reference run (the "same hours" column), None without reference runs.
     """
 
     env: str
@@ -447,6 +610,7 @@ class EnvReport:
     auc_range: tuple[float, float] | None
     algos: tuple[AlgoSummary, ...]
     notes: tuple[str, ...]
+    wall: WallBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -505,6 +669,7 @@ def build_report(
     skipped: Sequence[str] = (),
     speed: bool = False,
     base: Path | None = None,
+    wall_reference: str | None = WALL_REFERENCE,
 ) -> Report:
     """Group runs by env and algorithm and compute every number the report shows.
 
@@ -514,6 +679,8 @@ def build_report(
         skipped: Notes on directories that could not be loaded (shown in the report).
         speed: Also read each run's speed figures (``read_speed``).
         base: Show run paths inside this folder relative to it (pass the report's output folder).
+        wall_reference: The algorithm whose wall time per run gives every algorithm the same hours
+            (:func:`wall_budget`); None: no such column.
     """
     by_env: dict[str, list[Run]] = {}
     for run in runs:
@@ -533,6 +700,8 @@ def build_report(
         budgets = tuple(b for b in BUDGETS if any(value_at_budget(r, b) is not None for r in env_runs))
         window = _auc_range(env_runs)
         step_grid = _union([r.step for r in env_runs])
+        several = len({r.algo for r in env_runs}) > 1  # one algorithm alone: nothing to give the same hours
+        wall = wall_budget(env_runs, wall_reference) if wall_reference and several else None
         algos = []
         for algo in sorted({r.algo for r in env_runs}):
             group = tuple(r for r in env_runs if r.algo == algo)
@@ -545,6 +714,8 @@ def build_report(
                             f"{r.last_step:,}, window {int(window[0]):,}-{int(window[1]):,})"
                         )
             evaluated = [r for r in group if len(r.step)]
+            at_wall = [value_at_wall(r, wall.seconds) for r in group] if wall else []
+            speeds = [r.last_step / r.wall_time[-1] for r in evaluated if r.wall_time[-1] > 0]
             algos.append(
                 AlgoSummary(
                     algo=algo,
@@ -561,9 +732,12 @@ def build_report(
                         [r.returns for r in group],
                         _even_grid([r.wall_time for r in group]),
                     ),
+                    at_wall=summarize([v[0] for v in at_wall if v is not None]),
+                    ended_before_wall=sum(1 for v in at_wall if v is not None and v[1]),
+                    steps_in_wall=summarize([wall.seconds * v for v in speeds] if wall else []),
                 )
             )
-        envs.append(EnvReport(env, budgets, window, tuple(algos), tuple(notes)))
+        envs.append(EnvReport(env, budgets, window, tuple(algos), tuple(notes), wall))
     speed_rows: list[tuple[Run, dict[str, float]]] = []
     if speed:
         for run in runs:
@@ -668,6 +842,8 @@ def to_markdown(report: Report) -> str:
             f" ({format_steps(env.auc_range[0])}-{format_steps(env.auc_range[1])})" if env.auc_range else ""
         )
         header = ["algorithm", "seeds", *(format_steps(b) for b in env.budgets), "final", f"AUC{window}"]
+        if env.wall:
+            header.append(f"@ {env.wall.reference} wall time ({format_hours(env.wall.seconds)})")
         lines.extend(md_head(header))
         warnings: list[str] = []
         for a in env.algos:
@@ -698,8 +874,13 @@ def to_markdown(report: Report) -> str:
                 final,
                 format_cell(a.auc, report.band) if env.auc_range else "n/a",
             ]
+            if env.wall:
+                early = a.ended_before_wall and a.algo != env.wall.reference
+                cells.append(format_cell(a.at_wall, report.band) + (" *" if early else ""))
             lines.append(md_row(cells))
         lines.append("")
+        if env.wall:
+            lines.extend(wall_markdown(env))
         if not env.auc_range:
             warnings.append("AUC n/a: the runs share no evaluated range longer than a single step.")
         lines.extend(f"- **Warning**: {w}" for w in warnings)
@@ -756,10 +937,23 @@ def per_seed_markdown(env: EnvReport) -> list[str]:
     rows = [(a.algo, r) for a in env.algos for r in a.runs if len(r.step)]
     if not rows:
         return []
-    header = ["algorithm", "seed", *(format_steps(b) for b in env.budgets), "best", "last / best"]
+    k = COLLAPSE_WINDOW
+    header = [
+        "algorithm",
+        "seed",
+        *(format_steps(b) for b in env.budgets),
+        "best",
+        "last / best",
+        f"last {k}",
+        f"best {k}",
+        "no collapse",
+    ]
     lines = [
         "Per seed: the run's evaluation at each budget, its best evaluation (@ env steps) and its last over "
-        "its best (below 0.70: it lost much of what it had learned; n/a where the best is not positive).",
+        "its best (below 0.70: it lost much of what it had learned; n/a where the best is not positive). "
+        f"*last {k}*: mean of its last {k} evaluations; *best {k}*: the best mean of {k} consecutive "
+        f"evaluations; *no collapse*: pass when last {k} >= {COLLAPSE_RATIO:g} x best {k} "
+        f"(n/a where best {k} is not positive, - with fewer than {k} evaluations).",
         "",
         *md_head(header),
     ]
@@ -767,21 +961,80 @@ def per_seed_markdown(env: EnvReport) -> list[str]:
         at = [value_at_budget(r, b) for b in env.budgets]
         best = best_evaluation(r)
         ratio = last_over_best(r)
+        check = collapse_check(r)
+        verdict = "-" if check is None else {None: "n/a", True: "pass", False: "FAIL"}[check.passed]
         cells = [
             algo,
             str(r.seed),
             *("-" if v is None else f"{v:.1f}" for v in at),
             "-" if best is None else f"{best[0]:.1f} @{format_steps(best[1])}",
             "n/a" if ratio is None else f"{ratio:.2f}",
+            "-" if check is None else f"{check.last:.1f}",
+            "-" if check is None else f"{check.best:.1f}",
+            verdict,
         ]
         lines.append(md_row(cells))
     lines.append("")
     return lines
 
 
-def _run_json(report: Report, r: Run) -> dict[str, Any]:
-    """One run in ``report.json``: where it is, how far it went, and its evaluations."""
+def format_hours(seconds: float) -> str:
+    """``8669`` -> ``2.41 h``; under an hour in minutes (``1349`` -> ``22.5 min``), under a minute in
+    seconds."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+def wall_markdown(env: EnvReport) -> list[str]:
+    """The lines under an env's table that explain its same-hours column and name the hardware."""
+    wall = env.wall
+    assert wall is not None
+    lines = [
+        f"*@ {wall.reference} wall time*: each run's latest evaluation within "
+        f"{format_hours(wall.seconds)} of wall time, the median time of the {wall.runs} finished "
+        f"{wall.reference} run{'s' if wall.runs > 1 else ''} of {format_steps(wall.steps)} steps "
+        "(evaluations included): every agent gets the same hours instead of the same steps.",
+    ]
+    for a in env.algos:
+        if a.algo == wall.reference or not a.ended_before_wall:
+            continue
+        more = a.steps_in_wall.median
+        hint = (
+            f"; at their own speed {format_hours(wall.seconds)} would be about {format_steps(more)} env "
+            f"steps (`--steps {int(round(more, -3))}`)"
+            if math.isfinite(more)
+            else ""
+        )
+        lines.append(
+            f"- \\* {a.algo}: {a.ended_before_wall} of {a.at_wall.n} runs finished their budget in less "
+            f"time; their last evaluation is shown{hint}."
+        )
+    env_runs = [r for a in env.algos for r in a.runs]
+    lines.append("- hardware (each run's `system.json`): " + "; ".join(hardware_lines(env_runs)) + ".")
+    same = same_machine(env_runs)
+    if same is False:
+        lines.append(
+            "- **Warning**: the runs recorded different machines or thread counts: their wall times do not "
+            "compare."
+        )
+    elif same is None:
+        lines.append(
+            "- Some runs recorded no machine: wall times compare only if they ran on the same one, with the "
+            "same load (two runs sharing two cores take longer than one alone)."
+        )
+    lines.append("")
+    return lines
+
+
+def _run_json(report: Report, r: Run, wall: WallBudget | None = None) -> dict[str, Any]:
+    """One run in ``report.json``: where it is, how far it went, its evaluations, the no-collapse rule,
+    its machine and (with ``wall``) its return within the env's wall budget."""
     best = best_evaluation(r)
+    check = collapse_check(r)
+    at_wall = value_at_wall(r, wall.seconds) if wall else None
     return {
         "path": report.show(r.path),
         "seed": r.seed,
@@ -794,6 +1047,11 @@ def _run_json(report: Report, r: Run) -> dict[str, Any]:
         "best": None if best is None else best[0],
         "best_step": None if best is None else best[1],
         "last_over_best": last_over_best(r),
+        f"last{COLLAPSE_WINDOW}_mean": None if check is None else check.last,
+        f"best{COLLAPSE_WINDOW}_mean": None if check is None else check.best,
+        "no_collapse": None if check is None else check.passed,
+        "machines": list(r.machines),
+        "at_wall": None if at_wall is None else {"return": at_wall[0], "ended_before": at_wall[1]},
         "eval": {
             "step": [int(v) for v in r.step],
             "wall_time": [_num(float(v)) for v in r.wall_time],
@@ -809,17 +1067,24 @@ def to_json(report: Report) -> dict[str, Any]:
         algos: dict[str, Any] = {}
         for a in env.algos:
             algos[a.algo] = {
-                "runs": [_run_json(report, r) for r in a.runs],
+                "runs": [_run_json(report, r, env.wall) for r in a.runs],
                 "budgets": {str(b): s.to_json() for b, s in a.budgets.items()},
                 "final": a.final.to_json(),
                 "final_step": a.final_step.to_json(),
                 "auc": a.auc.to_json(),
                 "curve_steps": a.curve_steps.to_json(),
                 "curve_wall_time": a.curve_wall.to_json(),
+                "at_wall": a.at_wall.to_json(),
+                "ended_before_wall": a.ended_before_wall,
+                "steps_in_wall": a.steps_in_wall.to_json(),
             }
+        env_runs = [r for a in env.algos for r in a.runs]
         envs[env.env] = {
             "budgets": list(env.budgets),
             "auc_range": list(env.auc_range) if env.auc_range else None,
+            "wall": dataclasses.asdict(env.wall) if env.wall else None,
+            "same_machine": same_machine(env_runs),
+            "hardware": hardware_lines(env_runs),
             "algos": algos,
             "notes": list(env.notes),
         }
@@ -830,6 +1095,7 @@ def to_json(report: Report) -> dict[str, Any]:
     return {
         "band": report.band,
         "tolerance": TOLERANCE,
+        "collapse_rule": {"window": COLLAPSE_WINDOW, "ratio": COLLAPSE_RATIO},
         "envs": envs,
         "speed": speed,
         "skipped": list(report.skipped),
@@ -1042,15 +1308,17 @@ def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
 
 def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
     """The cost of the runs of a report (speed, memory, wall time), one row per (env, algorithm, preset,
-    device), median over seeds; for the speed suite's own table see :func:`analysis.speed.speed_markdown`."""
-    groups: dict[tuple[str, str, str, str], list[dict[str, float]]] = {}
+    device, torch threads as the runs recorded them in ``system.json``; ``-``: not recorded), median over
+    seeds; for the speed suite's own table see :func:`analysis.speed.speed_markdown`."""
+    groups: dict[tuple[str, str, str, str, str], list[dict[str, float]]] = {}
     for run, speed in rows:
         bench = _read_json(run.path / "bench.json")  # the benchmark's preset and device, for older runs
         preset = run.preset or bench.get("preset") or _nested_get(run.config, "preset")
         device = run.device or bench.get("device") or _nested_get(run.config, "device")
         if device == "auto":  # a run from before the device was recorded
             device = "auto (not recorded)"
-        key = (run.env, run.algo, str(preset or "-"), str(device or "-"))
+        threads = "+".join(str(m.get("threads", "?")) for m in run.machines) or "-"
+        key = (run.env, run.algo, str(preset or "-"), str(device or "-"), threads)
         groups.setdefault(key, []).append(speed)
     found = {m for _, s in rows for m in s}
     known = {m for _, names in SPEED_COLUMNS for m in names}
@@ -1058,7 +1326,7 @@ def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
     columns += [(column_title(m), (m,)) for m in sorted(found - known)]
     if not columns:
         return ""
-    header = ["env", "algorithm", "preset", "device", "runs", *(col for col, _ in columns)]
+    header = ["env", "algorithm", "preset", "device", "threads", "runs", *(col for col, _ in columns)]
     lines = md_head(header)
     for key in sorted(groups):
         speeds = groups[key]

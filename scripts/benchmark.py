@@ -1,4 +1,6 @@
-"""Run a fixed benchmark protocol: our agents and the SB3 baselines, then the comparison report.
+"""Run a fixed benchmark protocol: our agents and the model-free baselines (stable-baselines3's SAC, TD3,
+PPO; sb3-contrib's CrossQ and TQC, and CrossQ with sb3-contrib's narrower critics as ``crossq-1024``), then
+the comparison report.
 
     python -m scripts.benchmark --suite smoke --seeds 1 --out bench/smoke
     python -m scripts.benchmark --suite cpu --seeds 3 --out benchmarks/cpu --backend ray --jobs 2
@@ -78,6 +80,11 @@ AGENTS: dict[str, tuple[str, ...]] = {
     "sac": ("scripts.baseline", "--algo", "sac"),
     "td3": ("scripts.baseline", "--algo", "td3"),
     "ppo": ("scripts.baseline", "--algo", "ppo"),
+    "crossq": ("scripts.baseline", "--algo", "crossq"),  # sb3-contrib; on MuJoCo the Zoo's 2048-wide critics
+    # sb3-contrib's own default critics, 1024 wide ("a good compromise between speed and performance"):
+    # a variant for CPU budgets, run only where a suite names it
+    "crossq-1024": ("scripts.baseline", "--algo", "crossq", "--hp.critic-arch", "1024", "1024"),
+    "tqc": ("scripts.baseline", "--algo", "tqc"),  # sb3-contrib
 }
 """Agents by report label. The label is also the run's folder name; it must match what
 ``analysis.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
@@ -93,6 +100,9 @@ COST_PER_STEP: dict[str, float] = {
     "sac": 1.0,
     "td3": 0.8,
     "ppo": 0.3,
+    "crossq": 30.0,  # 435 ms of CPU per update against SAC's 14 (benchmarks/sac-check/README.md)
+    "crossq-1024": 9.5,  # 136 ms
+    "tqc": 1.5,  # 22 ms
 }
 """Rough relative CPU cost of one env step per agent: on Ray the longest runs of a seed start first, so
 the last minutes do not leave cores idle; the progress line's ETA weighs runs by it."""
@@ -101,6 +111,10 @@ SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
     # (suite, agent): extra arguments
     ("smoke", "mpc-mppi"): ("--plan.population", "64", "--plan.iterations", "2"),  # seconds, not minutes
     ("smoke", "mpc-mppi-prior"): ("--plan.population", "64", "--plan.iterations", "2"),
+    # the Zoo's Pendulum settings would not update within 400 steps (TD3: 10k-step warm-up; PPO: rollouts
+    # of 4 x 1024 steps): the smoke suite runs their update code too
+    ("smoke", "td3"): ("--hp.learning-starts", "100"),
+    ("smoke", "ppo"): ("--hp.n-steps", "64"),
     # MPC plans at every env step (~16 ms here) on top of learning; to fit the suite's hour it learns with
     # half of Dreamer's updates (train ratio 128) and its actor-critic (value at the planning horizon,
     # policy prior) imagines from 64 instead of 256 start states: ~40 ms per env step instead of ~100
@@ -109,11 +123,16 @@ SUITE_ARGS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 """Per-suite changes to an agent's defaults, kept few and visible (they are in each run's config.yaml)."""
 
-ALL = tuple(AGENTS)
+VARIANTS = ("crossq-1024",)
+"""Agents that are a cost variant of another: in a suite only where its task names them."""
+
+ALL = tuple(a for a in AGENTS if a not in VARIANTS)
+"""The agents of a task that names none."""
 
 
-MODEL_FREE = ("sac", "td3", "ppo")
+MODEL_FREE = ("sac", "td3", "ppo", "crossq", "crossq-1024", "tqc")
 MPC = ("mpc-mppi", "mpc-mppi-prior")
+LOCOMOTION = ("dreamer", "sac", "crossq", "crossq-1024", "tqc")
 
 # fmt: off
 SUITES: dict[str, tuple[Task, ...]] = {
@@ -130,10 +149,12 @@ SUITES: dict[str, tuple[Task, ...]] = {
         Task("InvertedPendulum",      10_000,  2_500,   5, MPC),                        # 11 each
         Task("Hopper",                15_000,  2_500,   5, ("dreamer", "sac"), seeds=1),  # 20, 3
     ),
-    "locomotion": (  # Dreamer's `cpu` preset against SAC on locomotion, 100k steps, evaluated at
-        # 1k, 2.5k, 5k and every 10k; a Dreamer run is ~3 CPU-hours here, SAC ~40 CPU-min
-        Task("Walker2d",             100_000, 10_000,  10, ("dreamer", "sac")),
-        Task("Hopper",               100_000, 10_000,  10, ("dreamer", "sac")),
+    "locomotion": (  # Dreamer's `cpu` preset against the model-free baselines on locomotion, 100k steps,
+        # evaluated at 1k, 2.5k, 5k and every 10k; a Dreamer run is ~3 CPU-hours here, SAC ~40 CPU-min,
+        # TQC ~45, CrossQ ~12 CPU-hours with the Zoo's 2048-wide critics and ~4 with sb3-contrib's 1024
+        # (crossq-1024); pick with --agents
+        Task("Walker2d",             100_000, 10_000,  10, LOCOMOTION),
+        Task("Hopper",               100_000, 10_000,  10, LOCOMOTION),
     ),
     "mujoco": (  # GPU machines; the 100k / 500k / 1M budgets are read off the way to 1M
         Task("Walker2d",           1_000_000, 10_000,  10),

@@ -8,10 +8,12 @@ Groups runs by env and algorithm (read from each run's config.yaml; ``--group-by
 the name of the folder that holds each run instead, to compare variants of one algorithm, as in
 ``runs/<variant>/seed<k>``) and writes into ``--out``:
 ``report.md`` (tables at 10k/20k/50k/100k/300k/500k/1M steps where reached, final return, area under
-the curve; per seed, the return at each budget, the best evaluation and last / best; speed figures,
-notes on short or unevaluated runs), ``report.json`` (the same, with every run's evaluations) and one
-``<env>.png`` per env (median over seeds with an IQR or min-max band, against env steps and against
-wall-clock time).
+the curve, and the return each algorithm reaches within the wall time one dreamer run of the env takes
+for its budget, with the machine each run recorded; per seed, the return at each budget, the best
+evaluation, last / best, and the no-collapse rule: mean of the last 3 evaluations >= 0.8 x the best mean
+of 3 consecutive ones; speed figures, notes on short or unevaluated runs), ``report.json`` (the same,
+with every run's evaluations) and one ``<env>.png`` per env (median over seeds with an IQR or min-max
+band, against env steps and against wall-clock time).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Literal
 import tyro
 
 from agents.cli import parse_options, run_main
-from analysis.report import build_report, find_run_dirs, load_runs, write_report
+from analysis.report import WALL_REFERENCE, build_report, find_run_dirs, load_runs, write_report
 from envs.errors import UserError
 
 
@@ -44,13 +46,16 @@ class CompareConfig:
     group_by: Literal["algo", "folder"] = "algo"
     """Group runs (per env) by algorithm (from config.yaml), or by the name of the folder that holds each
     run directory (variants of one algorithm side by side: runs/<variant>/seed0 ...)."""
+    wall_reference: str = WALL_REFERENCE
+    """The group (algorithm, or folder with --group-by folder) whose finished runs set the same-hours
+    column: each group's return within the median wall time of one of its runs ('' for no such column)."""
 
 
 def compare(cfg: CompareConfig) -> list[Path]:
     """Load the runs named in ``cfg``, write the report, and return the written paths.
 
     Raises:
-        UserError: nothing matches, or no run could be loaded.
+        UserError: nothing matches, no run could be loaded, or --wall-reference names no group.
     """
     if not cfg.runs:
         raise UserError("name at least one run directory or glob pattern")
@@ -59,7 +64,19 @@ def compare(cfg: CompareConfig) -> list[Path]:
         raise UserError("no readable run: " + "; ".join(skipped))
     if cfg.group_by == "folder":
         runs = [dataclasses.replace(r, algo=r.path.parent.name or r.algo) for r in runs]
-    report = build_report(runs, band=cfg.band, skipped=skipped, speed=cfg.speed, base=cfg.out)
+    groups = sorted({r.algo for r in runs})
+    if cfg.wall_reference not in ("", WALL_REFERENCE, *groups):
+        raise UserError(
+            f"--wall-reference {cfg.wall_reference}: no run is grouped so; the groups are {', '.join(groups)}"
+        )
+    report = build_report(
+        runs,
+        band=cfg.band,
+        skipped=skipped,
+        speed=cfg.speed,
+        base=cfg.out,
+        wall_reference=cfg.wall_reference or None,
+    )
     return write_report(report, cfg.out)
 
 

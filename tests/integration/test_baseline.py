@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,6 +85,9 @@ def test_tiny_sac_run_writes_the_run_directory_refuses_reuse_and_resumes(tmp_pat
     assert f"last evaluation: return {rows[1]['return_mean']:.1f} at step 300" in lines
     assert f"run directory: {run_dir}" in lines
     assert "step 100: random warm-up done, updates start" in lines
+    assert "threads: 1 (OMP_NUM_THREADS)" in lines  # the thread policy of the other scripts
+    system = json.loads((run_dir / "system.json").read_text())
+    assert system["machines"][0]["threads"] == 1 and system["machines"][0]["cores"] >= 1
 
     # TensorBoard events with the evaluation curve.
     assert [step for step, _ in eval_scalars(run_dir, "eval/return_mean")] == [150, 300]
@@ -93,6 +97,7 @@ def test_tiny_sac_run_writes_the_run_directory_refuses_reuse_and_resumes(tmp_pat
 
     model = SAC.load(run_dir / "checkpoints" / "model.zip", device="cpu")
     assert model.num_timesteps == 300
+    assert model._n_updates == 200  # the update after the last step is in the final checkpoint too
     action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert action.shape == (1,) and abs(float(action[0])) <= 1.0
     assert (run_dir / "checkpoints" / "replay_buffer.pkl").is_file()
@@ -150,7 +155,7 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path) -> None:
         [sys.executable, "-m", "scripts.baseline", *args],
         cwd=REPO,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -159,9 +164,15 @@ def test_sigterm_checkpoints_and_resume_continues(tmp_path: Path) -> None:
     while time.monotonic() < deadline and not (eval_csv.is_file() and len(read_csv(eval_csv)[1]) >= 1):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert (run_dir / "checkpoints" / "model.zip").is_file()
+    # the stop ends with the summary of the other scripts and the command that continues the run
+    tail = stdout[stdout.index("stopped (checkpoint saved): ") :].splitlines()
+    assert "env steps" in tail[0] and "updates this session" in tail[0], stdout
+    assert tail[1].startswith("last evaluation: return ")
+    assert f"run directory: {run_dir}" in tail
+    assert tail[-1] == f"continue with: python -m scripts.baseline --resume --run-dir {run_dir}"
     stopped_at = max(row["step"] for row in read_csv(eval_csv)[1])
     resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", str(int(stopped_at) + 150))
     assert resumed.returncode == 0, resumed.stderr
@@ -204,6 +215,15 @@ def test_sac_writes_every_training_episode_as_the_env_played_it(tmp_path: Path) 
             assert (ep.terminated[t], ep.truncated[t]) == (terminated, truncated)
         start = reference.reset()[0]
 
+    # TensorBoard: the mean return of the training episodes under Dreamer's name, at SB3's log dump
+    # (every 4 episodes: the 4th ends at step 200); speeds under Dreamer's names at each evaluation.
+    first_four = [read_episode(path).reward.sum() for path in files[:4]]
+    ((step, value),) = eval_scalars(run_dir, "train/episode_return")
+    assert step == 200 and value == pytest.approx(float(np.mean(first_four)), rel=1e-5)
+    assert eval_scalars(run_dir, "train/episodes") == [(200, 4.0)]
+    assert [s for s, _ in eval_scalars(run_dir, "time/env_steps_per_s")] == [150, 300]
+    assert [s for s, _ in eval_scalars(run_dir, "time/update_ms")] == [150, 300]
+
     # A resumed run continues the numbering; its envs are reseeded past the steps done.
     resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", "450")
     assert resumed.returncode == 0, resumed.stderr
@@ -211,3 +231,67 @@ def test_sac_writes_every_training_episode_as_the_env_played_it(tmp_path: Path) 
     assert names == [f"{i:06d}-51.npz" for i in range(9)]
     first_resumed = read_episode(run_dir / "episodes" / "000006-51.npz")
     np.testing.assert_array_equal(first_resumed.obs[0], reference.reset(seed=seeds.train_seed(3) + 300)[0])
+
+
+def test_budgets_that_do_nothing_are_announced(tmp_path: Path) -> None:
+    """A budget inside the random warm-up says so at the start and in the summary; PPO stops at its budget
+    instead of finishing a rollout of 4 x 1024 steps."""
+    warm = run_baseline(
+        *TINY_SAC, "--hp.learning-starts", "300", "--steps", "300", "--run-dir", str(tmp_path / "sac")
+    )
+    assert warm.returncode == 0, warm.stderr
+    warning = "warning: --steps 300 ends within sac's random warm-up of 300 steps"
+    assert warm.stdout.count(warning) == 2, warm.stdout  # at the start, and again under the summary
+    assert "(300 and 0 updates this session)" in warm.stdout
+
+    ppo_dir = tmp_path / "ppo"
+    ppo = run_baseline(
+        "--algo", "ppo", "--env", "Pendulum", "--steps", "400", "--eval-every", "200", "--eval-episodes", "1",
+        "--run-dir", str(ppo_dir),
+    )  # fmt: skip
+    assert ppo.returncode == 0, ppo.stderr
+    assert "warning: 400 steps to go are fewer than one PPO rollout of 4,096 steps" in ppo.stdout
+    assert [int(r["step"]) for r in read_csv(ppo_dir / "eval.csv")[1]] == [200, 400]  # not 4,096
+    from stable_baselines3 import PPO
+
+    assert PPO.load(ppo_dir / "checkpoints" / "model.zip", device="cpu").num_timesteps == 400
+
+
+def test_ppo_logs_its_entropy_under_the_actor_name(tmp_path: Path) -> None:
+    run_dir = tmp_path / "ppo"
+    done = run_baseline(
+        "--algo", "ppo", "--env", "Pendulum", "--steps", "400", "--eval-every", "400", "--eval-episodes", "1",
+        "--hp.n-steps", "32", "--hp.batch-size", "64", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "note: PPO updates after every rollout of 128 steps: the last 16 of the 400 steps" in done.stdout
+    # SB3 dumps an update's metrics after the next rollout: the first two of three updates are logged
+    entropy = eval_scalars(run_dir, "actor/entropy")
+    loss = eval_scalars(run_dir, "train/entropy_loss")
+    assert [s for s, _ in entropy] == [256, 384] and entropy == [(s, -v) for s, v in loss]
+    assert eval_scalars(run_dir, "train/updates")[-1] == (384, 40.0)  # 2 updates x 10 epochs x 2 batches
+
+
+@pytest.mark.parametrize("algo", ["crossq", "tqc"])
+def test_sb3_contrib_algorithms_run_evaluate_and_resume(tmp_path: Path, algo: str) -> None:
+    run_dir = tmp_path / algo
+    tiny = [
+        "--algo", algo, "--env", "Pendulum", "--seed", "1", "--eval-every", "100", "--eval-episodes", "1",
+        "--hp.learning-starts", "50", "--hp.batch-size", "16", "--hp.buffer-size", "500",
+        "--hp.net-arch", "32", "32",
+    ]  # fmt: skip
+    done = run_baseline(*tiny, "--steps", "200", "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert f"{algo} on Pendulum-v1 (RL Baselines3 Zoo (rl-zoo3 2.9.2) hyperparams/{algo}.yml" in done.stdout
+    assert [int(r["step"]) for r in read_csv(run_dir / "eval.csv")[1]] == [100, 200]
+    hp = yaml.safe_load((run_dir / "hyperparams.yaml").read_text())
+    assert hp["algo"] == algo and hp["kwargs"]["policy_kwargs"]["net_arch"] == [32, 32]
+    import sb3_contrib
+
+    cls = {"crossq": sb3_contrib.CrossQ, "tqc": sb3_contrib.TQC}[algo]
+    model = cls.load(run_dir / "checkpoints" / "model.zip", device="cpu")
+    assert model.num_timesteps == 200 and model._n_updates == 150
+    assert len(list((run_dir / "episodes").glob("*.npz"))) == 1  # one 200-step Pendulum episode
+    resumed = run_baseline("--resume", "--run-dir", str(run_dir), "--steps", "300")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [int(r["step"]) for r in read_csv(run_dir / "eval.csv")[1]] == [100, 200, 300]

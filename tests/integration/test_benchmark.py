@@ -25,7 +25,8 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
         (0, "mpc-mppi-prior"),
         (0, "sac"),
     ]
-    assert len(jobs) == 2 * len(benchmark.AGENTS) and jobs[-1].seed == 1
+    assert len(jobs) == 2 * len(benchmark.ALL) and jobs[-1].seed == 1
+    assert "crossq" in benchmark.ALL and "crossq-1024" not in benchmark.ALL  # a variant: only where named
     dream = job_command(jobs[1], "fresh", None)
     assert dream[1:7] == ["-m", "scripts.dream", "--preset", "debug", "--act", "planner"]
     assert "--eval-episodes" in dream and str(tmp_path / "runs/Pendulum/mpc-mppi/seed0") in dream
@@ -56,6 +57,11 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
     )
     with pytest.raises(UserError, match="unknown agent dqn"):
         build_jobs(BenchmarkConfig(agents=("dqn",)))
+    crossq = build_jobs(BenchmarkConfig(suite="locomotion", seeds=3, out=tmp_path, agents=("crossq-1024",)))
+    assert [(j.env, j.seed) for j in crossq[:2]] == [("Walker2d", 0), ("Hopper", 0)] and len(crossq) == 6
+    assert job_command(crossq[0], "fresh", None)[3:8] == [
+        *("--algo", "crossq", "--hp.critic-arch", "1024", "1024"),
+    ]
 
 
 def test_suite_resumes_without_redoing_finished_runs(
@@ -113,6 +119,6 @@ def test_smoke_suite_runs_every_agent_for_real(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     algos = report["envs"]["Pendulum-v1"]["algos"]
-    assert sorted(algos) == sorted(benchmark.AGENTS)
+    assert sorted(algos) == sorted(benchmark.ALL)
     assert all(a["final"]["n"] == 1 for a in algos.values())
-    assert {row["algo"] for row in report["speed"]} == set(benchmark.AGENTS)
+    assert {row["algo"] for row in report["speed"]} == set(benchmark.ALL)

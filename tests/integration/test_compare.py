@@ -59,6 +59,19 @@ def test_compare_writes_png_markdown_and_json(tmp_path: Path) -> None:
     sac = data["envs"]["Pendulum-v1"]["algos"]["sac"]
     assert sac["budgets"]["20000"]["n"] == 2 and sac["curve_steps"]["n"][-1] == 2
     assert [r["finished"] for r in sac["runs"]] == [True, True, False]
+    # the same hours: the dreamer run took 400 s for its 20k steps; every run here has the same speed
+    assert "@ dreamer wall time (6.7 min) |" in md
+    assert data["envs"]["Pendulum-v1"]["wall"]["seconds"] == 400.0
+    assert "| no collapse |" in md
+
+    other = tmp_path / "other"
+    by_sac = run_compare(str(runs / "*"), "--out", str(other), "--wall-reference", "sac")
+    assert by_sac.returncode == 0, by_sac.stderr
+    assert "@ sac wall time (6.7 min) |" in (other / "report.md").read_text()
+    bad = run_compare(str(runs / "*"), "--out", str(other), "--wall-reference", "td3")
+    assert bad.returncode == 2
+    expected = "error: --wall-reference td3: no run is grouped so; the groups are dreamer, sac"
+    assert bad.stderr.strip() == expected
 
 
 def test_compare_reports_bad_input_on_one_line(tmp_path: Path) -> None:

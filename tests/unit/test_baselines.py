@@ -14,6 +14,7 @@ from agents.baselines import (
     REPLAY_FILE,
     VECNORM_FILE,
     Sb3Policy,
+    budget_warnings,
     build_model,
     save_sb3_checkpoint,
 )
@@ -35,7 +36,7 @@ def test_zoo_sac_entries() -> None:
     assert dict(pendulum.kwargs) == {"learning_rate": 1e-3}
     walker = zoo_hyperparams("sac", "Walker2d-v5")
     assert dict(walker.kwargs) == {"learning_starts": 10_000}
-    assert zoo_hyperparams("sac", "Swimmer-v5").kwargs["gamma"] == 0.9999
+    assert zoo_hyperparams("sac", "Swimmer-v5").kwargs["gamma"] == 0.999  # rl-zoo3 2.9.2
     # No Zoo entry for InvertedPendulum: SB3's defaults (not the 10k-step locomotion warm-up).
     inverted = zoo_hyperparams("sac", "InvertedPendulum-v5")
     assert dict(inverted.kwargs) == {}
@@ -58,11 +59,63 @@ def test_zoo_td3_and_ppo_entries() -> None:
     assert ant.normalize and dict(ant.kwargs) == {}
 
 
+def test_zoo_crossq_and_tqc_entries() -> None:
+    walker = zoo_hyperparams("crossq", "Walker2d-v5")
+    assert walker.kwargs["learning_starts"] == 5000 and walker.kwargs["policy_delay"] == 3
+    assert walker.kwargs["policy_kwargs"] == {"net_arch": {"pi": [256, 256], "qf": [2048, 2048]}}
+    assert walker.warmup_steps == 5000 and walker.noise_std is None
+    assert zoo_hyperparams("crossq", "Pendulum-v1").kwargs["policy_delay"] == 2
+    inverted = zoo_hyperparams("crossq", "InvertedPendulum-v5")
+    assert dict(inverted.kwargs) == {} and inverted.source == "sb3-contrib defaults (no RL-Zoo entry)"
+    assert inverted.warmup_steps == 100
+    assert zoo_hyperparams("tqc", "Hopper-v5").kwargs["top_quantiles_to_drop_per_net"] == 5
+    assert "top_quantiles_to_drop_per_net" not in zoo_hyperparams("tqc", "Walker2d-v5").kwargs
+    assert zoo_hyperparams("ppo", "Pendulum-v1").rollout_steps == 4096
+    assert zoo_hyperparams("ppo", "Ant-v5").rollout_steps == 2048
+
+
+def test_critic_arch_overrides_only_the_critics() -> None:
+    crossq = resolve_hyperparams("crossq", "Hopper-v5", Sb3Options(critic_arch=(1024, 1024)))
+    assert crossq.kwargs["policy_kwargs"]["net_arch"] == {"pi": [256, 256], "qf": [1024, 1024]}
+    assert "overridden: critic_arch" in crossq.source
+    # no net_arch in the table: the algorithm's default actor stays
+    sac = resolve_hyperparams("sac", "Hopper-v5", Sb3Options(critic_arch=(512, 512)))
+    assert sac.kwargs["policy_kwargs"] == {"net_arch": {"pi": [256, 256], "qf": [512, 512]}}
+    both = resolve_hyperparams("crossq", "Hopper-v5", Sb3Options(net_arch=(64,), critic_arch=(64,)))
+    assert both.kwargs["policy_kwargs"]["net_arch"] == [64]
+    with pytest.raises(UserError, match=r"--hp\.critic-arch does not apply to ppo"):
+        resolve_hyperparams("ppo", "Hopper-v5", Sb3Options(critic_arch=(64,)))
+    with pytest.raises(UserError, match=r"--hp\.critic-arch must be"):
+        Sb3Options(critic_arch=(0,))
+
+
+def test_budget_warnings_name_budgets_that_do_nothing() -> None:
+    sac = zoo_hyperparams("sac", "Walker2d-v5")  # 10k-step warm-up
+    (line,) = budget_warnings(sac, 5000, 0, 1)
+    assert line.startswith("warning: --steps 5,000 ends within sac's random warm-up of 10,000 steps")
+    assert "no update will run" in line and "--hp.learning-starts" in line
+    assert budget_warnings(sac, 10_001, 0, 1) == []
+    # with an action repeat of 2, 10,000 agent steps of warm-up are 20,000 simulator steps
+    assert "warm-up of 20,000" in budget_warnings(sac, 20_000, 0, 2)[0]
+    assert budget_warnings(sac, 20_002, 0, 2) == []
+    ppo = zoo_hyperparams("ppo", "Pendulum-v1")  # rollouts of 1024 x 4 envs
+    (short,) = budget_warnings(ppo, 400, 0, 1)
+    assert "fewer than one PPO rollout of 4,096 steps (n_steps 1,024 x 4 envs)" in short
+    assert short.startswith("warning: ") and "stops at 400 steps without an update" in short
+    (tail,) = budget_warnings(ppo, 10_000, 0, 1)
+    assert tail.startswith("note: ") and "the last 1,808 of the 10,000 steps" in tail
+    assert budget_warnings(ppo, 8192, 0, 1) == []
+    assert budget_warnings(ppo, 8192, 4096, 1) == []  # resumed after one rollout
+    assert budget_warnings(sac, 5000, 5000, 1) == []  # nothing to go: not this function's concern
+
+
 def test_unknown_env_and_algo() -> None:
     other = zoo_hyperparams("sac", "MountainCarContinuous-v0")
     assert dict(other.kwargs) == {} and "SB3 defaults" in other.source
     with pytest.raises(UserError, match="unknown algorithm"):
         zoo_hyperparams("ddpg", "Pendulum-v1")
+    tqc = zoo_hyperparams("tqc", "MountainCarContinuous-v0")
+    assert dict(tqc.kwargs) == {} and tqc.source == "sb3-contrib defaults (no RL-Zoo entry)"
 
 
 def test_overrides_apply_and_are_recorded() -> None:
@@ -179,3 +232,14 @@ def test_damaged_checkpoint_is_a_user_error(tmp_path: Path, damaged: str) -> Non
     hp = resolve_hyperparams("sac", "Pendulum-v1", Sb3Options(net_arch=(16,)))
     with pytest.raises(UserError, match=f"cannot resume: .*{damaged} is unreadable"):
         build_model("Pendulum-v1", cfg, hp, checkpoint=tmp_path)
+
+
+def test_a_missing_sb3_contrib_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agents.baselines import _sb3_class
+
+    monkeypatch.setitem(sys.modules, "sb3_contrib", None)  # import sb3_contrib raises ImportError
+    with pytest.raises(UserError, match="--algo crossq needs sb3-contrib, which is not installed"):
+        _sb3_class("crossq")
+    assert _sb3_class("sac").__name__ == "SAC"

@@ -14,6 +14,7 @@ from analysis.report import (
     Run,
     algo_label,
     build_report,
+    collapse_check,
     column_title,
     curve_on_grid,
     eval_columns,
@@ -31,6 +32,8 @@ from analysis.report import (
     to_json,
     to_markdown,
     value_at_budget,
+    value_at_wall,
+    wall_budget,
 )
 from envs.errors import UserError
 
@@ -47,8 +50,10 @@ def make_run(
     steps: int = 20_000,
     evals: list[tuple[float, float]] | None = None,
     extra: dict | None = None,
+    seconds_per_step: float = 0.01,
 ) -> Path:
-    """A run directory with config.yaml and (unless evals is None) eval.csv rows (step, return)."""
+    """A run directory with config.yaml and (unless evals is None) eval.csv rows (step, return), evaluated
+    at ``step x seconds_per_step`` seconds of wall time."""
     path = root / name
     path.mkdir(parents=True)
     cfg: dict = {"env": env, "steps": steps, "seed": seed, **(extra or {})}
@@ -56,7 +61,7 @@ def make_run(
         cfg["algo"] = algo
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     if evals is not None:
-        rows = [HEADER] + [f"{s},{s / 100},10,{r},1.0,{r - 1},{r + 1},200" for s, r in evals]
+        rows = [HEADER] + [f"{s},{s * seconds_per_step},10,{r},1.0,{r - 1},{r + 1},200" for s, r in evals]
         (path / "eval.csv").write_text("\n".join(rows) + "\n")
     return path
 
@@ -156,6 +161,9 @@ def test_eval_columns_skip_broken_rows_and_keeps_last_duplicate(tmp_path: Path) 
 def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / "Pendulum-v1" / "dreamer" / "0-20260101-000000"
     assert algo_label({"algo": "sac"}, run_dir) == "sac"
+    assert algo_label({"algo": "crossq", "hp": {"critic_arch": None}}, run_dir) == "crossq"
+    assert algo_label({"algo": "crossq", "hp": {"critic_arch": [1024, 1024]}}, run_dir) == "crossq-1024"
+    assert algo_label({"algo": "sac", "hp": {"critic_arch": [512, 256]}}, run_dir) == "sac-512x256"
     assert algo_label({}, run_dir) == "dreamer"
     assert algo_label({"act": "policy"}, tmp_path / "custom" / "dir") == "dreamer"
     assert algo_label({"act": "planner", "planner": "mppi"}, run_dir) == "mpc-mppi"
@@ -317,13 +325,14 @@ def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:
         "overall_steps_per_s": 100.0,
     }
     md = to_markdown(build_report(load_runs([run])[0], speed=True))
-    assert "| preset | device | runs | ms/WM update | peak memory (MB) | overall steps/s | wall s |" in md
-    assert "| Pendulum-v1 | sac | debug | cpu | 1 | 20 | 512 | 100 | 10 |" in md
-    # What the run itself recorded wins over the benchmark's view: its preset and resolved device.
+    assert "| preset | device | threads | runs | ms/WM update | peak memory (MB) | overall steps/s |" in md
+    assert "| Pendulum-v1 | sac | debug | cpu | - | 1 | 20 | 512 | 100 | 10 |" in md  # threads: not recorded
+    # What the run itself recorded wins over the benchmark's view: its preset, resolved device, threads.
     (run / "config.yaml").write_text(yaml.safe_dump({"env": "Pendulum-v1", "algo": "sac", "preset": "cpu"}))
-    (run / "system.json").write_text(json.dumps({"devices": ["cuda:0"]}))
+    system = {"devices": ["cuda:0"], "machines": [{"cpu": "X", "cores": 8, "threads": 4}]}
+    (run / "system.json").write_text(json.dumps(system))
     md = to_markdown(build_report(load_runs([run])[0], speed=True))
-    assert "| Pendulum-v1 | sac | cpu | cuda:0 | 1 |" in md
+    assert "| Pendulum-v1 | sac | cpu | cuda:0 | 4 | 1 |" in md
 
 
 def test_read_scalars_keeps_file_order_filters_tags_and_survives_a_truncated_file(tmp_path: Path) -> None:
@@ -394,3 +403,106 @@ def test_format_seeds() -> None:
 
 def test_format_steps() -> None:
     assert [format_steps(s) for s in (300, 2_500, 10_000, 1_000_000)] == ["300", "2.5k", "10k", "1M"]
+
+
+def test_collapse_check_smooths_over_three_evaluations_by_hand() -> None:
+    """Issue #28's rule: mean of the last 3 evaluations >= 0.8 x the best mean of 3 consecutive ones."""
+    fell = collapse_check(run_of([1, 2, 3, 4, 5, 6, 7], [100, 400, 700, 1000, 900, 500, 300]))
+    # moving means 400, 700, 866.67, 800, 566.67: best 866.67 (700, 1000, 900), last 566.67 < 693.33
+    assert fell is not None and fell.passed is False
+    assert fell.best == pytest.approx(2600 / 3) and fell.last == pytest.approx(1700 / 3)
+    # one bad last evaluation is forgiven (last / best would be 0.60): means 833.3, 1000, 866.7
+    dip = collapse_check(run_of([1, 2, 3, 4, 5], [500, 1000, 1000, 1000, 600]))
+    assert dip is not None and dip.passed is True and dip.last == pytest.approx(2600 / 3) and dip.best == 1000
+    edge = collapse_check(run_of([1, 2, 3, 4], [0, 1000, 1000, 1000]))  # the rule's edge, 800 >= 800
+    assert edge is not None and edge.passed is True
+    assert collapse_check(run_of([1, 2, 3, 4], [1000, 1000, 1000, 0]), ratio=0.8).passed is False  # type: ignore[union-attr]
+    costs = collapse_check(run_of([1, 2, 3], [-500, -300, -200]))
+    assert costs is not None and costs.passed is None  # a best that is not positive: n/a
+    assert collapse_check(run_of([1, 2], [10, 20])) is None  # fewer than 3 evaluations
+
+
+def test_per_seed_table_shows_the_no_collapse_rule(tmp_path: Path) -> None:
+    evals = [(s * 1000, r) for s, r in enumerate([100, 400, 700, 1000, 900, 500, 300], start=1)]
+    make_run(tmp_path, "d0", algo="dreamer", seed=0, steps=7000, evals=evals)
+    kept = [(s * 1000, r) for s, r in enumerate([500, 1000, 1000, 1000, 600], start=1)]
+    make_run(tmp_path, "d1", algo="dreamer", seed=1, steps=5000, evals=kept)
+    make_run(tmp_path, "d2", algo="dreamer", seed=2, steps=2000, evals=[(1000, 5), (2000, 6)])
+    report = build_report(load_runs(find_run_dirs([str(tmp_path)]))[0])
+    md = to_markdown(report)
+    assert "| best | last / best | last 3 | best 3 | no collapse |" in md
+    assert "| dreamer | 0 | 900.0 | 1000.0 @4k | 0.30 | 566.7 | 866.7 | FAIL |" in md
+    assert "| dreamer | 1 | 600.0 | 1000.0 @2k | 0.60 | 866.7 | 1000.0 | pass |" in md
+    assert "wall time" not in md  # one algorithm alone: no same-hours column
+    assert "| dreamer | 2 | - | 6.0 @2k | 1.00 | - | - | - |" in md
+    data = to_json(report)
+    runs = data["envs"]["Pendulum-v1"]["algos"]["dreamer"]["runs"]
+    assert [r["no_collapse"] for r in runs] == [False, True, None]
+    assert runs[0]["last3_mean"] == pytest.approx(1700 / 3) and runs[1]["best3_mean"] == 1000
+    assert data["collapse_rule"] == {"window": 3, "ratio": 0.8}
+
+
+def test_value_at_wall_takes_the_latest_evaluation_within_the_time() -> None:
+    run = run_of([0, 10_000, 20_000], [1, 2, 3], target=20_000)  # wall time = step / 10
+    assert value_at_wall(run, 1500) == (2.0, False)
+    assert value_at_wall(run, 2000) == (3.0, False)
+    assert value_at_wall(run, 5000) == (3.0, True)  # finished its budget in less time
+    stopped = run_of([0, 10_000], [1, 2], target=20_000)
+    assert value_at_wall(stopped, 5000) is None  # stopped before its budget and before the time
+    late = run_of([10_000, 20_000], [1, 2], target=20_000)
+    assert value_at_wall(late, 500) is None  # no evaluation yet
+
+
+def write_machine(run_dir: Path, cpu: str = "AMD EPYC", threads: int = 1) -> None:
+    machine = {"cpu": cpu, "cores": 2, "threads": threads, "threads_reason": "auto"}
+    (run_dir / "system.json").write_text(json.dumps({"devices": ["cpu"], "machines": [machine]}))
+
+
+def test_report_gives_every_algorithm_the_wall_time_of_one_dreamer_run(tmp_path: Path) -> None:
+    evals = [(0, -1000), (10_000, -400), (20_000, -200)]
+    d0 = make_run(tmp_path, "d0", algo="dreamer", seed=0, evals=evals, seconds_per_step=0.02)  # 400 s
+    d1 = make_run(tmp_path, "d1", algo="dreamer", seed=1, evals=evals, seconds_per_step=0.03)  # 600 s
+    fast = [(0, -1100), (10_000, -700), (20_000, -300)]
+    s0 = make_run(tmp_path, "s0", seed=0, evals=fast, seconds_per_step=0.01)  # done in 200 s
+    slow = [(0, -1200), (10_000, -600), (20_000, -100)]
+    p0 = make_run(tmp_path, "p0", algo="ppo", evals=slow, seconds_per_step=0.05)  # 10k at 500 s
+    for run_dir in (d0, d1, s0, p0):
+        write_machine(run_dir)
+    runs = load_runs(find_run_dirs([str(tmp_path)]))[0]
+    pend = build_report(runs).envs[0]
+    assert pend.wall is not None
+    assert (pend.wall.reference, pend.wall.seconds, pend.wall.steps, pend.wall.runs) == (
+        "dreamer",
+        500,
+        20_000,
+        2,
+    )
+    assert wall_budget(runs, "td3") is None
+    dreamer, ppo, sac = pend.algos
+    assert dreamer.at_wall.values == (-200.0, -400.0)  # the slower seed is at 10k after 500 s
+    assert ppo.at_wall.values == (-600.0,) and ppo.ended_before_wall == 0
+    assert sac.at_wall.values == (-300.0,) and sac.ended_before_wall == 1
+    assert sac.steps_in_wall.median == 50_000  # 100 steps/s x 500 s
+    md = to_markdown(build_report(runs))
+    assert "| final | AUC (0-20k) | @ dreamer wall time (8.3 min) |" in md
+    assert "| ppo | 1 (0) |" in md and "| -600.0 (n=1) |" in md
+    assert "| -300.0 (n=1) * |" in md
+    assert "sac: 1 of 1 runs finished their budget in less time" in md and "`--steps 50000`" in md
+    assert "hardware (each run's `system.json`): dreamer: AMD EPYC, 2 cores, 1 torch thread (2 runs)" in md
+    assert "Warning" not in md.split("## Speed")[0].split("hardware")[1]
+    data = to_json(build_report(runs))["envs"]["Pendulum-v1"]
+    assert data["wall"] == {"reference": "dreamer", "seconds": 500.0, "steps": 20_000, "runs": 2}
+    assert data["same_machine"] is True
+    assert data["algos"]["sac"]["runs"][0]["at_wall"] == {"return": -300.0, "ended_before": True}
+    assert data["algos"]["sac"]["runs"][0]["machines"][0]["threads"] == 1
+
+    write_machine(p0, threads=2)  # another thread count: wall times no longer compare
+    (tmp_path / "s0" / "system.json").unlink()  # and a run that recorded nothing
+    md = to_markdown(build_report(load_runs(find_run_dirs([str(tmp_path)]))[0]))
+    assert "ppo: AMD EPYC, 2 cores, 2 torch threads (1 run)" in md
+    assert "sac: not recorded (1 run)" in md
+    assert "Some runs recorded no machine" in md
+    write_machine(s0)
+    md = to_markdown(build_report(load_runs(find_run_dirs([str(tmp_path)]))[0]))
+    assert "**Warning**: the runs recorded different machines or thread counts" in md
+    assert "@ dreamer wall time" not in to_markdown(build_report(runs, wall_reference=None))

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
-from agents.threads import MAX_AUTO_THREADS, SMALL_MODEL_PARAMS, apply_threads, choose_threads
+from agents.threads import (
+    MAX_AUTO_THREADS,
+    SMALL_MODEL_PARAMS,
+    ThreadChoice,
+    apply_threads,
+    choose_threads,
+    record_machine,
+)
 
 SMALL, LARGE = 437_532, 9_747_484  # the cpu and dreamerv3 presets on Walker2d
 
@@ -44,3 +54,17 @@ def test_start_line_and_apply(capsys: pytest.CaptureFixture[str]) -> None:
     assert line == "threads: 1 (auto: small model, 2 cores, load 1.9)"
     choice = apply_threads(2, SMALL)  # the conftest fixture restores torch's thread count afterwards
     assert torch.get_num_threads() == 2 and choice.line() in capsys.readouterr().out
+
+
+def test_the_machine_is_recorded_beside_the_devices(tmp_path: Path) -> None:
+    """system.json keeps what the run directory wrote and gains each distinct machine once."""
+    (tmp_path / "system.json").write_text(json.dumps({"devices": ["cpu"]}))
+    choice = ThreadChoice(1, "--threads")
+    entry = record_machine(tmp_path, choice)
+    assert entry["threads"] == 1 and entry["cores"] >= 1 and entry["cpu"]
+    record_machine(tmp_path, choice)  # a resumed session on the same machine: not repeated
+    record_machine(tmp_path, ThreadChoice(2, "--threads"))
+    data = json.loads((tmp_path / "system.json").read_text())
+    assert data["devices"] == ["cpu"]
+    assert [m["threads"] for m in data["machines"]] == [1, 2]
+    assert data["machines"][0]["threads_reason"] == "--threads"

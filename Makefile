@@ -24,9 +24,12 @@ setup: $(VENV)/.installed
 
 # Ctrl-C: the script checkpoints and exits with status 130, which is a clean stop, not a make error.
 # (`trap : INT` keeps this shell alive to read that status; the script itself still gets the Ctrl-C.)
+# `make train ARGS='--resume --run-dir DIR'` continues a run: a resumed run keeps its own env, so
+# --env is only passed to new runs.
+TRAIN_ENV = $(if $(filter --resume,$(ARGS)),,--env $(ENV))
 train: setup
-	@echo "$(BIN)/python -m scripts.dream --env $(ENV) $(ARGS)"
-	@trap : INT; $(BIN)/python -m scripts.dream --env $(ENV) $(ARGS); status=$$?; \
+	@echo "$(BIN)/python -m scripts.dream $(TRAIN_ENV) $(ARGS)"
+	@trap : INT; $(BIN)/python -m scripts.dream $(TRAIN_ENV) $(ARGS); status=$$?; \
 	if [ $$status -eq 130 ]; then exit 0; fi; exit $$status
 
 lint: setup

@@ -20,7 +20,9 @@ Format 1 files (``{"step", "state": {"agent": {"learner": {"model", ...}, ...}}}
 
 A checkpoint is ``<directory>/ckpt-<step:012d>.pt``, written by ``torch.save`` to a temporary file in the
 same directory, fsynced and renamed over the final name (``os.replace`` is atomic), so a crash mid-write
-leaves the previous checkpoints intact and never a half-written one under a checkpoint name.
+leaves the previous checkpoints intact and never a half-written one under a checkpoint name. A file
+damaged otherwise (a disk that filled up under another writer, a file truncated by hand) is passed
+over: loading a directory takes its newest checkpoint that loads and says which it skipped.
 
 Checkpoints are loaded with ``torch.load(weights_only=True)``: no arbitrary code runs on load. So a state
 may only hold tensors, numbers, strings, ``None`` and dicts / lists / tuples of them;
@@ -33,8 +35,10 @@ import os
 import pickle
 import random
 import re
+import sys
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,30 +106,88 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path_or_dir: Path) -> dict[str, Any]:
-    """Load a checkpoint file, or the newest checkpoint in a directory.
+    """Load a checkpoint file, or the newest intact checkpoint in a directory.
+
+    In a directory whose newest checkpoint is damaged, the newest one that loads is used and a line on
+    stderr names both (:func:`newest_intact_checkpoint` returns the same without printing).
 
     Returns:
         The ``state`` dict given to :func:`save_checkpoint`, plus ``"step"`` (unless the state has one).
 
     Raises:
-        UserError: If there is no checkpoint, or the file is damaged (the message names it).
+        UserError: If there is no checkpoint, or the file (in a directory: every file) is damaged (the
+            message names it).
     """
     path = Path(path_or_dir)
     if path.is_dir():
-        found = list_checkpoints(path)
-        if not found:
-            raise UserError(f"no checkpoint in {path}")
-        path = found[-1][1]
-    elif not path.is_file():
+        found = newest_intact_checkpoint(path)
+        for _, message in found.damaged:
+            print(f"note: {message}; using {found.path.name} (step {found.state['step']:,})", file=sys.stderr)
+        return found.state
+    if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    return _read_checkpoint(path)
+
+
+@dataclass(frozen=True)
+class FoundCheckpoint:
+    """The newest checkpoint of a directory that loads.
+
+    Attributes:
+        path: Its file.
+        state: What :func:`load_checkpoint` returns for it.
+        damaged: (file, message) of each newer file that could not be read, newest first; the message
+            names the file and why.
+    """
+
+    path: Path
+    state: dict[str, Any]
+    damaged: tuple[tuple[Path, str], ...] = ()
+
+
+def newest_intact_checkpoint(directory: Path) -> FoundCheckpoint:
+    """The newest checkpoint in ``directory`` that loads, trying older ones when newer ones are damaged
+    (a disk that filled up or a file truncated by hand: atomic saves never leave a torn file themselves).
+
+    Raises:
+        UserError: No checkpoint in ``directory``, none of them loads (the message names the newest), or
+            the newest that loads has another format (a newer toolkit's: not passed over).
+    """
+    directory = Path(directory)
+    found = list_checkpoints(directory)
+    if not found:
+        raise UserError(f"no checkpoint in {directory}")
+    damaged: list[tuple[Path, str]] = []
+    for _, path in reversed(found):
+        try:
+            state = _read_checkpoint(path)
+        except DamagedCheckpointError as err:  # another format (a newer toolkit's) is not passed over
+            damaged.append((path, str(err)))
+            continue
+        return FoundCheckpoint(path, state, tuple(damaged))
+    newest = damaged[0][1]
+    if len(damaged) == 1:
+        raise UserError(newest)
+    raise UserError(f"none of the {len(damaged)} checkpoints in {directory} loads; the newest: {newest}")
+
+
+class DamagedCheckpointError(UserError):
+    """A checkpoint file that does not load, or holds something else than a checkpoint."""
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """One checkpoint file (format 2, or format 1 migrated).
+
+    Raises:
+        DamagedCheckpointError: A file that does not load or is not a checkpoint of this toolkit.
+        UserError: A checkpoint of another format.
+    """
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        raise UserError(
-            f"checkpoint {path} is damaged ({type(e).__name__}); delete it to resume from the one before"
-        ) from e
+        raise DamagedCheckpointError(f"checkpoint {path} is damaged ({type(e).__name__})") from e
     if not isinstance(data, dict) or "step" not in data:
-        raise UserError(f"checkpoint {path} is not a checkpoint of this toolkit")
+        raise DamagedCheckpointError(f"checkpoint {path} is not a checkpoint of this toolkit")
     if "format" not in data and "state" in data:
         return migrate_v1(data)
     if data.get("format") != FORMAT:

@@ -12,22 +12,28 @@ A script is::
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import dataclasses
 import difflib
+import errno
 import inspect
 import io
+import math
 import re
+import shutil
 import sys
+import textwrap
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import tyro
+from tyro.constructors import ConstructorRegistry, StructConstructorSpec, StructTypeInfo
 
 from agents.config import RunConfig
-from agents.run_dir import CONFIG_FILE, load_config
+from agents.run_dir import CONFIG_FILE, RunStoppedError, load_config
 from envs.errors import UserError
 
 C = TypeVar("C", bound=RunConfig)
@@ -44,10 +50,17 @@ RESUMABLE_FIELDS = frozenset(
         "run_dir",
         "threads",
         "progress",
+        "train.progress",
+        "train.checkpoint_minutes",
     }
 )
 """Fields the command line may change when resuming (``run_dir`` locates the run, so it may move;
-``threads`` and ``progress`` change how fast and how visibly it runs, not what it computes)."""
+``threads``, the progress bar (``progress`` of a fit, ``train.progress`` of a Dreamer run) and the
+time between checkpoints change how fast and how visibly it runs, not what it computes). A file written
+before one of them existed may lack it."""
+
+HELP_WIDTH = 100
+"""The widest line of ``--help`` text outside the option boxes (a wider terminal still gets this)."""
 
 
 def parse_config(
@@ -58,6 +71,7 @@ def parse_config(
     presets: dict[str, C] | None = None,
     args: Sequence[str] | None = None,
     prog: str | None = None,
+    brief_groups: bool = False,
 ) -> C:
     """Read a script's config from the command line.
 
@@ -75,6 +89,9 @@ def parse_config(
         presets: Named default configs.
         args: Arguments (default ``sys.argv[1:]``).
         prog: Program name in ``--help`` and messages (default: ``python -m <the running module>``).
+        brief_groups: ``--help`` documents the top-level options in full and lists the nested groups'
+            options by name, type and default only (``--help-verbose`` documents every option); for
+            configs with many nested options.
 
     Returns:
         The config.
@@ -99,7 +116,7 @@ def parse_config(
         if same:
             default = dataclasses.replace(plain, preset=same[0])
     parse_cls = _with_preset_choices(cls, presets)
-    cfg = _cli(cls, parse_cls, default, argv, description, prog)
+    cfg = _cli(cls, parse_cls, default, argv, description, prog, brief_groups)
     if not cfg.resume:
         return cfg
     if cfg.run_dir is None:
@@ -112,7 +129,7 @@ def parse_config(
     if saved.preset is None and preset_name is not None:  # a run from before presets were recorded
         saved = dataclasses.replace(saved, preset=preset_name)
     changed = _changed_fields(saved, cfg) if preset_name is not None else set()
-    resumed = _cli(cls, parse_cls, saved, argv, description, prog)
+    resumed = _cli(cls, parse_cls, saved, argv, description, prog, brief_groups)
     changed |= _changed_fields(saved, resumed)
     if changed:
         raise UserError(
@@ -129,13 +146,16 @@ def parse_options(
     args: Sequence[str] | None = None,
     default: T | None = None,
     prog: str | None = None,
+    brief_groups: bool = False,
 ) -> T:
     """Read a dataclass of options from the command line with tyro, reporting mistakes on one line.
 
-    ``--help`` prints tyro's help (program name ``prog``) and exits with status 0. Anything tyro rejects
-    (an unknown option, a bad value, a bad choice, a missing option) becomes a :class:`UserError` whose
-    message is one line and keeps tyro's suggestion, e.g. ``unrecognized option --stesp (did you mean
-    --steps?)``; :func:`run_main` prints it as ``error: ...`` and exits with status 2.
+    ``--help`` prints tyro's help (program name ``prog``) and exits with status 0: field docstrings as
+    plain sentences (:func:`plain_help`), the description's paragraphs wrapped at :data:`HELP_WIDTH`.
+    Anything tyro rejects (an unknown option, a bad value, a bad choice, a missing option) becomes a
+    :class:`UserError` whose message is one line and keeps tyro's suggestion, e.g. ``unrecognized option
+    --stesp (did you mean --steps?)``; :func:`run_main` prints it as ``error: ...`` and exits with status
+    2. So does a number that is not finite (``--model.optim.lr nan``).
 
     Args:
         cls: A dataclass of options.
@@ -143,28 +163,198 @@ def parse_options(
         args: Arguments (default ``sys.argv[1:]``).
         default: Default values (an instance of ``cls``).
         prog: Program name (default: ``python -m <the running module>``, else tyro's).
+        brief_groups: See :func:`parse_config`.
 
     Raises:
-        UserError: A command line that tyro rejects, or a value the dataclass itself rejects.
+        UserError: A command line that tyro rejects, a value the dataclass itself rejects, or a number
+            that is NaN or infinite.
     """
     argv = list(sys.argv[1:] if args is None else args)
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            out = tyro.cli(
+    description = help_description(description)
+    if brief_groups:
+        description += "\n\n" + BRIEF_NOTE
+    prog = prog or program_name()
+
+    def cli(argv: list[str]) -> T:
+        return typing.cast(
+            T,
+            tyro.cli(
                 cls,
                 default=default,
                 args=argv,
-                description=help_description(description),
-                prog=prog or program_name(),
-            )
+                description=description,
+                prog=prog,
+                compact_help=brief_groups,
+                registry=_HELP_REGISTRY,
+            ),
+        )
+
+    captured, shown = io.StringIO(), _TerminalCapture()
+    try:
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(shown):
+            out = cli(argv)
     except SystemExit as exit_:
         if exit_.code in (0, None):
+            text = shown.getvalue()
+            if brief_groups and not {"-H", "--help-verbose"} & set(argv):
+                text = _full_first_group(text, _help_text(lambda: cli(["--help-verbose"])))
+            sys.stdout.write(wrap_help(text))
             sys.stderr.write(captured.getvalue())
             raise
         raise UserError(one_line_error(captured.getvalue())) from None
+    sys.stdout.write(shown.getvalue())
     sys.stderr.write(captured.getvalue())  # warnings tyro may have printed
-    return typing.cast(T, out)
+    check_finite(out)
+    return out
+
+
+BRIEF_NOTE = "Options of the nested groups in brief: -H / --help-verbose documents every option."
+"""The line ``--help`` adds to the description where the nested groups are listed briefly."""
+
+
+class _TerminalCapture(io.StringIO):
+    """Captures ``--help`` for rewrapping, while tyro still sees the real stdout's terminal and encoding
+    (it draws colours and box lines by them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._real = sys.stdout  # created before the redirect
+
+    def isatty(self) -> bool:
+        return self._real.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        name = getattr(self._real, "encoding", None) or "utf-8"
+        try:
+            return codecs.lookup(name).name  # "UTF-8" -> "utf-8", the spelling tyro compares with
+        except LookupError:
+            return name
+
+
+def _help_text(render: Callable[[], Any]) -> str:
+    """What ``render`` (a tyro call that prints help and exits) writes to stdout."""
+    shown = _TerminalCapture()
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(shown):
+        render()
+    return shown.getvalue()
+
+
+def _full_first_group(brief: str, verbose: str) -> str:
+    """``brief`` help with its first box of options (the top-level ones) taken from ``verbose``: every
+    top-level option documented, the nested groups listed briefly. ``brief`` as it is where either text
+    has no box."""
+
+    def first_box(text: str) -> tuple[int, int] | None:
+        lines = text.splitlines(keepends=True)
+        start = next((i for i, line in enumerate(lines) if _ANSI.sub("", line).startswith("╭")), None)
+        if start is None:
+            return None
+        end = next((i for i in range(start, len(lines)) if _ANSI.sub("", lines[i]).startswith("╰")), None)
+        return None if end is None else (start, end + 1)
+
+    a, b = first_box(brief), first_box(verbose)
+    if a is None or b is None:
+        return brief
+    brief_lines, verbose_lines = brief.splitlines(keepends=True), verbose.splitlines(keepends=True)
+    return "".join(brief_lines[: a[0]] + verbose_lines[b[0] : b[1]] + brief_lines[a[1] :])
+
+
+def wrap_help(text: str, width: int | None = None) -> str:
+    """Wrap the lines of ``--help`` output outside tyro's option boxes that are wider than ``width``
+    (default: the terminal's, at most :data:`HELP_WIDTH`): tyro prints a description paragraph as one
+    line. Indented lines (examples, commands) are left as they are; two blank lines become one."""
+    width = width or min(shutil.get_terminal_size().columns, HELP_WIDTH)
+    out: list[str] = []
+    for line in text.splitlines():
+        plain = _ANSI.sub("", line)
+        if not plain.strip() and out and not out[-1].strip():
+            continue  # tyro's extra blank line before a paragraph that starts with "--"
+        if len(plain) <= width or plain[:1] in ("╭", "│", "╰", " ", "\t") or plain != line:
+            out.append(line)
+        else:
+            out.extend(textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False))
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+_REST_ROLE = re.compile(r":(?:func|class|meth|data|mod|attr|obj):`~?([^`]+)`")
+
+
+def plain_help(text: str) -> str:
+    """A field docstring as one ``--help`` paragraph: reST markup gone (````x````, ``:func:`x```), and the
+    line breaks of the source joined (tyro keeps a break before every continuation line of an indented
+    docstring, which shows as a hard break mid-sentence); breaks before a list item (``- ``) and blank
+    lines stay."""
+    text = _REST_ROLE.sub(r"\1", text).replace("``", "")
+    text = re.sub(r"::$", ":", text, flags=re.MULTILINE)
+    text = re.sub(r"(?<=\S)[ \t]*\n[ \t]*(?=\S)(?![-*] )", " ", text)
+    return text.strip()
+
+
+def _plain_help_rule_factory() -> ConstructorRegistry:
+    """A tyro registry whose rule passes every dataclass field's help text through :func:`plain_help`
+    (tyro's own rule builds the fields; this one only rewrites their help)."""
+    registry = ConstructorRegistry()
+    busy: list[bool] = []
+
+    @registry.struct_rule
+    def plain_field_help(info: StructTypeInfo) -> StructConstructorSpec | None:
+        if busy or not dataclasses.is_dataclass(info.type):
+            return None
+        busy.append(True)
+        try:
+            spec = ConstructorRegistry.get_struct_spec(info)  # the rules below this one
+        finally:
+            busy.pop()
+        if not isinstance(spec, StructConstructorSpec):
+            return None
+        fields = tuple(dataclasses.replace(f, helptext=_plain(f.helptext)) for f in spec.fields)
+        return StructConstructorSpec(instantiate=spec.instantiate, fields=fields)
+
+    return registry
+
+
+def _plain(helptext: Any) -> Any:
+    if isinstance(helptext, str):
+        return plain_help(helptext)
+    if callable(helptext):
+        return lambda: _plain(helptext())
+    return helptext
+
+
+_HELP_REGISTRY = _plain_help_rule_factory()
+
+
+def check_finite(cfg: Any) -> None:
+    """Refuse a config holding a number that is NaN or infinite (``--model.optim.lr nan``): no option
+    means anything by them, and they pass every range check (``nan < 0`` is false).
+
+    Raises:
+        UserError: naming the option, e.g. ``--model.optim.lr must be a finite number, got nan``.
+    """
+    for name, value in _numbers(cfg, ""):
+        if not math.isfinite(value):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def _numbers(obj: Any, prefix: str) -> list[tuple[str, float]]:
+    """(option name, value) of every float in a (nested) dataclass, tuples included. A field annotated
+    ``tyro.conf.arg(name="")`` puts its fields at the top level, as its options are named."""
+    out: list[tuple[str, float]] = []
+    if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+        return out
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        flat = any(getattr(m, "name", None) == "" for m in getattr(hints.get(f.name), "__metadata__", ()))
+        name = prefix if flat else f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out += _numbers(value, f"{name}." if name else "")
+        elif isinstance(value, float):
+            out.append((name, value))
+        elif isinstance(value, tuple | list):
+            out += [(name, v) for v in value if isinstance(v, float)]
+    return out
 
 
 def program_name() -> str | None:
@@ -179,11 +369,23 @@ def program_name() -> str | None:
 
 def help_description(docstring: str) -> str:
     """A module docstring as ``--help`` shows it: reST literal-block markers (``Examples::``) become a
-    plain colon, inline-literal backquotes go, and so does the blank line before an indented block (tyro
-    starts every line that does not begin with a letter on a new line: a blank line there shows as two)."""
+    plain colon, reST markup goes (inline-literal backquotes, ``:func:`` roles), each paragraph becomes
+    one line (:func:`wrap_help` wraps it at the terminal's width: tyro would break the line before each
+    continuation line that starts with ``--`` or a bracket), and the blank line before an indented block
+    goes (tyro starts every line that does not begin with a letter on a new line: a blank line there
+    shows as two). Indented lines (examples) stay as they are, a shell continuation's backslash included.
+    """
     text = inspect.cleandoc(docstring)
     text = re.sub(r"::$", ":", text, flags=re.MULTILINE).replace("``", "")
-    text = re.sub(r"\n\s*\n(?=[ \t])", "\n", text)
+    text = _REST_ROLE.sub(r"\1", text)
+    lines: list[str] = []
+    for line in text.splitlines():
+        prose = line[:1] not in ("", " ", "\t") and not line.startswith(("- ", "* "))
+        if prose and lines and lines[-1][:1] not in ("", " ", "\t") and not lines[-1].endswith(":"):
+            lines[-1] += " " + line
+        else:
+            lines.append(line)
+    text = re.sub(r"\n\s*\n(?=[ \t])", "\n", "\n".join(lines))
     return text.strip()
 
 
@@ -263,7 +465,9 @@ def _option_names(lines: Sequence[str]) -> list[str]:
 
 def run_main(fn: Callable[[], None]) -> None:
     """Run a script's ``main``: a :class:`UserError` prints ``error: <message>`` on one line to stderr
-    and exits with status 2; Ctrl-C exits with status 130 (``fn`` handles it first to checkpoint).
+    and exits with status 2; a run that cannot go on (:class:`agents.run_dir.RunStoppedError`: it keeps
+    diverging, its disk is full) and a full disk met elsewhere print one such line and exit with status
+    1; Ctrl-C exits with status 130 (``fn`` handles it first to checkpoint).
 
     Standard output is made line-buffered first, so that a log file or pipe gets each line as it is
     printed (Python buffers a redirected stdout in blocks of 8 KiB: minutes of silence in a log)."""
@@ -273,21 +477,43 @@ def run_main(fn: Callable[[], None]) -> None:
     try:
         fn()
     except UserError as e:
-        message = " ".join(str(e).split())
-        print(f"error: {message}", file=sys.stderr)
+        _error_line(str(e))
         sys.exit(2)
+    except RunStoppedError as e:
+        _error_line(str(e))
+        sys.exit(1)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        _error_line(f"no space left on the device{where}: free some space, then resume the run")
+        sys.exit(1)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        with contextlib.suppress(OSError):  # a terminal that is gone (SIGHUP)
+            print("interrupted", file=sys.stderr)
         sys.exit(130)
 
 
+def _error_line(message: str) -> None:
+    with contextlib.suppress(OSError):
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
 def _cli(
-    cls: type[C], parse_cls: type[C], default: C | None, argv: list[str], description: str, prog: str | None
+    cls: type[C],
+    parse_cls: type[C],
+    default: C | None,
+    argv: list[str],
+    description: str,
+    prog: str | None,
+    brief_groups: bool,
 ) -> C:
     """Parse with ``parse_cls`` (``cls`` or its subclass listing the presets), return a ``cls``."""
     if parse_cls is not cls and default is not None:
         default = _convert(parse_cls, default)
-    out = parse_options(parse_cls, description=description, args=argv, default=default, prog=prog)
+    out = parse_options(
+        parse_cls, description=description, args=argv, default=default, prog=prog, brief_groups=brief_groups
+    )
     return out if type(out) is cls else _convert(cls, out)
 
 
@@ -305,9 +531,9 @@ def _with_preset_choices(cls: type[C], presets: dict[str, C]) -> type[C]:
     help_text = (
         f"Named defaults that the other options override: {', '.join(names)}. Recorded in config.yaml."
     )
-    field = (
+    field = (  # the metavar leaves out None: --preset is read before tyro, and None is no preset
         "preset",
-        Annotated[choices | None, tyro.conf.arg(help=help_text)],
+        Annotated[choices | None, tyro.conf.arg(help=help_text, metavar="{" + ",".join(names) + "}")],
         dataclasses.field(default=None),
     )
     parse_cls = dataclasses.make_dataclass(cls.__name__, [field], bases=(cls,), frozen=True)

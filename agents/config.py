@@ -29,7 +29,7 @@ class RunConfig:
     """Training budget in environment steps (simulator steps, after action repeat)."""
     seed: int = 0
     """Random seed (training envs, networks, replay sampling). Evaluation uses disjoint seeds."""
-    run_dir: Path | None = None
+    run_dir: Annotated[Path | None, tyro.conf.arg(metavar="PATH")] = None
     """Run directory. Default: runs/<env>/<algo>/<seed>-<timestamp>."""
     resume: bool = False
     """Continue the run in --run-dir from its last checkpoint, with its saved config."""

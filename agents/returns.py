@@ -139,9 +139,13 @@ class ReturnNormalizer(nn.Module):
 
     @torch.no_grad()
     def update(self, returns: Tensor) -> None:
-        """Fold the percentiles of a batch of returns (any shape) into the running estimates."""
+        """Fold the percentiles of a batch of returns (any shape) into the running estimates.
+
+        A batch whose percentiles are not finite (a diverged update) leaves the estimates as they were
+        (device-side, no host sync), so one bad batch does not poison every later scale."""
         flat = returns.detach().float().flatten()
         q = torch.quantile(flat, torch.tensor([self.low_q, self.high_q], device=flat.device))
+        q = torch.where(torch.isfinite(q), q, torch.stack([self.low, self.high]))
         self.low.mul_(self.decay).add_((1.0 - self.decay) * q[0])
         self.high.mul_(self.decay).add_((1.0 - self.decay) * q[1])
         self.count.add_(1)

@@ -10,12 +10,19 @@ Layout::
         checkpoints/     ckpt-<step>.pt, the newest three
         episodes/        every collected episode as .npz (envs.replay.EpisodeReplay)
         videos/
+        .lock            held (``flock``) by the process writing the run, for as long as it lives
+
+One process writes a run: :meth:`RunDir.open` takes the run's lock before it writes anything, so a second
+``--resume`` of a run that is still training ends with one line instead of training beside it (its rows
+in ``eval.csv``, its checkpoints and episode files interleaved with the first one's).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
 import types
 import typing
 from collections.abc import Collection
@@ -36,6 +43,47 @@ C = TypeVar("C")
 
 CONFIG_FILE = "config.yaml"
 SYSTEM_FILE = "system.json"
+LOCK_FILE = ".lock"
+
+_HELD_LOCKS: dict[Path, int] = {}
+"""Run directories this process holds the lock of (resolved path -> the lock file's descriptor). The
+descriptors stay open until the process ends: the kernel releases the lock then, also after a kill -9."""
+
+
+class RunStoppedError(Exception):
+    """A run that cannot go on by itself (it keeps diverging, its disk is full).
+
+    The message says what happened, where the run stopped and which checkpoint is intact; scripts print
+    it as one ``error: ...`` line and exit with status 1 (see :func:`agents.cli.run_main`).
+    """
+
+
+def lock_run_dir(path: Path) -> None:
+    """Take the exclusive lock of the run directory ``path`` for the rest of this process's life (again in
+    the same process: nothing happens).
+
+    The lock is ``flock`` on ``path / .lock``, which holds the writer's process id for the message.
+
+    Raises:
+        UserError: Another process holds it (the message names its process id).
+    """
+    key = Path(path).resolve()
+    if key in _HELD_LOCKS:
+        return
+    fd = os.open(key / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        who = f" (process {holder})" if holder.isdigit() else ""
+        raise UserError(
+            f"run directory {path} is in use by another process{who}; one process writes a run: wait for "
+            "it to end, or stop it (Ctrl-C, kill -TERM) and resume then"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD_LOCKS[key] = fd
 
 
 @dataclass(frozen=True)
@@ -65,15 +113,18 @@ class RunDir:
 
     @classmethod
     def open(cls, cfg: RunConfig, *, algo: str) -> RunDir:
-        """Create the run directory for ``cfg`` (or open it again with ``cfg.resume``).
+        """Create the run directory for ``cfg`` (or open it again with ``cfg.resume``) and take its lock.
 
         The default path is ``runs/<full env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>`` (relative to the
         working directory); ``cfg.run_dir`` overrides it. ``config.yaml`` is (re)written with the final
-        config, so on resume it records the changed fields (``--steps``, ``--device``, eval fields).
+        config, so on resume it records the changed fields (``--steps``, ``--device``, eval fields). The
+        run's lock (:func:`lock_run_dir`) is taken before anything is written, and a resumed budget is
+        checked against the run's newest checkpoint before ``config.yaml`` is rewritten.
 
         Raises:
             UserError: If the directory exists and ``cfg.resume`` is False, or ``cfg.resume`` is True
-                without an existing run directory.
+                without an existing run directory; another process writes the run; ``--steps`` on resume
+                below the step of the run's newest checkpoint.
         """
         if cfg.resume:
             if cfg.run_dir is None:
@@ -81,16 +132,24 @@ class RunDir:
             path = Path(cfg.run_dir)
             if not (path / CONFIG_FILE).is_file():
                 raise UserError(f"cannot resume: {path} is not a run directory (no {CONFIG_FILE})")
+            lock_run_dir(path)
+            _check_resumed_budget(path, cfg.steps)
         else:
             if cfg.run_dir is not None:
                 path = Path(cfg.run_dir)
             else:
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
                 path = Path("runs") / envs.resolve_env_id(cfg.env) / algo / f"{cfg.seed}-{stamp}"
+            exists = UserError(
+                f"run directory {path} exists; pass --resume to continue it or choose another --run-dir"
+            )
             if path.exists():
-                raise UserError(
-                    f"run directory {path} exists; pass --resume to continue it or choose another --run-dir"
-                )
+                raise exists
+            try:
+                path.mkdir(parents=True)  # fails if another process created it since the check above
+            except FileExistsError:
+                raise exists from None
+            lock_run_dir(path)
         cfg = dataclasses.replace(cfg, run_dir=path)
         run = cls(
             path=path,
@@ -121,6 +180,24 @@ class RunDir:
         data["devices"] = devices
         with atomic_write(path, "w") as f:
             f.write(json.dumps(data) + "\n")
+
+
+def _check_resumed_budget(path: Path, steps: int) -> None:
+    """Refuse a resumed ``--steps`` below the step of the run's newest checkpoint: the run would stop at
+    once, and ``config.yaml`` would record the smaller budget for good.
+
+    Raises:
+        UserError: ``steps`` is below the newest checkpoint's step.
+    """
+    from agents.checkpoint import list_checkpoints  # torch: only where a run is resumed
+
+    found = list_checkpoints(path / "checkpoints")
+    if found and steps < found[-1][0]:
+        step, newest = found[-1]
+        raise UserError(
+            f"--steps {steps:,} is below the step the run has reached ({step:,}, {newest.name}); a resumed "
+            "run may only keep or raise its budget (config.yaml is unchanged)"
+        )
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -6,19 +6,29 @@ update: after a random-action prefill, every collected environment step earns ``
 steps, i.e. ``train_ratio / (batch_size * seq_len)`` updates, whatever the number of envs.
 
 Resuming (``--resume``) restores the agent, optimisers, counters, RNG states and the replay (reloaded
-from the run's ``episodes/``); episodes unfinished at the checkpoint are lost and the training envs
-start new episodes.
+from the run's ``episodes/``) from the newest checkpoint that loads (a damaged newer one is set aside as
+``*.pt.damaged``, and the run says so); episodes unfinished at the checkpoint are lost and the training
+envs start new episodes.
+
+Faults end in one line, never in silence: an update whose losses or gradients are not finite is skipped
+by the agent (its metrics ``*/skipped``) and reported at the next log step; :data:`MAX_BAD_UPDATES`
+such updates in a row stop the run (:class:`agents.run_dir.RunStoppedError`: it keeps diverging). A full disk
+stops it too, naming the newest intact checkpoint. Ctrl-C, SIGTERM and SIGHUP checkpoint, then stop; the
+first one during an evaluation cuts the evaluation short (it runs again on resume).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import math
 import resource
+import shlex
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -28,13 +38,20 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from agents.checkpoint import load_checkpoint, merge_parts, rng_state, save_checkpoint, set_rng_state
+from agents.checkpoint import (
+    merge_parts,
+    newest_intact_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from agents.cli import program_name
 from agents.config import RunConfig
 from agents.diagnostics import warnings_for
 from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
 from agents.progress import ProgressLines
-from agents.run_dir import RunDir, config_to_dict
+from agents.run_dir import RunDir, RunStoppedError, config_to_dict
 from agents.schedule import Schedule
 from agents.signals import stop_signals
 from envs import Collector, EpisodeReplay, RandomPolicy, seeds
@@ -64,7 +81,11 @@ class TrainerConfig:
     log_every: int = 1000
     """Write TensorBoard scalars every this many environment steps."""
     checkpoint_every: int = 10_000
-    """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
+    """Save a checkpoint every this many environment steps (also at the end of the random prefill, at the
+    end of the run and on Ctrl-C / SIGTERM / SIGHUP)."""
+    checkpoint_minutes: float = 5.0
+    """Also save one when this many minutes of wall time have passed since the last (0: only by steps), so
+    that a run killed outright (kill -9, a crash) loses at most this much work."""
     wm_eval_every: int = 10_000
     """Run the world model's open-loop evaluation every this many environment steps (0: never)."""
     wm_eval_context: int = 8
@@ -93,6 +114,7 @@ class TrainerConfig:
             "replay_capacity >= seq_len": self.replay_capacity >= self.seq_len,
             "0 <= end_fraction <= 1": 0.0 <= self.end_fraction <= 1.0,
             "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
+            "checkpoint_minutes >= 0": self.checkpoint_minutes >= 0,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
             "video_every >= 0": self.video_every >= 0,
         }
@@ -142,8 +164,41 @@ def _keeps_rng(method: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
+MAX_BAD_UPDATES = 100
+"""Updates in a row with non-finite losses or gradients (each skipped) after which the run stops: one
+overflowing batch is skipped and forgotten, a run that keeps producing them has diverged."""
+
+
 class _StopRequestedError(Exception):
-    """Raised inside the loop when a stop was requested (Ctrl-C or SIGTERM)."""
+    """Raised inside the loop when a stop was requested (Ctrl-C, SIGTERM or SIGHUP)."""
+
+
+def bad_update_keys(metrics: dict[str, float]) -> list[str]:
+    """The keys of one update's metrics that say it went wrong: losses and gradient norms that are not
+    finite, else the optimiser steps the agent skipped (``*/skipped`` > 0); empty for a sound update."""
+    watched = [(k, v) for k, v in metrics.items() if k.endswith(("loss", "grad_norm"))]
+    nonfinite = [k for k, v in watched if not math.isfinite(v)]
+    return nonfinite or [k for k, v in metrics.items() if k.endswith("/skipped") and v > 0]
+
+
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+"""The progress bar: percentage, bar, steps and :func:`progress_postfix` (tqdm puts ", " before it)."""
+
+
+def progress_postfix(
+    phase: str, rate: float, eta: str, train_return: float | None, eval_return: float | None
+) -> str:
+    """The progress bar's status, short enough that the bar still shows at 80 columns, e.g.
+    ``train 11.8/s ETA 2:20:13 ret -150 eval -160`` (no ETA in the random prefill: its rate says
+    nothing about training's)."""
+    parts = [phase, f"{rate:.3g}/s" if rate > 0 else "-/s"]
+    if phase != "prefill":
+        parts += ["ETA", eta]
+    if train_return is not None:
+        parts += ["ret", f"{train_return:.0f}"]
+    if eval_return is not None:
+        parts += ["eval", f"{eval_return:.0f}"]
+    return " ".join(parts)
 
 
 class Trainer:
@@ -162,6 +217,8 @@ class Trainer:
             :func:`analysis.video.write_replay_video`).
         evaluator: replaces the evaluation protocol on the evaluation schedule (a learner-only agent has
             no returns to measure): returns metrics for TensorBoard; no ``eval.csv`` rows are written.
+        resume_command: the command that continues this run, for the stop message (default: the running
+            ``python -m <script>`` with ``--resume --run-dir <run>``).
     """
 
     def __init__(
@@ -176,10 +233,13 @@ class Trainer:
         world_model: WorldModel | None = None,
         video: Callable[[int], None] | None = None,
         evaluator: Callable[[], dict[str, float]] | None = None,
+        resume_command: str | None = None,
     ):
         self.agent, self.venv, self.run, self.cfg, self.tc = agent, venv, run, cfg, train_cfg
         self.device, self.world_model, self.video = device, world_model, video
         self.evaluator = evaluator
+        script = program_name() or "python -m scripts.<script>"
+        self.resume_command = resume_command or f"{script} --resume --run-dir {shlex.quote(str(run.path))}"
         self.action_dim = int(np.prod(venv.single_action_space.shape or ()))
         self.replay = EpisodeReplay(run.episodes, train_cfg.replay_capacity, seed=cfg.seed)
         self.collector = Collector(venv, action_repeat=cfg.envs.action_repeat)
@@ -212,6 +272,13 @@ class Trainer:
         self._bar_returns: deque[float] = deque(maxlen=10)  # the progress bar's recent training returns
         self._unseen_cont: deque[float] = deque(maxlen=UNSEEN_FALLS)  # P(continue) at falls not trained on
         self._warned: set[str] = set()
+        self.phase = "prefill"  # what the loop does now: prefill, train or eval (the progress bar shows it)
+        self._bad_in_row = 0  # updates in a row with non-finite losses or gradients
+        self._bad_count = 0  # such updates since the last log step
+        self._bad_keys: set[str] = set()
+        self._bad_skipped = False  # the agent skipped them (``*/skipped`` metrics), rather than applied them
+        self._bad_total = 0
+        self._interruptible = False  # a stop request may interrupt what runs now (an evaluation)
 
     # ------------------------------------------------------------------ state
     def _counters(self) -> dict[str, Any]:
@@ -243,8 +310,16 @@ class Trainer:
         save_checkpoint(self.run.checkpoints, self.env_steps, state)
 
     def restore(self) -> None:
-        """Load the latest checkpoint of the run and reload the replay from its episodes."""
-        state = load_checkpoint(self.run.checkpoints)
+        """Load the newest intact checkpoint of the run and reload the replay from its episodes.
+
+        A newer checkpoint that does not load is renamed ``<name>.damaged`` (out of the rotation of the
+        newest three, which would otherwise keep it and delete intact ones); both are named in a line.
+        """
+        found = newest_intact_checkpoint(self.run.checkpoints)
+        for damaged, message in found.damaged:
+            damaged.rename(damaged.with_name(damaged.name + ".damaged"))
+            tqdm.write(f"{message}: set aside as {damaged.name}.damaged; resuming from the one before")
+        state = found.state
         self.agent.load_state_dict(state)
         counters = state["counters"]
         for k in self._counters():
@@ -253,6 +328,10 @@ class Trainer:
         self.replay.load_state_dict(state["replay"])
         self.random_policy.load_state_dict(state["random_policy"])
         set_rng_state(state["rng"])
+        tqdm.write(
+            f"resuming from {found.path} at step {self.env_steps:,} of {self.cfg.steps:,} "
+            f"({self.updates:,} updates, {self.episodes:,} episodes)"
+        )
 
     def add_episodes(self, episodes: Sequence[Episode]) -> None:
         """Put episodes from elsewhere (another run's files) into the replay of a new run, before
@@ -309,6 +388,29 @@ class Trainer:
             self._sums[k] = self._sums.get(k, 0.0) + v
         self._count += 1
         self.updates += 1
+        bad = bad_update_keys(metrics)
+        if not bad:
+            self._bad_in_row = 0
+            return
+        self._bad_in_row += 1
+        self._bad_count += 1
+        self._bad_total += 1
+        self._bad_keys.update(bad)
+        self._bad_skipped = self._bad_skipped or any(
+            k.endswith("/skipped") and v > 0 for k, v in metrics.items()
+        )
+        if self._bad_in_row >= MAX_BAD_UPDATES:
+            keys = ", ".join(sorted(self._bad_keys))
+            raise RunStoppedError(
+                f"training diverged: {self._bad_in_row} updates in a row up to step {self.env_steps:,} had "
+                f"non-finite losses or gradients ({keys}){self._skipped_note()}; stopped without a new "
+                f"checkpoint ({self._newest_checkpoint()}). Lower the learning rates or clip the gradients, "
+                "then start a new run"
+            )
+
+    def _skipped_note(self) -> str:
+        """Whether the agent skipped the bad updates it reported (it says so in ``*/skipped`` metrics)."""
+        return " and were skipped" if self._bad_skipped else " (this agent applied them)"
 
     def _log(self, elapsed: float, steps: int) -> None:
         out = {k: v / self._count for k, v in self._sums.items()} if self._count else {}
@@ -328,10 +430,26 @@ class Trainer:
         out["train/replay_steps"] = float(len(self.replay))
         if self._recent_returns:
             out["train/episode_return"] = float(np.mean(self._recent_returns))
+        if self._count:
+            out["train/nonfinite_updates"] = float(self._bad_count)
         self.logger.scalars(out, self.env_steps)
         self._warn(out)
+        if self._bad_count:
+            tqdm.write(
+                f"step {self.env_steps:,}: {self._bad_count:,} of {self._count:,} updates since step "
+                f"{self.last_log_step:,} had non-finite losses or gradients "
+                f"({', '.join(sorted(self._bad_keys))}){self._skipped_note()} ({self._bad_total:,} in all; "
+                f"{MAX_BAD_UPDATES} in a row stop the run)"
+            )
+        nonfinite = sorted(
+            k for k, v in out.items() if not math.isfinite(v) and k not in self._warned | self._bad_keys
+        )
+        if nonfinite:  # e.g. a loss that overflowed in some updates of the window
+            self._warned.update(nonfinite)
+            tqdm.write(f"warning at step {self.env_steps:,}: non-finite {', '.join(nonfinite)}")
         self._sums, self._count, self._update_time, self._recent_returns = {}, 0, 0.0, []
         self._collect_time, self._collect_steps = 0.0, 0
+        self._bad_count, self._bad_keys = 0, set()
 
     def _warn(self, metrics: dict[str, float]) -> None:
         """Print each known failure mode's warning once per process."""
@@ -346,7 +464,8 @@ class Trainer:
             self.last_eval_step = self.env_steps
             self.logger.scalars(self.evaluator(), self.env_steps)
             return
-        result = evaluate_run(self.agent, self.cfg)
+        with self._interruptible_phase("eval"):  # a stop request cuts it short: it runs again on resume
+            result = evaluate_run(self.agent, self.cfg)
         self.eval_log.write(self.env_steps, result)
         self.last_eval = float(result.return_mean)
         self.last_eval_step = self.env_steps
@@ -367,7 +486,7 @@ class Trainer:
 
     @_keeps_rng
     def _wm_eval(self) -> None:
-        from world_model.evaluation import openloop_eval
+        from world_model.evaluation import openloop_eval, openloop_scalars
 
         assert self.world_model is not None
         tc = self.tc
@@ -383,15 +502,7 @@ class Trainer:
                 horizon=tc.wm_eval_horizon,
                 threshold=tc.wm_eval_threshold,
             )
-        out: dict[str, float] = {}
-        for k, v in metrics.items():
-            if k in ("threshold", "context", "horizon", "sequences"):  # settings, not measurements
-                continue
-            if isinstance(v, int | float):
-                out[f"wm/openloop/{k}"] = float(v)
-            elif isinstance(v, list | tuple) and v:  # per horizon step: log the last (hardest) one
-                out[f"wm/openloop/{k}_last"] = float(v[-1])
-        self.logger.scalars(out, self.env_steps)
+        self.logger.scalars(openloop_scalars(metrics), self.env_steps)  # the names of scripts.fit_world_model
 
     @_keeps_rng
     def _video(self) -> None:
@@ -401,12 +512,84 @@ class Trainer:
         except UserError as err:  # e.g. no stored episode is long enough yet
             tqdm.write(f"no video at step {self.env_steps}: {err}")
 
+    @contextlib.contextmanager
+    def _interruptible_phase(self, phase: str) -> Iterator[None]:
+        """Show ``phase`` in the progress bar while the block runs, and let the first stop request
+        interrupt it at once (KeyboardInterrupt): for work that changes nothing the run keeps (an
+        evaluation), which could otherwise keep a Ctrl-C waiting for a minute."""
+        previous = self.phase
+        self.phase, self._interruptible = phase, True
+        self._show(refresh=True)
+        try:
+            yield
+        finally:
+            self.phase, self._interruptible = previous, False
+
+    def _on_stop_request(self) -> str:
+        """What the first Ctrl-C / SIGTERM / SIGHUP says at once (called inside the signal handler)."""
+        if self._interruptible:
+            return f"stop requested: the {self.phase} is cut short (it runs again on resume); checkpointing"
+        return f"stop requested: checkpointing at step {self.env_steps:,} after this step, then stopping"
+
+    def _newest_checkpoint(self) -> str:
+        """``newest checkpoint <path> (step N)``, or that there is none yet, for messages."""
+        try:
+            found = newest_intact_checkpoint(self.run.checkpoints)
+        except UserError:
+            return f"no intact checkpoint in {self.run.checkpoints}"
+        return f"newest intact checkpoint: {found.path} (step {found.state['step']:,})"
+
+    def _show(self, refresh: bool = False) -> None:
+        """Update the progress bar's status (and, without a terminal, print a line when one is due)."""
+        bar = getattr(self, "_bar", None)
+        if bar is None:
+            return
+        status = self._status()
+        bar.set_postfix_str(status, refresh=refresh)
+        self._shown_at = time.monotonic()
+        if self._lines.due():
+            self._lines.write(f"step {self.env_steps:,} / {self.cfg.steps:,}: {status}")
+            self._lines.start(self.env_steps)
+
+    def _status(self) -> str:
+        rate = self._rate.rate()
+        train_return = float(np.mean(self._bar_returns)) if self._bar_returns else None
+        return progress_postfix(
+            self.phase, rate, self._rate.eta(self.cfg.steps - self.env_steps), train_return, self.last_eval
+        )
+
     def train(self) -> None:
         """Run until ``cfg.steps`` env steps, evaluating, logging and checkpointing on schedule.
 
         Raises:
-            KeyboardInterrupt: after saving a checkpoint, when stopped by Ctrl-C or SIGTERM.
+            KeyboardInterrupt: after saving a checkpoint, when stopped by Ctrl-C, SIGTERM or SIGHUP.
+            RunStoppedError: the run keeps diverging, or the disk is full (the message names the newest
+                intact checkpoint).
         """
+        try:
+            self._train()
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._close_quietly()
+            what = f" ({err.filename})" if err.filename else ""
+            raise RunStoppedError(
+                f"no space left on the device of {self.run.path}{what} at step {self.env_steps:,}: the run "
+                f"stopped; {self._newest_checkpoint()}. Free some space, then continue with: "
+                f"{self.resume_command}"
+            ) from err
+        except RunStoppedError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        """Close the progress bar and the event file after a fault (their own errors are moot then)."""
+        for part in (getattr(self, "_bar", None), getattr(self, "logger", None)):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+
+    def _train(self) -> None:
         if self.run.resumed:
             self.restore()
             self.logger = Logger(self.run.path, purge_step=self.env_steps)
@@ -420,48 +603,43 @@ class Trainer:
         start_wall = time.time() - self.wall_time
         session_start_steps = self.env_steps
         last_log_time, last_log_steps = time.time(), self.env_steps
+        last_checkpoint_time = time.monotonic()
         per_call = max(1, self.venv.num_envs) * cfg.envs.action_repeat
-        rate = PhaseRate()
+        self._rate = PhaseRate()
+        self.phase = "prefill" if self.env_steps < tc.prefill else "train"
         # without a terminal (a log file, a scheduler) the bar is off: a plain line at least every minute
         on_terminal = sys.stderr.isatty()
-        bar = tqdm(
+        self._bar = tqdm(
             total=cfg.steps,
             initial=self.env_steps,
             unit="step",
+            unit_scale=True,
             disable=not (tc.progress and on_terminal),
             dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+            bar_format=BAR_FORMAT,
         )
+        self._lines = ProgressLines(cfg.env, cfg.steps, enabled=not (tc.progress and on_terminal))
+        self._lines.start(self.env_steps)
+        self._shown_at = 0.0
+        bar = self._bar
 
-        lines = ProgressLines(cfg.env, cfg.steps, enabled=not (tc.progress and on_terminal))
-        lines.start(self.env_steps)
-
-        def status() -> dict[str, str]:
-            phase = "prefill" if self.env_steps < tc.prefill else "train"
-            post = {
-                "phase": phase,
-                "steps/s": f"{rate.rate():.1f}",
-                "ETA": rate.eta(cfg.steps - self.env_steps),
-            }
-            if self._bar_returns:
-                post["train_return"] = f"{np.mean(self._bar_returns):.1f}"
-            if self.last_eval is not None:
-                post["eval_return"] = f"{self.last_eval:.1f}"
-            return post
-
-        def show(refresh: bool = False) -> None:
-            bar.set_postfix(status(), refresh=refresh)
-            if lines.due():
-                head = f"step {self.env_steps:,} / {cfg.steps:,}"
-                lines.write(", ".join([head, *(f"{k} {v}" for k, v in status().items())]))
-                lines.start(self.env_steps)
+        def checkpoint_now() -> None:
+            nonlocal last_checkpoint_time
+            self.wall_time = time.time() - start_wall
+            self.last_checkpoint_step = self.env_steps
+            self.checkpoint()
+            last_checkpoint_time = time.monotonic()
 
         try:
-            with stop_signals() as stop:
+            with stop_signals(self._on_stop_request, lambda: self._interruptible) as stop:
+                due = self.eval_schedule.due(self.env_steps, self.last_eval_step)
+                if self.run.resumed and due and self.env_steps < cfg.steps:  # one cut short by a stop
+                    self._evaluate()
                 while self.env_steps < cfg.steps:
                     if stop.requested:
                         raise _StopRequestedError
                     prefill = self.env_steps < tc.prefill
+                    self.phase = "prefill" if prefill else "train"
                     policy = self.random_policy if prefill else self.agent
                     before = self.collector.env_steps
                     t_collect = time.perf_counter()
@@ -476,10 +654,10 @@ class Trainer:
                         while self.update_debt >= 1.0:
                             self._update()
                             self.update_debt -= 1.0
-                    rate.add(self.env_steps, "prefill" if prefill else "train")
+                    self._rate.add(self.env_steps, self.phase)
                     bar.update(new)
-                    if lines.due():
-                        show()
+                    if time.monotonic() - self._shown_at >= 1.0 or self._lines.due():
+                        self._show()
                     self.wall_time = time.time() - start_wall
                     step = self.env_steps
                     if self.log_schedule.due(step, self.last_log_step):
@@ -487,7 +665,6 @@ class Trainer:
                         self._log(now - last_log_time, step - last_log_steps)
                         last_log_time, last_log_steps = now, step
                         self.last_log_step = step
-                        show()
                     if self.wm_eval_schedule.due(step, self.last_wm_eval_step):
                         if self.world_model is not None:
                             self._wm_eval()
@@ -498,23 +675,24 @@ class Trainer:
                         self.last_video_step = step
                     if self.eval_schedule.due(step, self.last_eval_step) and step < cfg.steps:
                         self._evaluate()
-                        show()
-                    if self.checkpoint_schedule.due(step, self.last_checkpoint_step) and step < cfg.steps:
-                        self.checkpoint()
-                        self.last_checkpoint_step = step
+                        self._show(refresh=True)
+                    prefill_ended = 0 < tc.prefill <= step and self.last_checkpoint_step < tc.prefill
+                    overdue = tc.checkpoint_minutes > 0 and (
+                        time.monotonic() - last_checkpoint_time >= 60.0 * tc.checkpoint_minutes
+                    )
+                    by_steps = self.checkpoint_schedule.due(step, self.last_checkpoint_step)
+                    if (by_steps or prefill_ended or overdue) and step < cfg.steps:
+                        checkpoint_now()
                 if self.last_eval_step != self.env_steps:
                     self._evaluate()
-                    show(refresh=True)
-                self.last_checkpoint_step = self.env_steps
-                self.wall_time = time.time() - start_wall
-                self.checkpoint()
+                    self._show(refresh=True)
+                checkpoint_now()
         except (_StopRequestedError, KeyboardInterrupt):
-            self.wall_time = time.time() - start_wall
-            self.last_checkpoint_step = self.env_steps
-            self.checkpoint()
-            bar.close()
+            checkpoint_now()
             self.logger.close()
-            tqdm.write(self.summary(session_start_steps, stopped=True))
+            with contextlib.suppress(OSError):  # a terminal that is gone (SIGHUP)
+                bar.close()
+                tqdm.write(self.summary(session_start_steps, stopped=True))
             raise KeyboardInterrupt from None
         bar.close()
         self.logger.close()
@@ -522,13 +700,15 @@ class Trainer:
 
     def summary(self, session_start_steps: int, *, stopped: bool) -> str:
         """The lines printed when the run ends or stops: steps, wall time, last evaluation, diagnostics."""
-        head = "stopped (checkpoint saved; continue with --resume)" if stopped else "done"
+        head = "stopped (checkpoint saved)" if stopped else "done"
         hours, rest = divmod(int(self.wall_time), 3600)
         lines = [
             f"{head}: {self.env_steps:,} env steps ({self.env_steps - session_start_steps:,} this session), "
             f"{self.updates:,} updates, {self.episodes:,} episodes, "
             f"wall time {hours}:{rest // 60:02d}:{rest % 60:02d}",
         ]
+        if self._bad_total:
+            lines.append(f"updates with non-finite losses or gradients: {self._bad_total:,}")
         if self.last_eval is not None:
             lines.append(f"last evaluation: return {self.last_eval:.1f} at step {self.last_eval_step:,}")
         diag = getattr(self, "last_diagnostics", {})
@@ -537,6 +717,8 @@ class Trainer:
                 "diagnostics: " + ", ".join(f"{k.removeprefix('diag/')} {v:.3g}" for k, v in diag.items())
             )
         lines.append(f"run directory: {self.run.path}")
+        if stopped:
+            lines.append(f"continue with: {self.resume_command}")
         return "\n".join(lines)
 
 

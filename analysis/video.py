@@ -28,13 +28,15 @@ and rendered (:class:`envs.sim_state.SimState`); left-out root positions are int
 of a video (matplotlib, Agg backend).
 
 Beside the output ``FILE.mp4`` go ``FILE.json`` (per-step errors and rewards) and ``FILE.png`` (a
-contact sheet: a grid of frames at a few steps, for a quick look without a video player).
+contact sheet: a grid of frames at a few steps under a legend that says what the colours and curves
+mean, at most :data:`SHEET_WIDTH` pixels wide, for a quick look without a video player).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -525,16 +527,115 @@ def strip_cursor(strip: np.ndarray, step: int, steps: int) -> np.ndarray:
     return out
 
 
-def contact_sheet(frames: np.ndarray, context: int, *, max_frames: int = 8, columns: int = 4) -> np.ndarray:
-    """A still grid of a few frames (first, context end, first imagined, ..., last) for a quick look."""
-    t_total = len(frames)
-    picks = {0, context - 1, min(context, t_total - 1), t_total - 1}
-    picks |= {round(x) for x in np.linspace(0, t_total - 1, max_frames)}
-    chosen = sorted(picks)
-    while len(chosen) > max_frames:  # drop evenly spread extras, keep the context boundary
-        extras = [t for t in chosen if t not in (0, context - 1, context, t_total - 1)]
-        chosen.remove(extras[len(extras) // 2])
-    return tile([frames[t] for t in chosen], min(columns, len(chosen)))
+SHEET_WIDTH = 1600
+"""Widest contact sheet :func:`write_imagination_video` writes: its 11-pixel captions stay readable on a
+screen without zooming out (a sheet of 4 frames of 768 pixels side by side was 3,072 wide)."""
+SHEET_HEIGHT = 1100
+"""Tallest contact sheet (about a screen) where at least 2 frames fit: fewer frames rather than smaller."""
+
+
+def contact_sheet(
+    frames: np.ndarray,
+    context: int,
+    *,
+    max_frames: int = 8,
+    columns: int = 4,
+    max_width: int | None = None,
+    max_height: int | None = None,
+    legend: Sequence[str] = (),
+) -> np.ndarray:
+    """A still grid of a few frames for a quick look without a video player.
+
+    The frames shown are, in this order of priority, the last observed (t = K - 1), the last imagined,
+    the first imagined, the first, then steps spread evenly, at most ``max_frames`` (fewer where
+    ``max_width`` / ``max_height`` leave room for fewer: frames are never scaled down, or their captions
+    would not be readable), shown in time order.
+
+    Args:
+        frames: (T, H, W, 3) uint8 video frames.
+        context: K.
+        max_frames: most frames shown.
+        columns: most frames per row.
+        max_width, max_height: pixels the grid should fit in (at least one frame is always shown, and two
+            where the width allows).
+        legend: lines written above the grid (wrapped at its width), e.g. :func:`sheet_legend`.
+
+    Returns:
+        (legend height + rows x H, columns x W, 3) uint8.
+    """
+    t_total, frame_h, frame_w = frames.shape[0], frames.shape[1], frames.shape[2]
+    if max_width is not None:
+        columns = max(1, min(columns, max_width // frame_w))
+    if max_height is not None:
+        rows = max(1, max_height // frame_h)
+        max_frames = min(max_frames, max(columns * rows, 2 if columns >= 2 else 1))
+    order = [context - 1, t_total - 1, min(context, t_total - 1), 0]
+    order += [round(x) for x in np.linspace(0, t_total - 1, max_frames)]
+    chosen: list[int] = []
+    for t in order:
+        if 0 <= t < t_total and t not in chosen and len(chosen) < max_frames:
+            chosen.append(t)
+    chosen.sort()
+    grid = tile([frames[t] for t in chosen], min(columns, len(chosen)))
+    if not legend:
+        return grid
+    import textwrap
+
+    chars = max(20, grid.shape[1] // _FONT_W - 1)
+    lines = [wrapped for line in legend for wrapped in textwrap.wrap(line, chars) or [""]]
+    band = np.zeros((len(lines) * _FONT_H + 6, grid.shape[1], 3), dtype=np.uint8)
+    band = draw_text(band, lines, x=3, y=3)
+    for i, line in enumerate(lines):  # the colour words of the legend in their colours
+        for m in _COLOUR_WORD.finditer(line):
+            x, colour = 3 + m.start() * _FONT_W, _LEGEND_COLOURS[m.group(0)]
+            band = draw_text_coloured(band, m.group(0), x=x, y=3 + i * _FONT_H, colour=colour)
+    out = np.concatenate([band, grid], axis=0)
+    return out[: out.shape[0] - out.shape[0] % 2]
+
+
+_LEGEND_COLOURS = {
+    "green": _CONTEXT_COLOUR,
+    "red": _IMAGINE_COLOUR,
+    "yellow": (240, 220, 40),
+}
+_COLOUR_WORD = re.compile(r"\b(?:green|red|yellow)\b")
+
+
+def draw_text_coloured(
+    image: np.ndarray, text: str, *, x: int, y: int, colour: tuple[int, int, int]
+) -> np.ndarray:
+    """Write ``text`` in ``colour`` (built-in bitmap font) on a copy of ``image`` (H, W, 3) uint8."""
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(image)
+    ImageDraw.Draw(pil).text((x, y), text, fill=colour, font=_font())
+    return np.asarray(pil).copy()
+
+
+def sheet_legend(
+    env: str, mode: str, *, context: int, horizon: int, segments: int, energy: bool, pixels: bool
+) -> list[str]:
+    """What the contact sheet shows, in words: the lines :func:`contact_sheet` writes above its frames."""
+    actions = (
+        "the recorded actions of a stored episode"
+        if mode == "replay"
+        else "the policy's actions, which the real env takes too"
+    )
+    seen = "the decoded frames" if pixels else "the decoded states put back into the simulator and rendered"
+    lines = [
+        f"{env}, {mode}: the model observes {context} real steps, then imagines {horizon} open-loop under "
+        f"{actions}; {segments} segment(s) per frame, frames at a few steps t.",
+        f"Each tile: real env | model ({seen}) | |real - model| x3. Model panel framed green: observing "
+        f"(t < {context}, its reconstruction of what it sees); framed red: imagining (t >= {context}).",
+        "Under the panels: step t, observe / imagine, the observation's mean squared error at t; r: the real "
+        "reward, pred: the model's.",
+    ]
+    if energy:
+        lines.append(
+            "Strip: the simulator's energy of the real states (white) and of the model's (red, dashed) over "
+            "the segment; green line: imagination starts; yellow line: this frame's step."
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------------------- writing
@@ -768,7 +869,19 @@ def write_imagination_video(
         import imageio.v2 as imageio
 
         sheet = out.with_suffix(".png")
-        imageio.imwrite(sheet, contact_sheet(frames, context))
+        legend = sheet_legend(
+            summary["env"],
+            mode,
+            context=context,
+            horizon=summary["horizon"],
+            segments=summary["segments"],
+            energy=strips is not None,
+            pixels=pixels,
+        )
+        imageio.imwrite(
+            sheet,
+            contact_sheet(frames, context, max_width=SHEET_WIDTH, max_height=SHEET_HEIGHT, legend=legend),
+        )
         result.paths.append(sheet)
         summary.update(frames=result.frames, width=result.width, height=result.height, fps=cfg.fps)
     json_path = out.with_suffix(".json")

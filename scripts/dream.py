@@ -1,11 +1,15 @@
 """Train a Dreamer agent: a world model learned from real episodes and a policy learned in its imagination.
 
+A run stopped by Ctrl-C, SIGTERM or a closed terminal checkpoints first; continue it with --resume and
+its --run-dir (the stop message prints the command).
+
 Examples::
 
-    python -m scripts.dream --env Pendulum                       # CPU-practical defaults
-    python -m scripts.dream --env Walker2d --preset dreamerv3    # DreamerV3-like settings for a GPU
-    python -m scripts.dream --env Pendulum --act planner --planner mppi   # act by latent MPC
-    python -m scripts.dream --resume --run-dir runs/Pendulum-v1/dreamer/0-20260101-120000
+    python -m scripts.dream --env Pendulum            # CPU-practical defaults
+    python -m scripts.dream --env Walker2d --preset dreamerv3 --device cuda
+    python -m scripts.dream --env Pendulum --act planner --planner mppi
+    python -m scripts.dream --resume \\
+        --run-dir runs/Pendulum-v1/dreamer/0-20260101-120000 --steps 200000
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     from envs import make_vector_env, seeds
 
-    cfg = parse_config(DreamConfig, algo=ALGO, description=__doc__ or "", presets=DREAM_PRESETS)
+    cfg = parse_config(
+        DreamConfig, algo=ALGO, description=__doc__ or "", presets=DREAM_PRESETS, brief_groups=True
+    )
     device = pick_device(cfg.device)
     if (cfg.amp or cfg.compile) and device.type != "cuda":
         raise UserError("--amp and --compile need a CUDA device")
@@ -59,7 +65,7 @@ def main() -> None:
         cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp, energy_fn=energy_fn
     )
     trained = (dreamer.world_model, dreamer.actor, dreamer.critic)
-    apply_threads(cfg.threads, sum(p.numel() for m in trained for p in m.parameters()))
+    apply_threads(cfg.threads, sum(p.numel() for m in trained for p in m.parameters()), run_dir=run.path)
     if cfg.compile:
         dreamer.compile()
     agent: Agent = dreamer

@@ -6,15 +6,15 @@ learned policy while the real env takes the same actions (``--mode policy``). Ea
 env (left), the model (right: its reconstruction while observing, its imagination after) and their
 difference, with the step and the real and predicted rewards written under them. State models are
 rendered by putting the decoded state back into the MuJoCo simulator; envs whose observations cannot be
-mapped back get a plot instead. ``FILE.json`` (per-step errors) and ``FILE.png`` (contact sheet) are
-written beside the video.
+mapped back get a plot instead. ``FILE.json`` (per-step errors) and ``FILE.png`` (a contact sheet with a
+legend) are written beside the video, by default ``RUN/videos/imagine-<mode>-<checkpoint step>.mp4``.
 
 Examples::
 
-    python -m scripts.imagine --run runs/Walker2d-v5/dreamer/0-20260101-120000 --out walker.mp4
-    python -m scripts.imagine --run RUN --out v.mp4 --context 8 --horizon 48 --segments 4 --gif --size 128
-    python -m scripts.imagine --run RUN --out v.mp4 --mode policy \\
-        --checkpoint RUN/checkpoints/ckpt-000000050000.pt   # checkpoints are ckpt-<12-digit step>.pt
+    python -m scripts.imagine --run runs/Walker2d-v5/dreamer/0-20260101-120000
+    python -m scripts.imagine --run RUN --out walker.mp4 --horizon 48 --segments 4
+    python -m scripts.imagine --run RUN --mode policy \\
+        --checkpoint RUN/checkpoints/ckpt-000000050000.pt   # ckpt-<step>.pt
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+import tyro
 from torch import Tensor
 
 from agents import configs
@@ -51,13 +52,14 @@ class ImagineConfig:
 
     run: Path
     """Run directory (holds config.yaml, checkpoints/ and episodes/)."""
-    out: Path
-    """Output video, FILE.mp4 (or FILE.gif); FILE.json and FILE.png are written beside it."""
+    out: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
+    """Output video, FILE.mp4 (or FILE.gif); FILE.json and FILE.png are written beside it. Default:
+    RUN/videos/imagine-<mode>-<checkpoint step>.mp4."""
     context: int = 8
     """Real steps the model observes before imagining (K)."""
     horizon: int = 32
     """Steps imagined open-loop after the context (H)."""
-    checkpoint: Path | None = None
+    checkpoint: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
     """Checkpoint file; default: the newest in the run's checkpoints/."""
     segments: int = 1
     """Segments tiled in the video."""
@@ -81,7 +83,7 @@ class ImagineConfig:
         for name, low in at_least.items():
             if getattr(self, name) < low:
                 raise UserError(f"--{name} must be at least {low}, got {getattr(self, name)}")
-        if self.out.suffix.lower() not in (".mp4", ".gif"):
+        if self.out is not None and self.out.suffix.lower() not in (".mp4", ".gif"):
             raise UserError(f"--out must end in .mp4 or .gif, got {self.out}")
 
 
@@ -109,6 +111,12 @@ def world_model_weights(state: dict[str, Any]) -> dict[str, Any]:
     return weights
 
 
+def default_output(run: Path, mode: str, step: int) -> Path:
+    """Where the video goes without ``--out``: ``RUN/videos/imagine-<mode>-<step, 9 digits>.mp4`` (beside the
+    videos the run writes while training, ``imagine-<step>.mp4``)."""
+    return Path(run) / "videos" / f"imagine-{mode}-{step:09d}.mp4"
+
+
 def main(args: list[str] | None = None) -> None:
     """Parse the options, load the run's model and write the video."""
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -128,7 +136,7 @@ def main(args: list[str] | None = None) -> None:
         action_dim = int(np.prod(env.action_space.shape or ()))
         actor: Callable[[Tensor], Tensor] | None = None
         if opts.mode == "policy":
-            _, agent, _ = configs.load_dreamer(Path(opts.run), opts.checkpoint, device)
+            _, agent, state = configs.load_dreamer(Path(opts.run), opts.checkpoint, device)
             model, actor = agent.world_model, agent.actor.mode
         else:
             state = load_checkpoint(opts.checkpoint or Path(opts.run) / "checkpoints")
@@ -170,8 +178,9 @@ def main(args: list[str] | None = None) -> None:
         gif=opts.gif,
         fast_render=cfg.envs.fast_render,
     )
+    out = opts.out or default_output(opts.run, opts.mode, int(state["step"]))
     result = write_imagination_video(
-        cfg.env, batch, imagined, opts.out, vcfg, action_repeat=cfg.envs.action_repeat, mode=opts.mode
+        cfg.env, batch, imagined, out, vcfg, action_repeat=cfg.envs.action_repeat, mode=opts.mode
     )
     if result.message:
         print(result.message)

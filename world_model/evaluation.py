@@ -324,15 +324,26 @@ def openloop_eval(
     return result
 
 
-def openloop_scalars(result: dict[str, Any], prefix: str = "wm/") -> dict[str, float]:
-    """The headline numbers of :func:`openloop_eval` as flat scalars for TensorBoard (``wm/...``)."""
+OPENLOOP_PREFIX = "wm/openloop/"
+"""Where the open-loop scores go in TensorBoard, for ``scripts.dream`` (during training) and
+``scripts.fit_world_model`` (at each evaluation) alike."""
+
+
+def openloop_scalars(result: dict[str, Any], prefix: str = OPENLOOP_PREFIX) -> dict[str, float]:
+    """The headline numbers of :func:`openloop_eval` as flat scalars for TensorBoard, one name per metric
+    whatever the script and the horizon: ``wm/openloop/nmse_1`` (first predicted step), ``nmse_last``
+    (step H), ``nmse_mean``, ``posterior_nmse``, ``repeat_last_nmse_1`` / ``_last``,
+    ``prediction_horizon``, ``reward_mse``, ``reward_mse_mean_predictor``, ``cont_accuracy``, the
+    physical errors where measured, ``ssim_1`` / ``ssim_last`` for pixels. A score that is NaN (no window
+    reached that far) is left out; an infinite one is kept (a diverging model)."""
     nmse = result["openloop_nmse"]
     out = {
-        "openloop_nmse_1": nmse[0],
-        f"openloop_nmse_{len(nmse)}": nmse[-1],
-        "openloop_nmse_mean": float(np.nanmean(nmse)),
+        "nmse_1": nmse[0],
+        "nmse_last": nmse[-1],
+        "nmse_mean": float(np.nanmean(nmse)),
         "posterior_nmse": result["posterior_nmse"],
         "repeat_last_nmse_1": result["openloop_nmse_repeat_last"][0],
+        "repeat_last_nmse_last": result["openloop_nmse_repeat_last"][-1],
         "prediction_horizon": float(result["prediction_horizon"]),
         "reward_mse": result["reward_mse"],
         "reward_mse_mean_predictor": result["reward_mse_mean_predictor"],
@@ -343,5 +354,5 @@ def openloop_scalars(result: dict[str, Any], prefix: str = "wm/") -> dict[str, f
             out[key] = result[key]
     if "openloop_ssim" in result:
         out["ssim_1"] = result["openloop_ssim"][0]
-        out[f"ssim_{len(nmse)}"] = result["openloop_ssim"][-1]
+        out["ssim_last"] = result["openloop_ssim"][-1]
     return {f"{prefix}{k}": float(v) for k, v in out.items() if not math.isnan(float(v))}

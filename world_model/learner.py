@@ -11,7 +11,7 @@ import torch
 from envs.episode import SequenceBatch
 from world_model.config import WorldModelConfig
 from world_model.model import WorldModel
-from world_model.networks import adam, clip_grad_norm
+from world_model.networks import adam, clip_grad_norm, step_if_finite
 from world_model.rssm import RSSMState
 
 
@@ -70,21 +70,29 @@ class WorldModelLearner(ModelCheckpoint):
         self.updates = 0
 
     def update(self, batch: SequenceBatch[torch.Tensor]) -> tuple[dict[str, float], RSSMState]:
-        """One gradient step on a batch of real sequences (B, T, ...).
+        """One gradient step on a batch of real sequences (B, T, ...); a step whose gradients are not
+        finite is skipped (:func:`world_model.networks.step_if_finite`), the running statistics the batch
+        moved (observation normalisation) are put back, and ``wm/skipped`` is 1.
 
         Returns:
             (metrics under ``wm/``, detached posterior states (B, T, ...) for imagination).
         """
         self.model.train()
+        saved = [b.detach().clone() for b in self.model.buffers()]  # a few hundred numbers
         loss, metrics, post = self.model.loss(batch, self.energy_labels(batch))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
         norm = clip_grad_norm(self.params, clip if clip > 0 else float("inf"))
-        self.opt.step()
+        stepped = step_if_finite(self.opt, norm)
+        if not stepped:  # a corrupt batch leaves no trace, in the weights or in the statistics
+            with torch.no_grad():
+                for buffer, before in zip(self.model.buffers(), saved, strict=True):
+                    buffer.copy_(before)
         self.model.update_target(self.cfg.latent.ema)
         self.updates += 1
         metrics["wm/grad_norm"] = float(norm)
+        metrics["wm/skipped"] = 0.0 if stepped else 1.0
         return metrics, post.detach()
 
     @torch.no_grad()

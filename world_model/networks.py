@@ -176,6 +176,24 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     return norm
 
 
+def step_if_finite(opt: torch.optim.Optimizer, norm: Tensor) -> bool:
+    """Take ``opt``'s step only when ``norm``, the gradients' global norm before clipping (as
+    :func:`clip_grad_norm` returns it), is finite; otherwise drop the gradients and leave the parameters
+    and the optimiser's moments as they were. One non-finite batch (an overflow, a diverging loss) then
+    costs one update instead of every parameter.
+
+    Reads ``norm`` on the host (one device synchronisation on a GPU).
+
+    Returns:
+        Whether the step was taken.
+    """
+    if bool(torch.isfinite(norm)):
+        opt.step()
+        return True
+    opt.zero_grad(set_to_none=True)
+    return False
+
+
 class _DeferredWeightGrad(torch.autograd.Function):
     """Identity on ``base`` (T, B, O) whose backward also gives the gradients of weights applied inside a
     loop, dL/dW_k = sum_t grad_t^T x_t^k, from the inputs (T, B, I_k) that ``box`` holds by then."""

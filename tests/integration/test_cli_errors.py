@@ -56,7 +56,7 @@ def test_a_typo_or_a_bad_choice_is_one_line_with_the_suggestion(tmp_path: Path) 
     choice = run_script("scripts.baseline", "--algo", "sacc", cwd=tmp_path)
     assert choice.returncode == 2
     assert choice.stderr == (
-        "error: invalid choice 'sacc' for --algo; choose from sac, td3, ppo (did you mean sac?)\n"
+        "error: invalid choice 'sacc' for --algo; choose from sac, td3, ppo, crossq, tqc (did you mean sac?)\n"
     )
     compare = run_script("scripts.compare", "runs", "--bnd", "iqr", cwd=tmp_path)
     assert compare.returncode == 2
@@ -68,7 +68,7 @@ def test_help_names_the_module_lists_the_presets_and_shows_no_rest_markup(tmp_pa
     dream = run_script("scripts.dream", "--help", cwd=tmp_path)
     assert dream.returncode == 0, dream.stderr
     assert dream.stdout.startswith("usage: python -m scripts.dream ")
-    assert "--preset {None,debug,cpu,dreamerv3}" in dream.stdout
+    assert "--preset {debug,cpu,dreamerv3}" in dream.stdout
     assert "Examples:\n" in dream.stdout and "::" not in dream.stdout
     baseline = run_script("scripts.baseline", "--help", cwd=tmp_path)
     assert baseline.stdout.startswith("usage: python -m scripts.baseline ")

@@ -83,8 +83,11 @@ def test_damaged_or_missing_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     bad = save_checkpoint(tmp_path, 2, {"a": 2})
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(UserError, match=r"ckpt-000000000002\.pt is damaged"):
+    assert load_checkpoint(tmp_path)["a"] == 1  # the newest that loads (tests/unit/test_faults.py)
+    good.write_bytes(b"garbage")
+    with pytest.raises(UserError, match=r"none of the 2 checkpoints .*ckpt-000000000002\.pt is damaged"):
         load_checkpoint(tmp_path)
+    good = save_checkpoint(tmp_path, 1, {"a": 1})
     bad.write_bytes(b"garbage")
     with pytest.raises(UserError, match=r"ckpt-000000000002\.pt is damaged"):
         load_checkpoint(bad)

@@ -65,7 +65,7 @@ def test_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     for option in ("--env", "--steps", "--seed", "--run-dir", "--resume", "--device", "--inner.width"):
         assert option in out
-    assert "Learning rate" in out and "--preset {None,small,big}" in out
+    assert "Learning rate" in out and "--preset {small,big}" in out
 
 
 def test_resume_rules(tmp_path: Path) -> None:

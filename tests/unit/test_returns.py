@@ -95,3 +95,15 @@ def test_return_normalizer_floor_and_state_dict() -> None:
     other = ReturnNormalizer(decay=0.0)
     other.load_state_dict(norm.state_dict())
     assert other.scale().item() == pytest.approx(90.0)
+
+
+def test_return_normalizer_ignores_a_non_finite_batch() -> None:
+    norm = ReturnNormalizer(decay=0.5)
+    norm.update(torch.linspace(0.0, 100.0, 101))
+    low, high = float(norm.low), float(norm.high)
+    norm.update(torch.tensor([1.0, float("nan"), 3.0]))
+    norm.update(torch.tensor([float("inf"), 2.0]))
+    assert float(norm.low) == pytest.approx(low) and float(norm.high) == pytest.approx(high)
+    assert torch.isfinite(norm.scale())
+    norm.update(torch.linspace(0.0, 100.0, 101))  # a sound batch moves them again
+    assert float(norm.high) == pytest.approx(0.5 * high + 0.5 * 95.0)

@@ -132,7 +132,10 @@ def test_openloop_eval_perfect_model_and_repeat_last_by_hand() -> None:
     r = batch.reward[:, 4:10]
     assert res["reward_mse_mean_predictor"] == pytest.approx(float(((r - r.mean()) ** 2).mean()), rel=1e-5)
     scalars = openloop_scalars(res)
-    assert scalars["wm/prediction_horizon"] == 6.0 and all(k.startswith("wm/") for k in scalars)
+    assert scalars["wm/openloop/prediction_horizon"] == 6.0 and all(
+        k.startswith("wm/openloop/") for k in scalars
+    )
+    assert scalars["wm/openloop/nmse_1"] == scalars["wm/openloop/nmse_last"] == 0.0
 
 
 def test_openloop_eval_leaves_out_steps_after_an_episode_start() -> None:

@@ -30,7 +30,7 @@ from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.learner import WorldModelLearner
-from world_model.networks import adam, clip_grad_norm, ema_update, mlp
+from world_model.networks import adam, clip_grad_norm, ema_update, mlp, step_if_finite
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,14 @@ class ActorCriticConfig:
     """Smallest standard deviation of the actor's Gaussian."""
     max_std: float = 1.0
     """Largest standard deviation of the actor's Gaussian."""
+    eval_action: Literal["mode", "mean", "sample"] = "mode"
+    """Action taken when acting deterministically (evaluation): ``mode`` tanh(mu); ``mean`` the expected
+    executed action E[squash(u)] (for ``normal`` E[clip(u)] in closed form, which differs from tanh(mu)
+    where the Gaussian reaches past a bound); ``sample`` a draw, as in training (not deterministic)."""
     critic_bins: int = 255
     """Number of two-hot bins of the critic (evenly spaced in symlog space)."""
+    critic_bin_limit: float = 20.0
+    """The critic's bins span [-limit, limit] in symlog space (20: values up to 4.9e8 in size)."""
     slow_critic_decay: float = 0.98
     """EMA decay of the slow critic per update."""
     slow_target: bool = False
@@ -105,6 +111,7 @@ class ActorCriticConfig:
             "entropy >= 0": self.entropy >= 0,
             "0 < min_std <= max_std": 0 < self.min_std <= self.max_std,
             "critic_bins >= 2": self.critic_bins >= 2,
+            "critic_bin_limit > 0": self.critic_bin_limit > 0,
             "0 <= slow_critic_decay < 1": 0 <= self.slow_critic_decay < 1,
             "slow_reg >= 0 and replay_value >= 0": self.slow_reg >= 0 and self.replay_value >= 0,
             "0 <= return_norm_decay < 1": 0 <= self.return_norm_decay < 1,
@@ -116,6 +123,10 @@ class ActorCriticConfig:
 
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2 * math.pi)
+_HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite.hermgauss(16)
+"""Gauss-Hermite rule: E[f(z)], z ~ N(0, 1), is sum_i w_i f(sqrt(2) x_i) / sqrt(pi) (exact for f a
+polynomial of degree < 32)."""
 SATURATED = 0.95
 """An action dimension counts as saturated where the policy's mean action |tanh(mu)| exceeds this."""
 
@@ -140,6 +151,23 @@ class ActionDist:
         """(..., A) the deterministic action ``tanh(mu)``."""
         return torch.tanh(self.mu)
 
+    def mean(self) -> Tensor:
+        """(..., A) the expected action E[squash(u)].
+
+        ``normal``: E[clip(u, -1, 1)] for u ~ N(m, s), in closed form with a = (-1 - m) / s,
+        b = (1 - m) / s: ``m (Phi(b) - Phi(a)) + s (phi(a) - phi(b)) - Phi(a) + 1 - Phi(b)``.
+        ``tanh_normal``: E[tanh(u)] by 16-point Gauss-Hermite quadrature.
+        """
+        m, s = self.loc, self.std
+        if self.tanh:
+            nodes = torch.as_tensor(_HERMITE_NODES * math.sqrt(2.0), dtype=m.dtype, device=m.device)
+            weights = torch.as_tensor(_HERMITE_WEIGHTS / math.sqrt(math.pi), dtype=m.dtype, device=m.device)
+            return (torch.tanh(m.unsqueeze(-1) + s.unsqueeze(-1) * nodes) * weights).sum(-1)
+        a, b = (-1.0 - m) / s, (1.0 - m) / s
+        cdf_a, cdf_b = torch.special.ndtr(a), torch.special.ndtr(b)
+        pdf_a, pdf_b = _INV_SQRT_2PI * torch.exp(-0.5 * a * a), _INV_SQRT_2PI * torch.exp(-0.5 * b * b)
+        return m * (cdf_b - cdf_a) + s * (pdf_a - pdf_b) - cdf_a + (1.0 - cdf_b)
+
     def rsample(self) -> tuple[Tensor, Tensor]:
         """A reparameterised sample: (action, raw u), each (..., A)."""
         u = self.loc + self.std * torch.randn_like(self.loc)
@@ -153,11 +181,32 @@ class ActionDist:
         return logp.sum(-1)
 
     def entropy(self, u: Tensor | None = None) -> Tensor:
-        """(...) entropy: exact for ``normal``; for ``tanh_normal`` the one-sample estimate -log p(u)."""
-        if self.tanh:
-            assert u is not None, "the tanh-normal entropy is estimated from a sample"
-            return -self.log_prob(u)
-        return (self.std.log() + 0.5 + _HALF_LOG_2PI).sum(-1)
+        """(...) entropy of the action distribution.
+
+        ``normal``: the Gaussian's, exact (``u`` is ignored). ``tanh_normal``: the Gaussian's plus a
+        one-sample estimate of E[log |d tanh(u) / du|] (the squashed density is N(u) / |tanh'(u)|). The
+        sample must carry the graph of a reparameterised draw, or the estimate has no gradient towards the
+        bounds: ``u`` is such a draw (e.g. the one an action was taken with, inside a graph), and with
+        ``u=None`` a fresh draw is made here. A sample with stopped gradients (as the REINFORCE actor
+        stores) must not be passed: its expected gradient through ``mu`` and ``std`` is zero.
+        """
+        gauss = (self.std.log() + 0.5 + _HALF_LOG_2PI).sum(-1)
+        if not self.tanh:
+            return gauss
+        if u is None:
+            u = self.rsample()[1]
+        log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+        return gauss + log_det.sum(-1)
+
+    def act(self, how: str) -> Tensor:
+        """(..., A) an action: ``mode`` (tanh(mu)), ``mean`` (:meth:`mean`) or ``sample`` (a draw)."""
+        if how == "mode":
+            return self.mode()
+        if how == "mean":
+            return self.mean()
+        if how == "sample":
+            return self.rsample()[0]
+        raise ValueError(f"unknown action choice {how!r}")
 
     def saturated(self) -> Tensor:
         """() fraction of action dimensions whose mean action is beyond :data:`SATURATED` in size."""
@@ -178,6 +227,7 @@ class Actor(nn.Module):
             out.bias.zero_()
         self.min_std, self.max_std = cfg.min_std, cfg.max_std
         self.tanh = cfg.actor_dist == "tanh_normal"
+        self.eval_action = cfg.eval_action
 
     def forward(self, feat: Tensor) -> ActionDist:
         """The action distribution at states ``feat`` (.., F)."""
@@ -198,6 +248,10 @@ class Actor(nn.Module):
         """Deterministic action (.., A): ``tanh(mu)``."""
         return self(feat).mode()
 
+    def eval_act(self, feat: Tensor) -> Tensor:
+        """The action (.., A) of deterministic acting, as ``eval_action`` of the config chooses."""
+        return self(feat).act(self.eval_action)
+
     def sample_with_entropy(self, feat: Tensor) -> tuple[Tensor, Tensor]:
         """A reparameterised sample (.., A) and the entropy (..) of the distribution it came from."""
         d = self(feat)
@@ -214,7 +268,9 @@ class Critic(nn.Module):
         """Build the critic MLP ``feat (.., F) -> logits (.., bins)``, last layer zero-initialised."""
         super().__init__()
         self.net = mlp(feat_dim, cfg.critic_bins, units=cfg.hidden, layers=cfg.layers, zero_out=True)
-        self.register_buffer("bins", symlog_bins(cfg.critic_bins))
+        self.register_buffer(
+            "bins", symlog_bins(cfg.critic_bins, -cfg.critic_bin_limit, cfg.critic_bin_limit)
+        )
 
     def forward(self, feat: Tensor) -> TwoHotDist:
         """Value distribution of states ``feat`` (.., F)."""
@@ -350,7 +406,7 @@ class DreamerAgent:
                 looks=self.cfg.first_looks,
             )
             feat = self.world_model.feat(latent)
-            action = self.actor.mode(feat) if deterministic else self.actor.sample(feat)
+            action = self.actor.eval_act(feat) if deterministic else self.actor.sample(feat)
         if action.dtype != torch.float32:
             action = action.float()
         out = action.numpy() if action.device.type == "cpu" else action.cpu().numpy()
@@ -401,11 +457,11 @@ class DreamerAgent:
         self.actor_opt.zero_grad(set_to_none=True)
         out["actor_loss"].backward()
         actor_norm = clip_grad_norm(self.actor.parameters(), cfg.grad_clip)
-        self.actor_opt.step()
+        actor_stepped = step_if_finite(self.actor_opt, actor_norm)  # non-finite gradients: skipped
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         critic_norm = clip_grad_norm(self.critic.parameters(), cfg.grad_clip)
-        self.critic_opt.step()
+        critic_stepped = step_if_finite(self.critic_opt, critic_norm)
         ema_update(self.target_critic, self.critic, cfg.slow_critic_decay)
         self.updates += 1
 
@@ -429,6 +485,8 @@ class DreamerAgent:
         stats = torch.stack([v.detach().float() for v in named.values()]).tolist()
         metrics = dict(wm_metrics)
         metrics.update(zip(named, stats, strict=True))
+        metrics["actor/skipped"] = 0.0 if actor_stepped else 1.0
+        metrics["critic/skipped"] = 0.0 if critic_stepped else 1.0
         t_end = time.perf_counter()  # after .tolist(): the actor-critic work has finished
         metrics["time/wm_update_ms"] = 1000.0 * (t_wm - t_start)
         metrics["time/ac_update_ms"] = 1000.0 * (t_end - t_wm)
@@ -491,8 +549,8 @@ class DreamerAgent:
         advantage = (ret - value[:, :-1]).detach() / scale
         if reinforce:
             dist = self.actor(here)
-            u = torch.stack(raws, 1)  # (N, H, A)
-            entropy = dist.entropy(u)
+            u = torch.stack(raws, 1)  # (N, H, A), drawn without a graph: scored, not differentiated
+            entropy = dist.entropy()  # a fresh reparameterised draw where the estimate needs one
             actor_obj = dist.log_prob(u) * advantage + cfg.entropy * entropy
             saturated = dist.saturated().detach()
         else:

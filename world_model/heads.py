@@ -25,7 +25,7 @@ class RewardHead(nn.Module):
         out = cfg.bins if self.twohot else 1
         self.net = mlp(feat_dim, out, units=cfg.units, layers=cfg.layers, zero_out=True)
         self.bins: Tensor
-        self.register_buffer("bins", symlog_bins(cfg.bins), persistent=False)
+        self.register_buffer("bins", symlog_bins(cfg.bins, -cfg.bin_limit, cfg.bin_limit), persistent=False)
 
     def forward(self, feat: Tensor) -> Tensor:
         """(...) expected reward from features (..., F)."""

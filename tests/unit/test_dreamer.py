@@ -334,3 +334,20 @@ def test_replay_value_loss_on_a_tiny_sequence() -> None:
     out = agent.replay_value_loss(feat, batch, boot[[4]], torch.tensor([4]))
     # b_1 = 0 now: R_0 = 1 + 0.5 * (0 + 0.5 * 2) = 1.5
     assert out["return_mean"].item() == pytest.approx((1.5 + 2.0 + 30.0) / 3)
+
+
+def test_one_non_finite_batch_is_skipped_and_the_agent_learns_on() -> None:
+    agent = _tiny_agent()
+    agent.update(_batch())
+    bad = _batch(seed=1)
+    bad.obs[0, 2, 1] = float("nan")  # one corrupt observation: every loss and gradient of the update
+    before = [p.detach().clone() for p in [*agent.actor.parameters(), *agent.critic.parameters()]]
+    metrics = agent.update(bad)
+    assert metrics["wm/skipped"] == 1.0 and metrics["actor/skipped"] == 1.0 and metrics["critic/skipped"] == 1.0
+    after = [*agent.actor.parameters(), *agent.critic.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))
+    assert torch.isfinite(agent.normalizer.scale())
+    for seed in (2, 3):  # the next sound batches train every part again
+        metrics = agent.update(_batch(seed=seed))
+        assert metrics["wm/skipped"] == 0.0 and metrics["actor/skipped"] == 0.0
+        assert metrics["critic/skipped"] == 0.0 and math.isfinite(metrics["actor/loss"])

@@ -72,7 +72,7 @@ step "A fresh clone" "git clone -q $SRC $DIR && cd $DIR && ls"
 step "make test: set-up, lint, type check, tests" "make test > make-test.log 2>&1; s=\$?; tail -n 25 make-test.log; (exit \$s)"
 interrupt_after "make train: the first minutes, then Ctrl-C" "make train ARGS='--run-dir runs/walker'" 300
 step "Where the run stands" "ls runs/walker runs/walker/checkpoints && cat runs/walker/eval.csv | cut -d, -f1-4"
-interrupt_after "Resume, then Ctrl-C again" ".venv/bin/python -m scripts.dream --resume --run-dir runs/walker" 120
+interrupt_after "Resume through make, then Ctrl-C again" "make train ARGS='--resume --run-dir runs/walker'" 120
 step "A SAC baseline on the same protocol" ".venv/bin/python -m scripts.baseline --algo sac --env Walker2d --steps 3000 --eval-every 1000 --run-dir runs/sac"
 step "Compare them" ".venv/bin/python -m scripts.compare runs/walker runs/sac --out report && head -n 30 report/report.md"
 step "What the model imagines" "MUJOCO_GL=egl .venv/bin/python -m scripts.imagine --run runs/walker --out imagine/walker.mp4 && ls -la imagine"
@@ -85,6 +85,9 @@ step "Bad input: a run directory that exists" ".venv/bin/python -m scripts.dream
 step "Bad input: resuming a run that does not exist" ".venv/bin/python -m scripts.dream --resume --run-dir runs/nothing"
 step "Bad input: a corrupt checkpoint" "cp -r runs/walker runs/broken && for f in runs/broken/checkpoints/*.pt; do head -c 1000 \$f > \$f.tmp && mv \$f.tmp \$f; done && .venv/bin/python -m scripts.dream --resume --run-dir runs/broken"
 step "Bad input: pixels for a state-only model family" ".venv/bin/python -m scripts.fit_world_model --env Walker2d --envs.obs pixels --family ensemble --run-dir runs/pix"
+step "Bad input: resuming with a budget below the run's step" ".venv/bin/python -m scripts.dream --resume --run-dir runs/walker --steps 10; s=\$?; grep '^steps' runs/walker/config.yaml; (exit \$s)"
+step "Bad input: a learning rate that is not a number" ".venv/bin/python -m scripts.dream --env Pendulum --model.optim.lr nan --run-dir runs/nan"
+step "A run that diverges" ".venv/bin/python -m scripts.dream --env Pendulum --preset debug --steps 1500 --model.optim.lr 1e6 --agent.actor-lr 1e6 --agent.critic-lr 1e6 --run-dir runs/diverge 2>&1 | tail -n 6"
 step "Bad input: a device that is not there" ".venv/bin/python -m scripts.dream --env Walker2d --device cuda --run-dir runs/gpu"
 tmux kill-session -t "$S"
 echo "transcript: $OUT"

@@ -56,7 +56,8 @@ def test_a_typo_or_a_bad_choice_is_one_line_with_the_suggestion(tmp_path: Path) 
     choice = run_script("scripts.baseline", "--algo", "sacc", cwd=tmp_path)
     assert choice.returncode == 2
     assert choice.stderr == (
-        "error: invalid choice 'sacc' for --algo; choose from sac, td3, ppo, crossq, tqc (did you mean sac?)\n"
+        "error: invalid choice 'sacc' for --algo; choose from sac, td3, ppo, crossq, tqc "
+        "(did you mean sac?)\n"
     )
     compare = run_script("scripts.compare", "runs", "--bnd", "iqr", cwd=tmp_path)
     assert compare.returncode == 2

@@ -23,9 +23,16 @@ from agents.trainer import TrainerConfig
 from envs.config import EnvConfig
 from envs.errors import UserError
 from planners import PlannerConfig
-from world_model.config import EnsembleConfig, HamiltonianConfig, WorldModelConfig
+from world_model.config import (
+    DiffusionConfig,
+    EBMConfig,
+    EnsembleConfig,
+    GraphConfig,
+    HamiltonianConfig,
+    WorldModelConfig,
+)
 from world_model.presets import world_model_preset
-from zoo import Sb3Options
+from zoo import Algo, Sb3Options
 
 if TYPE_CHECKING:
     import torch
@@ -158,9 +165,12 @@ class FitConfig(RunConfig):
     eval_episodes: int = 50
     """Held-out random-policy episodes (evaluation seeds, never trained on) the evaluation measures. Random
     Walker2d / Hopper episodes end after 10-40 steps, so many are needed for enough windows."""
-    family: Literal["rssm", "ensemble", "hamiltonian"] = "rssm"
-    """Model family: the RSSM world model (options below), a PETS-style probabilistic ensemble on the state
-    (--ensemble.*), or a Hamiltonian model for (q, p) observations (--hamiltonian.*)."""
+    family: Literal["rssm", "ensemble", "hamiltonian", "ebm", "diffusion", "graph"] = "rssm"
+    """Model family: the RSSM world model (options below; --objective reconstruction|latent|contrastive), or
+    a model on the state itself: a PETS-style probabilistic ensemble (--ensemble.*), a Hamiltonian model for
+    (q, p) observations (--hamiltonian.*), an energy-based model sampled by Langevin dynamics (--ebm.*), a
+    diffusion model sampled by DDIM (--diffusion.*), or pairwise antisymmetric impulses that conserve
+    momentum, for particle systems such as ParticleSprings (--graph.*)."""
     model: Annotated[WorldModelConfig, tyro.conf.arg(name="")] = field(
         default_factory=lambda: world_model_preset("small")
     )
@@ -169,6 +179,12 @@ class FitConfig(RunConfig):
     """The probabilistic ensemble (--family ensemble)."""
     hamiltonian: HamiltonianConfig = field(default_factory=HamiltonianConfig)
     """The Hamiltonian model (--family hamiltonian)."""
+    ebm: EBMConfig = field(default_factory=EBMConfig)
+    """The energy-based model (--family ebm)."""
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    """The diffusion model (--family diffusion)."""
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    """The pairwise-impulse model and its MLP baseline (--family graph)."""
     physics: bool = True
     """Add energy / momentum errors and energy drift where state observations map into the simulator."""
     train_episodes: tuple[str, ...] = ()
@@ -181,8 +197,8 @@ class FitConfig(RunConfig):
     """Replayed steps per environment step: updates = steps x train_ratio / (batch_size x seq_len) for the
     rssm, steps x train_ratio / (transitions per update) for the state families."""
     batch_size: int = 16
-    """Sequences per update (--family rssm; the state families take --ensemble.batch-size /
-    --hamiltonian.batch-size transitions)."""
+    """Sequences per update (--family rssm; the state families take --ensemble.batch-size,
+    --hamiltonian.batch-size, ... transitions)."""
     seq_len: int = 64
     """Steps per training sequence (--family rssm; a transition is 2 steps)."""
     context: int = 5
@@ -229,15 +245,43 @@ class FitConfig(RunConfig):
             raise UserError("--ensemble.members, --ensemble.batch-size and --ensemble.particles must be >= 1")
         if self.hamiltonian.batch_size < 1 or self.hamiltonian.substeps < 1:
             raise UserError("--hamiltonian.batch-size and --hamiltonian.substeps must be >= 1")
+        ebm, diff, graph, con = self.ebm, self.diffusion, self.graph, self.model.contrastive
+        family_checks = {
+            "--ebm.batch-size, .particles, .noise-levels, .langevin-steps >= 1": min(
+                ebm.batch_size, ebm.particles, ebm.noise_levels, ebm.langevin_steps
+            )
+            >= 1,
+            "0 < --ebm.sigma-min <= --ebm.sigma-max": 0 < ebm.sigma_min <= ebm.sigma_max,
+            "--ebm.step-size > 0": ebm.step_size > 0,
+            "--diffusion.batch-size, .particles, .steps, .sample-steps >= 1": (
+                min(diff.batch_size, diff.particles, diff.steps, diff.sample_steps) >= 1
+            ),
+            "--diffusion.reward-bins >= 2": diff.reward_bins >= 2,
+            "0 <= --diffusion.eta <= 1": 0 <= diff.eta <= 1,
+            "--graph.batch-size and --graph.substeps >= 1": min(graph.batch_size, graph.substeps) >= 1,
+            "--contrastive.temperature > 0": con.temperature > 0,
+            "--contrastive.dim, --contrastive.offsets, --contrastive.stride >= 1": min(
+                con.dim, con.offsets, con.stride
+            )
+            >= 1,
+        }
+        bad = [k for k, ok in family_checks.items() if not ok]
+        if bad:
+            raise UserError(f"world-model fit needs {'; '.join(bad)}")
 
     @property
     def batch_shape(self) -> tuple[int, int]:
         """(sequences, records) of each update's replayed batch: the RSSM's (batch_size, seq_len); for a
         state model one sequence of 2 records per transition."""
-        if self.family == "ensemble":
-            return self.ensemble.transitions_per_update, 2
-        if self.family == "hamiltonian":
-            return self.hamiltonian.batch_size, 2
+        per_update = {
+            "ensemble": self.ensemble.transitions_per_update,
+            "hamiltonian": self.hamiltonian.batch_size,
+            "ebm": self.ebm.batch_size,
+            "diffusion": self.diffusion.batch_size,
+            "graph": self.graph.batch_size,
+        }
+        if self.family in per_update:
+            return per_update[self.family], 2
         return self.batch_size, self.seq_len
 
     @property
@@ -300,10 +344,18 @@ FIT_PRESETS: dict[str, FitConfig] = {
 class BaselineConfig(RunConfig):
     """Options of ``python -m scripts.baseline``."""
 
-    algo: Literal["sac", "td3", "ppo"] = "sac"
-    """stable-baselines3 algorithm: sac, td3 or ppo."""
+    algo: Algo = "sac"
+    """Algorithm: stable-baselines3's sac, td3 or ppo, or sb3-contrib's crossq or tqc."""
     hp: Sb3Options = field(default_factory=Sb3Options)
     """Overrides of the RL-Zoo hyperparameters (unset: the Zoo's value for the env family)."""
+    threads: int = 0
+    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
+    agents/threads.py)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threads < 0:
+            raise UserError(f"--threads must be at least 0 (0: automatic), got {self.threads}")
 
 
 RUN_CONFIGS: dict[str, type[RunConfig]] = {

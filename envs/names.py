@@ -2,8 +2,8 @@
 
 Versions are never written down here: a short name resolves to the highest version that Gymnasium's
 registry holds, so a Gymnasium upgrade that adds ``-v6`` is picked up without a code change. The
-toolkit's own environments (``FrictionlessPendulum-v0``, :mod:`envs.pendulum`) are registered on the
-first name lookup.
+toolkit's own environments (``FrictionlessPendulum-v0``, :mod:`envs.pendulum`; ``ParticleSprings-v0``,
+:mod:`envs.particles`) are registered on the first name lookup.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ def _registry_names() -> tuple[dict[str, str], set[str]]:
     """Versionless names of the registry (lower-case -> proper case) and all full ids."""
     from gymnasium.envs.registration import get_env_id, parse_env_id, registry
 
-    from envs.pendulum import register
+    from envs import particles, pendulum
 
-    register()  # the toolkit's own envs (FrictionlessPendulum-v0), on first use rather than on import
+    # the toolkit's own envs (FrictionlessPendulum-v0, ParticleSprings-v0), on first use, not on import
+    pendulum.register()
+    particles.register()
     bases: dict[str, str] = {}
     for env_id in registry:
         ns, base, _ = parse_env_id(env_id)

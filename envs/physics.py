@@ -15,7 +15,8 @@ collision detection or the constraint solve. The left-out root position (x, and 
 changes neither quantity, so single observations are mapped on their own.
 
 The toolkit's ``FrictionlessPendulum-v0`` (:mod:`envs.pendulum`) is analytic: its energy is H(q, p) and
-its momentum the bob's m v.
+its momentum the bob's m v. So is ``ParticleSprings-v0`` (:mod:`envs.particles`): kinetic plus pair
+potential energy, and the total momentum sum_i m_i v_i (conserved exactly by the true system).
 
 :func:`physics_for` returns a callable ``obs (..., D) -> Physical`` for an env; world-model evaluation
 receives it as a plain function and never imports MuJoCo. MuJoCo is imported inside functions only.
@@ -116,6 +117,25 @@ def _pendulum_physics(obs: np.ndarray) -> Physical:
     return Physical(pendulum_energy(q, p), pendulum_momentum(q, p))
 
 
+def _particle_physics(env_kwargs: dict[str, Any] | None) -> PhysicsFn:
+    from envs import particles
+
+    kwargs = env_kwargs or {}
+    masses = np.asarray(kwargs.get("masses", particles.MASSES), dtype=np.float64)
+    dim = int(kwargs.get("dim", particles.DIM))
+    size = 2 * len(masses) * dim
+
+    def physics(obs: np.ndarray) -> Physical:
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape[-1] != size:
+            raise UserError(f"{particles.ENV_ID} observations have {size} entries, got {obs.shape[-1]}")
+        return Physical(
+            particles.particle_energy(obs, masses, dim), particles.particle_momentum(obs, masses, dim)
+        )
+
+    return physics
+
+
 def physics_for(env: str, *, env_kwargs: dict[str, Any] | None = None) -> PhysicsFn:
     """The function computing energy and momentum of ``env``'s state observations.
 
@@ -124,13 +144,15 @@ def physics_for(env: str, *, env_kwargs: dict[str, Any] | None = None) -> Physic
         env_kwargs: the observation options the env was made with (MuJoCo envs).
 
     Raises:
-        UserError: no such mapping for this env (not a supported MuJoCo env, or not the pendulum).
+        UserError: no such mapping for this env (not a supported MuJoCo env, nor one of the toolkit's own).
     """
-    from envs.pendulum import ENV_ID
+    from envs import particles, pendulum
 
     env_id = resolve_env_id(env)
-    if env_id == ENV_ID:
+    if env_id == pendulum.ENV_ID:
         return _pendulum_physics
+    if env_id == particles.ENV_ID:
+        return _particle_physics(env_kwargs)
     return MuJoCoPhysics(env_id, env_kwargs=env_kwargs)
 
 

@@ -8,12 +8,17 @@ and every ``--eval-every`` steps. Writes ``world_model_eval.json``, TensorBoard 
 checkpoints into the run directory; the same training loop as ``scripts.dream`` drives it, so
 ``--resume`` and Ctrl-C behave the same.
 
-``--family`` picks the model: ``rssm`` (the latent world model, ``--objective reconstruction|latent``),
-``ensemble`` (a PETS-style probabilistic ensemble on the state, ``--ensemble.*``) or ``hamiltonian``
-(a learned Hamiltonian with a leapfrog integrator for (q, p) observations, ``--hamiltonian.*``); all
-three learn from the same replay and are scored on the same held-out windows with the same keys. For
-MuJoCo envs with state observations (and ``FrictionlessPendulum``) the JSON also holds the energy and
-momentum errors of the predicted trajectories and their energy drift (``--no-physics`` leaves them out).
+``--family`` picks the model: ``rssm`` (the latent world model, ``--objective
+reconstruction|latent|contrastive``), ``ensemble`` (a PETS-style probabilistic ensemble on the state,
+``--ensemble.*``), ``hamiltonian`` (a learned Hamiltonian with a leapfrog integrator for (q, p)
+observations, ``--hamiltonian.*``), ``ebm`` (an energy-based model trained by denoising score matching and
+sampled by Langevin dynamics, ``--ebm.*``), ``diffusion`` (the next state denoised by DDIM, reward and
+episode end by heads after it, ``--diffusion.*``) or ``graph`` (pairwise antisymmetric impulses that
+conserve momentum, for particle systems such as ``ParticleSprings``; ``--graph.dynamics mlp`` is the
+same-size unstructured baseline). All learn from the same replay and are scored on the same held-out
+windows with the same keys. For MuJoCo envs with state observations (and the toolkit's
+``FrictionlessPendulum`` and ``ParticleSprings``) the JSON also holds the energy and momentum errors of the
+predicted trajectories and their energy drift (``--no-physics`` leaves them out).
 
 Examples:
 
@@ -25,6 +30,10 @@ Examples:
     python -m scripts.fit_world_model --env FrictionlessPendulum --family hamiltonian --context 1 \\
         --horizon 200
     python -m scripts.fit_world_model --env Hopper --loss.energy 1.0       # energy-consistency regulariser
+    python -m scripts.fit_world_model --env Hopper --objective contrastive
+    python -m scripts.fit_world_model --env Hopper --family ebm
+    python -m scripts.fit_world_model --env Hopper --family diffusion
+    python -m scripts.fit_world_model --env ParticleSprings --family graph --context 1 --horizon 100
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ def main() -> None:
     from world_model import WorldModel
     from world_model.evaluation import eval_windows, openloop_eval, openloop_scalars
     from world_model.learner import WorldModelLearner
-    from world_model.state_fit import build_state_model, openloop_eval_states
+    from world_model.state_fit import build_state_model, openloop_eval_states, sampled_particles
 
     cfg = parse_config(FitConfig, algo=ALGO, description=__doc__ or "", presets=FIT_PRESETS)
     device = pick_device(cfg.device)
@@ -129,12 +138,26 @@ def main() -> None:
 
     else:
         state_model, learner = build_state_model(
-            cfg.family, obs_shape, action_dim, ensemble=cfg.ensemble, hamiltonian=cfg.hamiltonian
+            cfg.family,
+            obs_shape,
+            action_dim,
+            ensemble=cfg.ensemble,
+            hamiltonian=cfg.hamiltonian,
+            ebm=cfg.ebm,
+            diffusion=cfg.diffusion,
+            graph=cfg.graph,
+            layout=_particle_layout(cfg) if cfg.family == "graph" else None,
         )
         state_model.to(device)
-        objective = "gaussian_nll" if cfg.family == "ensemble" else cfg.hamiltonian.dynamics
+        objective = {
+            "ensemble": "gaussian_nll",
+            "hamiltonian": cfg.hamiltonian.dynamics,
+            "ebm": "denoising_score_matching",
+            "diffusion": "eps_prediction",
+            "graph": cfg.graph.dynamics,
+        }[cfg.family]
         params = sum(p.numel() for p in state_model.parameters())
-        particles = cfg.ensemble.particles if cfg.family == "ensemble" else 1
+        particles = sampled_particles(cfg.family, ensemble=cfg.ensemble, ebm=cfg.ebm, diffusion=cfg.diffusion)
 
         def score(batch: SequenceBatch[torch.Tensor]) -> dict[str, Any]:
             return openloop_eval_states(
@@ -151,7 +174,7 @@ def main() -> None:
     run = RunDir.open(cfg, algo=ALGO)
     run.record_device(device)
     venv = make_vector_env(cfg.env, cfg.envs, seed=seeds.train_seed(cfg.seed))
-    apply_threads(cfg.threads, params)
+    apply_threads(cfg.threads, params, run_dir=run.path)
     agent = WorldModelAgent(learner, action_dim, seed=seeds.train_seed(cfg.seed) + 1)
     last: dict[str, Any] = {}
 
@@ -234,6 +257,7 @@ def _collect_episodes(cfg: FitConfig, action_dim: int) -> list[Any]:
 
 def _physics(cfg: FitConfig, obs_shape: tuple[int, ...]) -> tuple[Any, str]:
     """(observations -> energy and momentum, or None; a note on what it is or why there is none)."""
+    from envs import particles, pendulum, resolve_env_id
     from envs.physics import physics_for
 
     if not cfg.physics:
@@ -241,9 +265,33 @@ def _physics(cfg: FitConfig, obs_shape: tuple[int, ...]) -> tuple[Any, str]:
     if len(obs_shape) != 1:
         return None, "not available: pixel observations"
     try:
-        return physics_for(cfg.env), "MuJoCo energy and centre-of-mass momentum of mapped states"
+        physics = physics_for(cfg.env)
     except UserError as err:
         return None, f"not available: {err}"
+    if resolve_env_id(cfg.env) in (pendulum.ENV_ID, particles.ENV_ID):
+        return physics, "analytic energy and momentum of the toolkit's conservative system"
+    return physics, "MuJoCo energy and centre-of-mass momentum of mapped states"
+
+
+def _particle_layout(cfg: FitConfig) -> Any:
+    """The masses and spatial dimension of a particle env (``layout`` of :mod:`envs.particles`' env).
+
+    Raises:
+        UserError: the env is not a particle system.
+    """
+    from envs import make_env
+    from envs.particles import ParticleLayout
+
+    env = make_env(cfg.env, cfg.envs, seed=0)
+    try:
+        layout = getattr(env.unwrapped, "layout", None)
+    finally:
+        env.close()
+    if not isinstance(layout, ParticleLayout):
+        raise UserError(
+            f"--family graph needs a particle system with known masses (ParticleSprings), not {cfg.env}"
+        )
+    return layout
 
 
 def _final_train_metrics(

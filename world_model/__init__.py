@@ -1,10 +1,15 @@
-"""Latent world models: RSSM dynamics, reward / continue heads, reconstruction and latent objectives;
-models on the state itself (PETS-style ensemble, Hamiltonian) as baselines; open-loop evaluation."""
+"""Latent world models: RSSM dynamics, reward / continue heads, reconstruction, latent and contrastive
+objectives; models on the state itself (PETS-style ensemble, Hamiltonian, energy-based, diffusion, pairwise
+momentum-conserving) beside it; open-loop evaluation."""
 
 from world_model.config import (
+    ContrastiveConfig,
+    DiffusionConfig,
+    EBMConfig,
     EncoderConfig,
     EnergyConfig,
     EnsembleConfig,
+    GraphConfig,
     HamiltonianConfig,
     HeadsConfig,
     LatentConfig,
@@ -18,9 +23,13 @@ from world_model.presets import world_model_preset
 from world_model.rssm import RSSMState
 
 __all__ = [
+    "ContrastiveConfig",
+    "DiffusionConfig",
+    "EBMConfig",
     "EncoderConfig",
     "EnergyConfig",
     "EnsembleConfig",
+    "GraphConfig",
     "HamiltonianConfig",
     "HeadsConfig",
     "Imagination",

@@ -62,7 +62,9 @@ class HeadsConfig:
     reward: Literal["twohot", "gaussian"] = "twohot"
     """Reward head: two-hot over symlog-spaced bins (DreamerV3) or a unit-variance Gaussian mean."""
     bins: int = 255
-    """Number of two-hot bins, spaced evenly in symlog space over [-20, 20]."""
+    """Number of two-hot bins of the reward head, evenly spaced in symlog space over +-bin_limit."""
+    bin_limit: float = 20.0
+    """The reward bins span [-bin_limit, bin_limit] in symlog space (20: rewards up to 4.9e8 in size)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class LossConfig:
     """Observation reconstruction scale (objective ``reconstruction``)."""
     latent: float = 1.0
     """Latent prediction scale (objective ``latent``)."""
+    contrastive: float = 1.0
+    """InfoNCE scale (objective ``contrastive``)."""
     reward: float = 1.0
     """Reward head scale."""
     cont: float = 1.0
@@ -88,7 +92,7 @@ class LossConfig:
     about 1% of locomotion data; a larger weight makes the head predict falls instead of averaging
     them away)."""
     probe: float = 1.0
-    """Probe decoder scale (objective ``latent``; the probe never trains the model)."""
+    """Probe decoder scale (objectives ``latent`` and ``contrastive``; the probe never trains the model)."""
     energy: float = 0.0
     """Energy-consistency regulariser scale (0 disables): imagined steps are penalised where the model's
     energy change departs from the change that real transitions show for that state and action
@@ -108,6 +112,33 @@ class LatentConfig:
     """Weight of a hinge keeping the per-dimension spread of online embeddings up (0 disables)."""
     var_target: float = 0.5
     """Spread the hinge asks for: per-dimension std of unit-norm embeddings times sqrt(dims)."""
+
+
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    """The contrastive objective (CPC-style InfoNCE): the model's state must pick out the embedding of the
+    observation it leads to among other trajectories' embeddings.
+
+    A query q = g(h) comes from the deterministic state h at step t (it has seen the observations before
+    t and the actions up to a_t, never x_t), or from the prior rolled k - 1 more steps under the real
+    actions for offsets k > 1; a key comes from the online encoder's embedding of x_t, and
+
+        L = -log exp(sim(q_t, key_t) / tau) / sum_{j in {t} + other sequences} exp(sim(q_t, key_j) / tau)
+
+    with sim the cosine similarity and the negatives j every step of the batch's *other* sequences (the
+    same sequence's other steps are left out of the denominator: they are neither the positive nor
+    another trajectory). The negatives keep the embedding from collapsing: no target encoder, no EMA.
+    """
+
+    temperature: float = 0.1
+    """tau of the InfoNCE softmax."""
+    dim: int = 64
+    """Size of the query and key projections the similarity is computed on."""
+    offsets: int = 1
+    """Offsets k = 1..offsets between the predicting state and the later observation (k = 1: h_t picks
+    x_t; k > 1 rolls the prior k - 1 more steps under the real actions, from starts every ``stride``)."""
+    stride: int = 4
+    """With offsets > 1: rollouts start every this many steps of each training sequence."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +185,9 @@ class OptimConfig:
 class WorldModelConfig:
     """A whole world model: sizes of every part, the representation objective, losses, optimiser."""
 
-    objective: Literal["reconstruction", "latent"] = "reconstruction"
-    """Representation objective: decode observations (Dreamer), or predict target embeddings (JEPA)."""
+    objective: Literal["reconstruction", "latent", "contrastive"] = "reconstruction"
+    """Representation objective: decode observations (Dreamer), predict target embeddings (JEPA), or pick
+    the next observation's embedding out of other trajectories' (InfoNCE, ``contrastive.*``)."""
     rssm: RSSMConfig = field(default_factory=RSSMConfig)
     """Recurrent state-space model."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -166,6 +198,8 @@ class WorldModelConfig:
     """Loss scales and KL free bits."""
     latent: LatentConfig = field(default_factory=LatentConfig)
     """Options of the latent (JEPA) objective."""
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    """Options of the contrastive (InfoNCE) objective."""
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     """Options of the energy-consistency regulariser (``loss.energy`` > 0)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -239,6 +273,116 @@ class HamiltonianConfig:
     """q are angles: the networks see (cos q, sin q) instead of q (periodic potential)."""
     substeps: int = 1
     """Leapfrog steps per environment step (step size 1 / substeps in the model's time unit)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    batch_size: int = 256
+    """Transitions per update."""
+
+
+@dataclass(frozen=True)
+class EBMConfig:
+    """An energy-based dynamics model on state observations: p(y | s, a) proportional to exp(-E(s, a, y)).
+
+    y is the standardised [observation change, reward]. E(s, a, y, sigma) = ||y - mu(s, a, sigma)||^2 /
+    (2 sigma^2) + g(s, a, y, sigma) / sigma, a Gaussian well plus a free energy (two MLPs, g starting at
+    0), learned by denoising score matching at ``noise_levels`` noise scales sigma
+    (geometric from ``sigma_max`` to ``sigma_min``): for y~ = y + sigma eps the score -dE/dy~ should be
+    -(y~ - y) / sigma^2, i.e. the loss is || sigma dE/dy~ - eps ||^2. Predictions are drawn by annealed
+    Langevin dynamics, y <- y - alpha_i dE/dy + sqrt(2 alpha_i) xi with alpha_i = step_size (sigma_i /
+    sigma_min)^2, from noise through every level, and a last denoising step y <- y - sigma_min^2 dE/dy.
+    A separate head gives the continue probability.
+    """
+
+    units: int = 200
+    """Width of the hidden layers of mu and g (SiLU, no normalisation layers: E must be smooth)."""
+    layers: int = 3
+    """Hidden layers of mu and of g."""
+    sigma_max: float = 1.0
+    """Largest noise scale, in standardised units of y (the data's spread is 1)."""
+    sigma_min: float = 0.01
+    """Smallest noise scale: the noise left in a sample before the last denoising step."""
+    noise_levels: int = 8
+    """Noise scales, geometric from sigma_max to sigma_min (training draws one per transition)."""
+    langevin_steps: int = 5
+    """Langevin steps per noise level when sampling (total gradient evaluations: levels x steps + 1)."""
+    step_size: float = 2e-5
+    """alpha at the smallest noise level; level i takes step_size (sigma_i / sigma_min)^2."""
+    sample: bool = True
+    """Sample with Langevin noise (draws from the model's distribution); False descends the energy
+    without noise (towards a mode)."""
+    particles: int = 5
+    """Sampled trajectories per evaluation window; errors are averaged over them."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    grad_clip: float = 100.0
+    """Clip the global gradient norm to this value (0 disables)."""
+    batch_size: int = 256
+    """Transitions per update."""
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """A diffusion dynamics model on state observations, with the discrete parts predicted by heads.
+
+    The continuous part x_0 (the standardised observation change) is noised by the forward process
+    x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (cosine schedule, ``steps`` steps), and a network
+    eps_theta(x_t, t, c) conditioned on c = (observation, action) learns the noise:
+    L_diffusion = E || eps - eps_theta ||^2. Sampling runs DDIM from pure noise in ``sample_steps`` steps.
+    The discrete parts of the step, the reward (two-hot over symlog bins: cross-entropy) and the episode's
+    continuation (Bernoulli), come after the continuous block, autoregressively: their heads see
+    (observation, action, next observation). Loss: L_discrete + ``diffusion_weight`` L_diffusion.
+    """
+
+    units: int = 256
+    """Width of the noise network's hidden layers."""
+    layers: int = 3
+    """Hidden layers of the noise network (Linear -> LayerNorm -> SiLU)."""
+    steps: int = 100
+    """Diffusion steps T of the training schedule (cosine abar_t)."""
+    sample_steps: int = 5
+    """DDIM steps when sampling (evenly spaced over T; 1..T)."""
+    eta: float = 0.0
+    """DDIM noise: 0 is the deterministic sampler (the only randomness is the start noise), 1 is DDPM-like."""
+    diffusion_weight: float = 1.0
+    """lambda of L_discrete + lambda L_diffusion."""
+    head_units: int = 128
+    """Width of the reward and continue heads."""
+    reward_bins: int = 255
+    """Bins of the two-hot reward head, evenly spaced in symlog space over [-20, 20]."""
+    particles: int = 5
+    """Sampled trajectories per evaluation window; errors are averaged over them."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    grad_clip: float = 100.0
+    """Clip the global gradient norm to this value (0 disables)."""
+    batch_size: int = 256
+    """Transitions per update."""
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Momentum conservation by construction for systems of interacting particles (``ParticleSprings``).
+
+    The observation is N particles' positions then velocities (d numbers each), and the masses m_i are
+    known (the env's layout). For every pair i < j an MLP of (x_j - x_i, v_j - v_i, |x_j - x_i|, m_i, m_j)
+    gives an impulse f_ij, applied antisymmetrically (Newton's third law): dv_i = f_ij / m_i and
+    dv_j = -f_ij / m_j, so sum_i m_i v_i is unchanged by every step, whatever the network learned.
+    Positions move by the mean of the old and new velocity times a learned time step. ``dynamics: mlp``
+    is the unstructured baseline: an MLP from the whole standardised state to its change.
+    """
+
+    dynamics: Literal["graph", "mlp"] = "graph"
+    """``graph``: pairwise antisymmetric impulses; ``mlp``: an MLP predicting the state's change."""
+    units: int = 64
+    """Width of the hidden layers (of the pair network, or of the MLP)."""
+    layers: int = 2
+    """Hidden layers (SiLU)."""
+    substeps: int = 1
+    """Impulse-and-drift steps per environment step (graph dynamics)."""
+    reward_units: int = 64
+    """Width of the reward head's two hidden layers (the same head for both dynamics, so that their sizes
+    compare by ``units``: 64 for the pair network and 54 for the MLP give 4.8k dynamics parameters each on
+    ParticleSprings)."""
     lr: float = 1e-3
     """Adam learning rate."""
     batch_size: int = 256

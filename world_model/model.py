@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from envs.episode import SequenceBatch
 from world_model.config import WorldModelConfig
+from world_model.contrastive import ContrastivePrediction
 from world_model.distributions import free_bits
 from world_model.energy import EnergyRegulariser
 from world_model.heads import ContinueHead, RewardHead
@@ -53,11 +54,17 @@ class WorldModel(nn.Module):
         self.feat_dim = self.rssm.deter_dim + self.rssm.stoch_dim
         self.reward_head = RewardHead(cfg.heads, self.feat_dim)
         self.cont_head = ContinueHead(cfg.heads, self.feat_dim)
-        # The decoder reconstructs (objective "reconstruction") or, fed stopped features, probes ("latent").
+        # The decoder reconstructs (objective "reconstruction") or, fed stopped features, probes ("latent",
+        # "contrastive").
         self.decoder = build_decoder(cfg.encoder, self.feat_dim, self.obs_shape)
         self.latent: LatentPrediction | None = None
+        self.contrastive: ContrastivePrediction | None = None
         if cfg.objective == "latent":
             self.latent = LatentPrediction(cfg.latent, self.encoder, self.rssm.deter_dim, cfg.rssm.hidden)
+        elif cfg.objective == "contrastive":
+            self.contrastive = ContrastivePrediction(
+                cfg.contrastive, self.encoder.embed_dim, self.rssm.deter_dim, cfg.rssm.hidden
+            )
         self._scales = {
             "dyn": cfg.loss.dyn,
             "rep": cfg.loss.rep,
@@ -66,8 +73,10 @@ class WorldModel(nn.Module):
         }
         if cfg.objective == "reconstruction":
             self._scales["dec"] = cfg.loss.dec
-        else:
+        elif cfg.objective == "latent":
             self._scales.update(latent=cfg.loss.latent, var=cfg.latent.var_weight, probe=cfg.loss.probe)
+        else:
+            self._scales.update(contrastive=cfg.loss.contrastive, probe=cfg.loss.probe)
         # The energy-consistency regulariser exists only when switched on (checkpoints stay compatible).
         self.energy: EnergyRegulariser | None = None
         if cfg.loss.energy > 0:
@@ -189,12 +198,17 @@ class WorldModel(nn.Module):
         }
         obs_dims = len(self.obs_shape)
         stats: dict[str, Tensor] = {"dyn_kl": dyn.mean(), "rep_kl": rep.mean()}
-        if self.latent is None:
-            losses["dec"] = reconstruction_loss(self.decoder(feat), net_obs, obs_dims).mean()
-        else:
+        if self.latent is not None:
             lat = self.latent(post.deter, net_obs, embed, not_first)
             losses.update(latent=lat["latent"], var=lat["var"])
             stats["embed_spread"] = lat["spread"]
+        elif self.contrastive is not None:
+            con = self._contrastive(post, embed, batch.action, is_first)
+            losses["contrastive"] = con["loss"]
+            stats.update(embed_spread=con["spread"], contrastive_acc=con["accuracy"])
+        if self.cfg.objective == "reconstruction":
+            losses["dec"] = reconstruction_loss(self.decoder(feat), net_obs, obs_dims).mean()
+        else:
             losses["probe"] = reconstruction_loss(self.decoder(feat.detach()), net_obs, obs_dims).mean()
         if self.energy is not None:
             if energy is None or energy.shape != batch.is_first.shape:
@@ -212,6 +226,31 @@ class WorldModel(nn.Module):
         values = torch.stack([t.detach().float() for t in (total, *losses.values(), *stats.values())])
         metrics = {f"wm/{n}": float(v) for n, v in zip(names, values.tolist(), strict=True)}
         return total, metrics, post
+
+    def _contrastive(
+        self, post: RSSMState, embed: Tensor, action: Tensor, is_first: Tensor
+    ) -> dict[str, Tensor]:
+        """The contrastive objective's terms averaged over offsets k = 1..``contrastive.offsets``: for k = 1
+        the posterior pass's h_t picks x_t's embedding; for k > 1 the prior is rolled k steps from the
+        posterior at t - k (starts every ``contrastive.stride`` steps) under the sequence's own actions."""
+        assert self.contrastive is not None
+        terms = [self.contrastive(post.deter, embed, (~is_first).to(embed.dtype))]
+        K, stride = self.contrastive.cfg.offsets, self.contrastive.cfg.stride
+        B, T = is_first.shape
+        starts = list(range(0, T - K, stride))
+        if K > 1 and starts:
+            idx = torch.tensor(starts, device=embed.device)
+            start = post.map(lambda x: x[:, idx]).flatten()  # (B * S, ...)
+            steps = idx[:, None] + 1 + torch.arange(K, device=idx.device)[None]  # (S, K)
+            actions = action[:, steps].reshape(B * len(starts), K, -1)
+            imag = self.imagine(start, actions.to(start.deter.dtype), K)
+            deter = imag.state.deter.reshape(B, len(starts), K + 1, -1)
+            crossed = is_first[:, steps].cumsum(-1) > 0  # (B, S, K): an episode start on the way
+            for k in range(2, K + 1):
+                target = embed[:, idx + k]  # (B, S, E)
+                mask = (~crossed[..., k - 1]).to(embed.dtype)
+                terms.append(self.contrastive(deter[:, :, k], target, mask))
+        return {key: torch.stack([t[key] for t in terms]).mean() for key in terms[0]}
 
     def _energy_consistency(self, post: RSSMState, batch: SequenceBatch[Tensor]) -> Tensor:
         """The regulariser's penalty on prior rollouts from (detached) posterior states under the
@@ -240,7 +279,7 @@ class WorldModel(nn.Module):
         return (bce * (1.0 + (w - 1.0) * term)).mean()
 
     def update_target(self, decay: float) -> None:
-        """EMA step of the latent objective's target encoder (no-op for ``reconstruction``)."""
+        """EMA step of the latent objective's target encoder (no-op for the other objectives)."""
         if self.latent is not None:
             self.latent.update_target(self.encoder, decay)
 

@@ -23,7 +23,7 @@ def _run(run_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("objective", ["reconstruction", "latent"])
+@pytest.mark.parametrize("objective", ["reconstruction", "latent", "contrastive"])
 def test_tiny_fit_writes_eval_json_events_and_checkpoint(tmp_path: Path, objective: str) -> None:
     run = tmp_path / "run"
     proc = _run(run, "--env", "Pendulum", "--objective", objective, "--no-progress")
@@ -35,9 +35,10 @@ def test_tiny_fit_writes_eval_json_events_and_checkpoint(tmp_path: Path, objecti
     for key in ("reward_mse", "reward_mse_mean_predictor", "nmse_1step", "cont_accuracy"):
         assert isinstance(out[key], float), key
     assert 0 <= out["prediction_horizon"] <= 8
-    assert ("embed_spread" in out) == (objective == "latent")
+    assert ("embed_spread" in out) == (objective != "reconstruction")
+    assert ("wm/contrastive_loss" in out["train_metrics"]) == (objective == "contrastive")
     events = list(run.glob("events.out.tfevents.*"))
-    assert events and b"wm/openloop_nmse_1" in events[0].read_bytes() and b"wm/loss" in events[0].read_bytes()
+    assert events and b"wm/openloop/nmse_1" in events[0].read_bytes() and b"wm/loss" in events[0].read_bytes()
     assert "prediction horizon" in proc.stdout
 
     from agents.checkpoint import load_checkpoint
@@ -120,6 +121,81 @@ def test_hamiltonian_on_the_frictionless_pendulum(tmp_path: Path) -> None:
     assert 39 <= out["updates"] <= 40 and "wm/step_loss" in out["train_metrics"]
     assert len(out["openloop_energy_drift"]) == 20 and max(out["openloop_energy_drift_real"]) < 1e-4
     assert out["energy_scale"] > 0 and out["cont_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("family", "options", "loss_key"),
+    [
+        ("ebm", ("--ebm.units", "32", "--ebm.batch-size", "32", "--ebm.particles", "2"), "wm/dsm_loss"),
+        ("diffusion", ("--diffusion.units", "32", "--diffusion.batch-size", "32"), "wm/diffusion_loss"),
+    ],
+)
+def test_sampling_families_write_the_same_keys_and_resume(
+    tmp_path: Path, family: str, options: tuple[str, ...], loss_key: str
+) -> None:
+    run = tmp_path / family
+    proc = _run(run, "--env", "Pendulum", "--family", family, *options, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "80 updates of 32x2" in proc.stdout  # 1000 x 2.56 / 32 planned
+    out = json.loads((run / "world_model_eval.json").read_text())
+    assert out["family"] == family and loss_key in out["train_metrics"] and out["parameters"] > 0
+    for key in (
+        "openloop_nmse",
+        "openloop_nmse_repeat_last",
+        "openloop_reward_mse",
+        "openloop_cont_accuracy",
+    ):
+        assert len(out[key]) == 8, key
+    assert out["particles"] == (2 if family == "ebm" else 5) and len(out["openloop_nmse_particle_mean"]) == 8
+    # better than repeating the last observation after about 80 updates
+    assert out["openloop_nmse"][0] < out["openloop_nmse_repeat_last"][0]
+    from agents.checkpoint import load_checkpoint
+    from world_model.config import DiffusionConfig, EBMConfig
+    from world_model.diffusion import DiffusionDynamicsModel
+    from world_model.ebm import EnergyDynamicsModel
+
+    state = load_checkpoint(run / "checkpoints")
+    model = (
+        EnergyDynamicsModel(EBMConfig(units=32), 3, 1)
+        if family == "ebm"
+        else DiffusionDynamicsModel(DiffusionConfig(units=32), 3, 1)
+    )
+    model.load_state_dict(state["world_model"])
+    assert state["counters"]["world_model_updates"] == out["updates"]
+    proc = _run(
+        run, "--env", "Pendulum", "--family", family, *options, "--resume", "--steps", "1400", "--no-progress"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = json.loads((run / "world_model_eval.json").read_text())
+    assert resumed["train_steps"] >= 1400 and resumed["updates"] > out["updates"]
+
+
+def test_graph_conserves_momentum_on_particle_springs(tmp_path: Path) -> None:
+    common = ("--env", "ParticleSprings", "--family", "graph", "--context", "1", "--horizon", "20")
+    results = {}
+    for dynamics, units in (("graph", "64"), ("mlp", "54")):
+        run = tmp_path / dynamics
+        proc = _run(
+            run, *common, "--graph.dynamics", dynamics, "--graph.units", units, "--graph.batch-size", "32",
+            "--no-progress",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[dynamics] = json.loads((run / "world_model_eval.json").read_text())
+    graph, mlp = results["graph"], results["mlp"]
+    assert (
+        graph["env"] == "ParticleSprings-v0" and graph["objective"] == "graph" and mlp["objective"] == "mlp"
+    )
+    assert graph["physics"].startswith("analytic") and graph["momentum_scale"] > 0.1
+    # The real momentum is constant; the graph model's equals it to float32 round-off of the observations
+    assert max(graph["openloop_momentum_error"]) < 1e-5 < min(mlp["openloop_momentum_error"])
+    assert abs(graph["parameters"] - mlp["parameters"]) < 0.02 * graph["parameters"]
+    # Not a particle system: a user error before anything is written
+    from agents.configs import FitConfig
+    from envs.errors import UserError
+    from scripts.fit_world_model import _particle_layout
+
+    with pytest.raises(UserError, match="particle system"):
+        _particle_layout(FitConfig(env="Pendulum", family="graph"))
 
 
 @pytest.mark.mujoco

@@ -50,6 +50,16 @@ _HELD_LOCKS: dict[Path, int] = {}
 descriptors stay open until the process ends: the kernel releases the lock then, also after a kill -9."""
 
 
+def read_system(path: Path) -> dict[str, Any]:
+    """The mapping in a run's ``system.json`` (empty where the file is missing, unreadable or not a
+    mapping: it is informative, never a reason to stop)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class RunStoppedError(Exception):
     """A run that cannot go on by itself (it keeps diverging, its disk is full).
 
@@ -168,12 +178,7 @@ class RunDir:
         """Record in ``system.json`` the device this session trains on (``--device auto`` resolved), so
         that reports show what ran: ``{"devices": [...]}``, the devices of all sessions, each once."""
         path = self.path / SYSTEM_FILE
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
+        data = read_system(path)
         devices = [d for d in data.get("devices", []) if isinstance(d, str)]
         if str(device) not in devices:
             devices.append(str(device))

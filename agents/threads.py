@@ -125,7 +125,7 @@ def record_machine(run_dir: Path, choice: ThreadChoice) -> dict[str, Any]:
     Returns:
         The entry recorded.
     """
-    from agents.run_dir import SYSTEM_FILE
+    from agents.run_dir import SYSTEM_FILE, read_system
     from envs.atomic import atomic_write
 
     entry: dict[str, Any] = {
@@ -135,12 +135,7 @@ def record_machine(run_dir: Path, choice: ThreadChoice) -> dict[str, Any]:
         "threads_reason": choice.reason,
     }
     path = Path(run_dir) / SYSTEM_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
+    data = read_system(path)
     machines = [m for m in data.get("machines", []) if isinstance(m, dict)]
     same = {k: entry[k] for k in ("cpu", "cores", "threads")}
     if not any({k: m.get(k) for k in same} == same for m in machines):

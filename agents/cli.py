@@ -464,10 +464,14 @@ def _option_names(lines: Sequence[str]) -> list[str]:
 
 
 def run_main(fn: Callable[[], None]) -> None:
-    """Run a script's ``main``: a :class:`UserError` prints ``error: <message>`` on one line to stderr
-    and exits with status 2; a run that cannot go on (:class:`agents.run_dir.RunStoppedError`: it keeps
-    diverging, its disk is full) and a full disk met elsewhere print one such line and exit with status
-    1; Ctrl-C exits with status 130 (``fn`` handles it first to checkpoint).
+    """Run a script's ``main``, the one place where exceptions become what a user reads.
+
+    - :class:`UserError` (a mistake in the input): ``error: <message>`` on one line to stderr, status 2.
+    - A run that cannot go on (:class:`agents.run_dir.RunStoppedError`: it keeps diverging, its disk is
+      full), and what the machine refuses (a full disk, a file or folder without permission, memory
+      running out: :func:`machine_failure`): one such line, status 1.
+    - Ctrl-C: status 130 (``fn`` handles it first to checkpoint).
+    - Anything else is a bug and keeps its traceback.
 
     Standard output is made line-buffered first, so that a log file or pipe gets each line as it is
     printed (Python buffers a redirected stdout in blocks of 8 KiB: minutes of silence in a log)."""
@@ -482,16 +486,36 @@ def run_main(fn: Callable[[], None]) -> None:
     except RunStoppedError as e:
         _error_line(str(e))
         sys.exit(1)
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, MemoryError, RuntimeError) as e:
+        message = machine_failure(e)
+        if message is None:
             raise
-        where = f" writing {e.filename}" if e.filename else ""
-        _error_line(f"no space left on the device{where}: free some space, then resume the run")
+        _error_line(message)
         sys.exit(1)
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):  # a terminal that is gone (SIGHUP)
             print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def machine_failure(err: BaseException) -> str | None:
+    """A one-line message for an exception that says what the machine refused rather than a bug: a full
+    disk, a missing permission, memory running out (host memory, or the GPU's: torch's
+    ``OutOfMemoryError``). None for anything else, which keeps its traceback."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {err.filename}" if err.filename else ""
+        return f"no space left on the device{where}: free some space, then resume the run"
+    if isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = f" {err.filename}" if err.filename else ""
+        return f"cannot access{what}: {err.strerror or 'permission denied'}"
+    torch = sys.modules.get("torch")  # not imported: the error cannot be torch's
+    out_of_gpu = torch is not None and isinstance(err, getattr(torch, "OutOfMemoryError", ()))
+    if isinstance(err, MemoryError) or out_of_gpu:
+        where = "GPU" if out_of_gpu else "host"
+        first = (str(err).strip().splitlines() or [""])[0][:200]  # torch's names the allocation first
+        detail = f" ({first})" if first else ""
+        return f"out of {where} memory{detail}: a smaller preset, batch or number of envs needs less"
+    return None
 
 
 def _error_line(message: str) -> None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Fields every script's config starts with: ``--env --steps --seed --run-dir --resume --device``."""
+    """Fields every script's config starts with: ``--env --steps --seed --run-dir --resume --device
+    --threads``."""
 
     env: str = "Pendulum"
     """Environment: a short name (Walker2d, Hopper, Pendulum, ...) or a full Gymnasium id (Walker2d-v5)."""
@@ -35,6 +36,9 @@ class RunConfig:
     """Continue the run in --run-dir from its last checkpoint, with its saved config."""
     device: str = "auto"
     """Torch device for updates: auto (cuda if available, else cpu), cpu, cuda, cuda:1, ..."""
+    threads: int = 0
+    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
+    agents/threads.py)."""
     eval_every: int = 10_000
     """Evaluate every this many environment steps (and at the end)."""
     eval_early: tuple[int, ...] = (1000, 2500, 5000)
@@ -46,7 +50,7 @@ class RunConfig:
     """How environments are built."""
 
     def __post_init__(self) -> None:
-        at_least = {"steps": 1, "eval_every": 1, "eval_episodes": 1}
+        at_least = {"steps": 1, "eval_every": 1, "eval_episodes": 1, "threads": 0}
         for name, low in at_least.items():
             value = getattr(self, name)
             if value < low:

@@ -7,7 +7,6 @@ classes from the command line; ``config.yaml`` in a run directory records which 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -26,9 +25,12 @@ from planners import PlannerConfig
 from world_model.config import (
     DiffusionConfig,
     EBMConfig,
+    EncoderConfig,
     EnsembleConfig,
     GraphConfig,
     HamiltonianConfig,
+    HeadsConfig,
+    RSSMConfig,
     WorldModelConfig,
 )
 from world_model.presets import world_model_preset
@@ -40,53 +42,18 @@ if TYPE_CHECKING:
     from agents.dreamer import DreamerAgent
 
 
-def _cpu_model() -> WorldModelConfig:
-    """The world model of the CPU defaults: the ``small`` preset at half width, 8x8 categorical latents,
-    63 reward bins, terminal records weighted 10x in the continue head's loss."""
-    small = world_model_preset("small")
-    return dataclasses.replace(
-        small,
-        rssm=dataclasses.replace(small.rssm, deter=128, hidden=128, stoch=8, classes=8),
-        encoder=dataclasses.replace(small.encoder, mlp_units=128),
-        heads=dataclasses.replace(small.heads, units=128, bins=63),
-        loss=dataclasses.replace(small.loss, terminal_weight=10.0),
-    )
-
-
-# CPU defaults, chosen by the Walker2d ablation in benchmarks/locomotion-ablation/ (2 seeds per setting):
-# - the actor-critic's defaults (ActorCriticConfig): REINFORCE on stopped imagined states with a bounded
-#   normal policy, lambda-returns bootstrapped by the online critic with a slow-critic regulariser, and
-#   the replay value loss. The previous preset (dynamics backprop, tanh-normal, slow-critic targets, no
-#   real-data value loss) overestimated values 2x by 10k steps, saturated its actions and collapsed.
-# - terminal records weighted 10x in the continue head (above): the old head missed 87-100% of the real
-#   falls (P(continue) > 0.5 at terminal states); weighted, it misses 0-25%.
-# - 63 instead of 255 bins (critic and reward) and 128 instead of 256 imagination starts: about half the
-#   actor-critic's cost (chosen for cost, not ablated alone), spent on one update per env step (train
-#   ratio 512 over 16x32 batches) instead of one per two.
-# - gamma 0.99 and a faster critic: with few updates the critic of gamma 0.997 lags (InvertedPendulum
-#   stalled); gradient clip 10 for actor and critic.
-_CPU_AGENT = ActorCriticConfig(
-    hidden=128,
-    layers=2,
-    imag_starts=128,
-    gamma=0.99,
-    actor_lr=1e-4,
-    critic_lr=3e-4,
-    grad_clip=10.0,
-    critic_bins=63,
-)
-_CPU_TRAIN = TrainerConfig(prefill=1000, train_ratio=512.0, batch_size=16, seq_len=32)
-
-
 @dataclass(frozen=True)
 class DreamConfig(RunConfig):
-    """Dreamer training run."""
+    """Dreamer training run.
 
-    model: WorldModelConfig = field(default_factory=_cpu_model)
+    Its defaults, and those of every config inside it, are the ``cpu`` preset (:data:`DREAM_PRESETS`).
+    """
+
+    model: WorldModelConfig = field(default_factory=WorldModelConfig)
     """World model (RSSM, encoder, heads, objective, optimiser)."""
-    agent: ActorCriticConfig = field(default_factory=lambda: _CPU_AGENT)
+    agent: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     """Actor-critic learned in imagination."""
-    train: TrainerConfig = field(default_factory=lambda: _CPU_TRAIN)
+    train: TrainerConfig = field(default_factory=TrainerConfig)
     """Training loop: prefill, train ratio, batch shape, logging and checkpoint schedule."""
     act: Literal["policy", "planner"] = "policy"
     """How actions are chosen in the envs: the learned actor, or a planner over the world model."""
@@ -100,9 +67,6 @@ class DreamConfig(RunConfig):
     """With --act planner: add the critic's value at the planning horizon to the imagined returns."""
     planner_prior: bool = False
     """With --act planner: draw a share of the candidates from the actor (TD-MPC2-style policy prior)."""
-    threads: int = 0
-    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
-    agents/threads.py)."""
     amp: bool = False
     """CUDA only: bfloat16 autocast for the forward passes."""
     compile: bool = False
@@ -111,46 +75,61 @@ class DreamConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.threads < 0:
-            raise UserError(f"--threads must be at least 0 (0: torch's default), got {self.threads}")
         if self.model.loss.energy > 0 and self.envs.obs != "state":
             raise UserError("--model.loss.energy needs state observations (energies come from mapped states)")
 
 
-_DEBUG = DreamConfig(
-    steps=400,
-    eval_every=200,
-    eval_episodes=1,
-    model=world_model_preset("tiny"),
-    agent=ActorCriticConfig(horizon=5, hidden=32, layers=1, critic_bins=63),
-    train=TrainerConfig(
-        prefill=100,
-        train_ratio=16.0,
-        batch_size=4,
-        seq_len=8,
-        replay_capacity=10_000,
-        log_every=100,
-        checkpoint_every=200,
-        wm_eval_every=200,
-        wm_eval_context=4,
-        wm_eval_horizon=4,
-        progress=False,
-    ),
-)
-
 DREAM_PRESETS: dict[str, DreamConfig] = {
-    "debug": _DEBUG,
+    # the cpu preset made small: the same objective, discount, gradient clips, learning rates, critic,
+    # actor gradient and imagination from a random subset of the posterior states (a quarter, as cpu's
+    # 128 of 16 x 32); only sizes, budgets and schedules shrink
+    "debug": DreamConfig(
+        steps=400,
+        eval_every=200,
+        eval_episodes=1,
+        model=WorldModelConfig(
+            rssm=RSSMConfig(deter=32, hidden=32, stoch=4, classes=4),
+            encoder=EncoderConfig(mlp_units=32, mlp_layers=1, cnn_depth=4),
+            heads=HeadsConfig(units=32, layers=1),
+        ),
+        agent=ActorCriticConfig(horizon=5, imag_starts=8, hidden=32, layers=1),
+        train=TrainerConfig(
+            prefill=100,
+            train_ratio=16.0,
+            batch_size=4,
+            seq_len=8,
+            replay_capacity=10_000,
+            log_every=100,
+            checkpoint_every=200,
+            wm_eval_every=200,
+            wm_eval_context=4,
+            wm_eval_horizon=4,
+            progress=False,
+        ),
+    ),
     "cpu": DreamConfig(),
+    # every field where it differs from cpu: the S world model, a wider actor-critic with DreamerV3's
+    # discount, learning rates, gradient clip, 255 critic bins and imagination from all B x T states,
+    # longer sequences, 4 envs
     "dreamerv3": DreamConfig(
         steps=1_000_000,
-        model=world_model_preset("S"),
-        agent=ActorCriticConfig(hidden=512, layers=2, actor_lr=3e-5, critic_lr=3e-5),
-        train=TrainerConfig(prefill=5000, train_ratio=512.0, batch_size=16, seq_len=64, wm_eval_every=50_000),
         envs=EnvConfig(num_envs=4),
+        model=world_model_preset("S"),
+        agent=ActorCriticConfig(
+            imag_starts=0,
+            gamma=0.997,
+            hidden=512,
+            actor_lr=3e-5,
+            critic_lr=3e-5,
+            grad_clip=100.0,
+            critic_bins=255,
+        ),
+        train=TrainerConfig(prefill=5000, seq_len=64, wm_eval_every=50_000),
     ),
 }
-"""Named defaults: ``debug`` (the whole loop in seconds, for tests), ``cpu`` (the defaults: small tasks on a
-CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for locomotion on a GPU)."""
+"""Named defaults: ``debug`` (the ``cpu`` preset made small: the whole loop in seconds, for tests), ``cpu``
+(the class defaults: small tasks on a CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for
+locomotion on a GPU)."""
 
 
 @dataclass(frozen=True)
@@ -212,9 +191,6 @@ class FitConfig(RunConfig):
     """At most this many held-out windows of context + horizon steps are evaluated."""
     checkpoint_every: int = 10_000
     """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
-    threads: int = 0
-    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
-    agents/threads.py)."""
     progress: bool = True
     """Show a progress bar (env steps, updates, ETA)."""
 
@@ -228,7 +204,6 @@ class FitConfig(RunConfig):
             "threshold > 0": self.threshold > 0,
             "eval_windows >= 1 and eval_episodes >= 1": self.eval_windows >= 1 and self.eval_episodes >= 1,
             "checkpoint_every >= 1 and eval_every >= 1": self.checkpoint_every >= 1 and self.eval_every >= 1,
-            "threads >= 0": self.threads >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -348,14 +323,6 @@ class BaselineConfig(RunConfig):
     """Algorithm: stable-baselines3's sac, td3 or ppo, or sb3-contrib's crossq or tqc."""
     hp: Sb3Options = field(default_factory=Sb3Options)
     """Overrides of the RL-Zoo hyperparameters (unset: the Zoo's value for the env family)."""
-    threads: int = 0
-    """Torch CPU threads (0: automatic: 1 for small models, else up to 4 of the free cores; see
-    agents/threads.py)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.threads < 0:
-            raise UserError(f"--threads must be at least 0 (0: automatic), got {self.threads}")
 
 
 RUN_CONFIGS: dict[str, type[RunConfig]] = {
@@ -366,23 +333,36 @@ RUN_CONFIGS: dict[str, type[RunConfig]] = {
 """The config classes a ``config.yaml`` may name (its ``config_class`` key)."""
 
 
-def load_run_config(run: Path) -> RunConfig:
-    """The saved config of the run directory ``run``, read into the class that wrote it.
+def load_run_config(run: Path, *, lenient: bool = False) -> RunConfig:
+    """The saved config of the run directory ``run``, read into the class that wrote it (its
+    ``config_class``, one of :data:`RUN_CONFIGS`): the one reader of a run's ``config.yaml``.
+
+    Strict (the default), for tools that rebuild a run's parts (``scripts.imagine``, :func:`load_dreamer`,
+    the probes): the file must name a known class and hold only fields that class has; fields it lacks
+    take their defaults. ``lenient``, for tools that only look at a run (the compare report): fields the
+    class no longer has (renamed or removed since the run) are left out, and a file written before the
+    class was recorded (before 2026-11-29) is read as the fields every script shares (:class:`RunConfig`,
+    :func:`agents.run_dir.load_shared_fields`).
 
     Raises:
-        UserError: not a run directory, or a ``config.yaml`` that does not name a known config class
-            (files written before the class was recorded name none).
+        UserError: not a run directory, an unreadable ``config.yaml``, one that does not name a known
+            config class (lenient: names an unknown one), or fields that do not fit the class.
     """
+    from agents.run_dir import load_shared_fields
+
     path = Path(run) / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{run} is not a run directory (no {CONFIG_FILE})")
     name = read_config_class(path)
+    if name is None and lenient:
+        return load_shared_fields(path)
     if name not in RUN_CONFIGS:
+        what = "no config class" if name is None else f"an unknown config class ({name!r})"
         raise UserError(
-            f"{path} names no known config class ({name!r}; known: {', '.join(RUN_CONFIGS)}): "
-            "it was written by another tool or an older version of the toolkit"
+            f"{path} names {what} (known: {', '.join(RUN_CONFIGS)}): it was written by another tool or "
+            "an older version of the toolkit"
         )
-    return load_config(RUN_CONFIGS[name], path)
+    return load_config(RUN_CONFIGS[name], path, drop_unknown=lenient)
 
 
 def load_dreamer(

@@ -15,7 +15,11 @@ from typing import TextIO
 
 
 def format_duration(seconds: float) -> str:
-    """``3725.2`` -> ``'1:02:05'`` (hours:minutes:seconds)."""
+    """``3725.2`` -> ``'1:02:05'`` (hours:minutes:seconds, rounded to the second; negative: ``0:00:00``).
+
+    The toolkit's one way of writing a duration for a terminal or a log: a run's progress, ETA and wall
+    time, and the launchers' progress lines.
+    """
     total = max(0, round(seconds))
     hours, rest = divmod(total, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -3,7 +3,8 @@
 Layout::
 
     runs/<env id>/<algo>/<seed>-<YYYYmmdd-HHMMSS>/   (or --run-dir)
-        config.yaml      the run's final config (read back by --resume)
+        config.yaml      the run's final config, led by config_class (read back by --resume, and by
+                         agents.configs.load_run_config for every tool that opens a run)
         system.json      what the run ran on: {"devices": ["cpu"]}, one entry per device used
         eval.csv         one row per evaluation (agents.evaluation.EvalLog)
         events.out.tfevents.*   TensorBoard (agents.logger.Logger)
@@ -230,22 +231,33 @@ def read_config_class(path: Path) -> str | None:
     return _read(Path(path)).get(CLASS_KEY)
 
 
-def load_config(cls: type[C], path: Path, *, complete: bool = False, optional: Collection[str] = ()) -> C:
+def load_config(
+    cls: type[C],
+    path: Path,
+    *,
+    complete: bool = False,
+    optional: Collection[str] = (),
+    drop_unknown: bool = False,
+) -> C:
     """Read a config written by :func:`save_config` back into the (nested, frozen) dataclass ``cls``.
 
     Fields missing from the file take their defaults, unless ``complete``: then a missing field (other
     than the top-level names in ``optional``) is an error (resuming a run with a default its code did
-    not have would silently change the run).
+    not have would silently change the run). Fields of the file that ``cls`` does not have (renamed or
+    removed since the run) are an error, unless ``drop_unknown``: then they are left out (for readers
+    that only look at a run, such as reports; never for rebuilding or resuming it).
 
     Raises:
         UserError: If the file is missing or unreadable, names another config class, holds fields ``cls``
-            does not have, or (``complete``) lacks some of its fields.
+            does not have (without ``drop_unknown``), or (``complete``) lacks some of its fields.
     """
     path = Path(path)
     data = _read(path)
     written_by = data.pop(CLASS_KEY, None)
     if written_by is not None and written_by != cls.__name__:
         raise UserError(f"config {path} was written by {written_by}, not {cls.__name__}")
+    if drop_unknown:
+        data = _known_fields(cls, data)
     if complete:
         missing = sorted(set(_field_names(cls)) - set(_field_names_of_data(data)) - set(optional))
         if missing:
@@ -257,6 +269,41 @@ def load_config(cls: type[C], path: Path, *, complete: bool = False, optional: C
         return typing.cast(C, _build(cls, data, ""))
     except (TypeError, ValueError) as e:
         raise UserError(f"config {path} does not match {cls.__name__}: {e}") from e
+
+
+def load_shared_fields(path: Path) -> RunConfig:
+    """The fields every script shares (:class:`RunConfig`: env, seed, steps, preset, device, evaluation)
+    of a ``config.yaml`` written before :data:`CLASS_KEY` was recorded (before 2026-11-29); its other
+    fields are left out, since nothing says which class they belong to.
+
+    Raises:
+        UserError: The file is missing or unreadable, names a config class (read it with that class),
+            has no ``env``, or holds a shared field of the wrong type.
+    """
+    path = Path(path)
+    data = _read(path)
+    if CLASS_KEY in data:
+        raise UserError(f"config {path} names its class ({data[CLASS_KEY]}): read it with that class")
+    if "env" not in data:
+        raise UserError(f"config {path} has no env and names no config class: not a run of this toolkit")
+    try:
+        return _build(RunConfig, _known_fields(RunConfig, data), "")
+    except (TypeError, ValueError) as e:
+        raise UserError(f"config {path} does not match {RunConfig.__name__}: {e}") from e
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the entries that the (nested) dataclass ``cls`` has no field for."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        value, tp = data[f.name], hints[f.name]
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type) and isinstance(value, dict):
+            value = _known_fields(tp, value)
+        out[f.name] = value
+    return out
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from agents.config import RunConfig
 from agents.diagnostics import warnings_for
 from agents.evaluation import EvalLog, evaluate_run
 from agents.logger import Logger
-from agents.progress import ProgressLines
+from agents.progress import ProgressLines, format_duration
 from agents.run_dir import RunDir, RunStoppedError, config_to_dict
 from agents.schedule import Schedule
 from agents.signals import stop_signals
@@ -63,15 +63,20 @@ from world_model import WorldModel
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """When to collect, update, evaluate, log and checkpoint."""
+    """When to collect, update, evaluate, log and checkpoint.
 
-    prefill: int = 2500
+    The defaults are the ``cpu`` preset's (``scripts.dream``'s defaults): 16 x 32 batches at train ratio
+    512, one update per env step. The ``dreamerv3`` preset (agents/configs.py) lists where it differs;
+    ``scripts.fit_world_model`` builds its own from its options (:meth:`agents.configs.FitConfig.trainer`).
+    """
+
+    prefill: int = 1000
     """Environment steps of uniformly random actions before the first update."""
     train_ratio: float = 512.0
     """Replayed steps per environment step (updates per env step = ratio / (batch_size * seq_len))."""
     batch_size: int = 16
     """Sequences per update batch (B)."""
-    seq_len: int = 64
+    seq_len: int = 32
     """Steps per sequence (T)."""
     replay_capacity: int = 1_000_000
     """Steps kept in the in-memory replay (all episodes stay on disk under episodes/)."""
@@ -117,6 +122,9 @@ class TrainerConfig:
             "checkpoint_minutes >= 0": self.checkpoint_minutes >= 0,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
             "video_every >= 0": self.video_every >= 0,
+            "video_context >= 1, video_horizon >= 0 and video_segments >= 1": (
+                self.video_context >= 1 and self.video_horizon >= 0 and self.video_segments >= 1
+            ),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -213,8 +221,9 @@ class Trainer:
         device: device of the update batches.
         world_model: model for the open-loop evaluation under ``wm/`` (``None``: skipped).
         video: writes a video of imagined rollouts at the given env step into the run's ``videos/``,
-            called every ``video_every`` steps (``None``: no videos; scripts wire in
-            :func:`analysis.video.write_replay_video`).
+            called every ``video_every`` steps; returns None when there is nothing to show yet (no
+            stored episode is long enough). ``None``: no videos; scripts wire in
+            :func:`analysis.video.write_replay_video`.
         evaluator: replaces the evaluation protocol on the evaluation schedule (a learner-only agent has
             no returns to measure): returns metrics for TensorBoard; no ``eval.csv`` rows are written.
         resume_command: the command that continues this run, for the stop message (default: the running
@@ -231,7 +240,7 @@ class Trainer:
         *,
         device: torch.device,
         world_model: WorldModel | None = None,
-        video: Callable[[int], None] | None = None,
+        video: Callable[[int], object | None] | None = None,
         evaluator: Callable[[], dict[str, float]] | None = None,
         resume_command: str | None = None,
     ):
@@ -507,10 +516,8 @@ class Trainer:
     @_keeps_rng
     def _video(self) -> None:
         assert self.video is not None
-        try:
-            self.video(self.env_steps)
-        except UserError as err:  # e.g. no stored episode is long enough yet
-            tqdm.write(f"no video at step {self.env_steps}: {err}")
+        if self.video(self.env_steps) is None:
+            tqdm.write(f"no video at step {self.env_steps}: no stored episode is long enough yet")
 
     @contextlib.contextmanager
     def _interruptible_phase(self, phase: str) -> Iterator[None]:
@@ -701,11 +708,10 @@ class Trainer:
     def summary(self, session_start_steps: int, *, stopped: bool) -> str:
         """The lines printed when the run ends or stops: steps, wall time, last evaluation, diagnostics."""
         head = "stopped (checkpoint saved)" if stopped else "done"
-        hours, rest = divmod(int(self.wall_time), 3600)
         lines = [
             f"{head}: {self.env_steps:,} env steps ({self.env_steps - session_start_steps:,} this session), "
             f"{self.updates:,} updates, {self.episodes:,} episodes, "
-            f"wall time {hours}:{rest // 60:02d}:{rest % 60:02d}",
+            f"wall time {format_duration(self.wall_time)}",
         ]
         if self._bad_total:
             lines.append(f"updates with non-finite losses or gradients: {self._bad_total:,}")
@@ -762,6 +768,4 @@ class PhaseRate:
         r = self.rate()
         if r <= 0:
             return "?"
-        secs = int(remaining / r)
-        hours, rest = divmod(secs, 3600)
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        return format_duration(remaining / r)

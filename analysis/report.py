@@ -1,8 +1,10 @@
 """Learning-curve reports over run directories: load, group, aggregate over seeds, write.
 
-A run directory holds ``config.yaml`` (the run's config) and ``eval.csv`` (header
+A run directory holds ``config.yaml`` (the run's config, read into the class that wrote it by
+:func:`agents.configs.load_run_config`) and ``eval.csv`` (header
 ``step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean``, one row per
-evaluation). Runs are grouped by environment and algorithm, and each group is summarised over its seeds:
+evaluation). Runs are grouped by environment and algorithm (:func:`algo_label`), and each group is
+summarised over its seeds:
 
 - curves: every run's eval return is linearly interpolated onto a common grid (the union of the
   env's eval steps, or 200 even wall-clock times); a run counts at a grid point only inside its own
@@ -36,16 +38,18 @@ import glob
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
+from agents.config import RunConfig
+from agents.configs import BaselineConfig, DreamConfig, load_run_config
 from agents.evaluation import EVAL_COLUMNS, read_eval_csv
-from agents.run_dir import SYSTEM_FILE
+from agents.run_dir import CONFIG_FILE, SYSTEM_FILE
+from analysis.events import read_scalars, run_event_files
 from envs.errors import UserError
 
 BUDGETS: tuple[int, ...] = (5_000, 10_000, 20_000, 50_000, 100_000, 300_000, 500_000, 1_000_000)
@@ -87,13 +91,15 @@ class Run:
         env: Environment id (resolved to the full Gymnasium id where possible).
         algo: Algorithm label used for grouping (see ``algo_label``).
         seed: The run's seed.
-        target_steps: The configured training budget (``steps`` in config.yaml), or None if absent.
+        target_steps: The configured training budget (``config.steps``), or None if not known.
         step: (K,) env steps of the evaluations, increasing.
         wall_time: (K,) seconds since the run started, per evaluation.
         returns: (K,) mean eval return per evaluation.
-        config: The whole config.yaml mapping.
+        config: The run's config (:func:`agents.configs.load_run_config`, lenient): a ``DreamConfig``,
+            ``FitConfig`` or ``BaselineConfig``, or the shared :class:`RunConfig` fields of a
+            ``config.yaml`` written before its class was recorded.
         device: The device the run trained on, from ``system.json`` (written by the run; sessions on
-            different devices are joined with ``+``); None when not recorded (see ``config["device"]``).
+            different devices are joined with ``+``); None when not recorded (see ``config.device``).
         machines: The machines the run's sessions ran on, from ``system.json``'s ``machines``
             (``{"cpu", "cores", "threads", ...}``, each distinct one once); empty when not recorded.
     """
@@ -106,15 +112,14 @@ class Run:
     step: np.ndarray
     wall_time: np.ndarray
     returns: np.ndarray
-    config: dict[str, Any] = field(repr=False)
+    config: RunConfig = field(repr=False)
     device: str | None = None
     machines: tuple[dict[str, Any], ...] = ()
 
     @property
     def preset(self) -> str | None:
         """The named defaults the run started from (``preset`` in config.yaml), if recorded."""
-        preset = self.config.get("preset")
-        return preset if isinstance(preset, str) else None
+        return self.config.preset
 
     @property
     def last_step(self) -> int:
@@ -127,37 +132,6 @@ class Run:
         if self.target_steps is None:
             return len(self.step) > 0
         return len(self.step) > 0 and self.last_step >= self.target_steps * (1 - TOLERANCE)
-
-
-class _TolerantLoader(yaml.SafeLoader):
-    """A safe YAML loader that reads unknown tags (``!!python/object...``) as plain data."""
-
-
-def _construct_unknown(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    assert isinstance(node, yaml.MappingNode)
-    return loader.construct_mapping(node, deep=True)
-
-
-_TolerantLoader.add_multi_constructor("", _construct_unknown)
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """Read a run's ``config.yaml`` as a plain mapping.
-
-    Raises:
-        UserError: the file is missing, unreadable or not a mapping.
-    """
-    try:
-        data = yaml.load(path.read_text(), Loader=_TolerantLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a YAML mapping")
-    return data
 
 
 def eval_columns(path: Path) -> dict[str, np.ndarray]:
@@ -173,42 +147,27 @@ def eval_columns(path: Path) -> dict[str, np.ndarray]:
     return {name: np.array([by_step[s][name] for s in steps], dtype=np.float64) for name in EVAL_COLUMNS}
 
 
-def _nested_get(cfg: dict[str, Any], key: str) -> Any:
-    """``cfg[key]`` at the top level, else in the first nested mapping that has it."""
-    if key in cfg:
-        return cfg[key]
-    for value in cfg.values():
-        if isinstance(value, dict) and key in value:
-            return value[key]
-    return None
+def algo_label(cfg: RunConfig, run_dir: Path) -> str:
+    """The grouping label of a run, from the class of its config.
 
-
-def algo_label(cfg: dict[str, Any], run_dir: Path) -> str:
-    """The grouping label of a run.
-
-    ``algo`` from the config (``sac``, ``td3``, ``ppo``, ``crossq``, ``tqc``: scripts.baseline; with the
-    critic's width when ``--hp.critic-arch`` set it: ``crossq-1024`` for ``1024 1024``, ``sac-512x256``
-    for ``512 256``), ``dreamer`` for a scripts.dream config acting with its actor (``act: policy``),
-    ``mpc-<planner>`` (e.g. ``mpc-mppi``)
-    for one acting with a planner (``act: planner``), with ``-prior`` appended when the planner drew
-    candidates from the actor (``planner_prior: true``), else the run directory's parent folder name
-    (the ``runs/<env>/<algo>/<seed>-<time>`` layout).
+    A ``BaselineConfig`` (scripts.baseline): its ``algo`` (``sac``, ``td3``, ``ppo``, ``crossq``,
+    ``tqc``), with the critics' widths when ``--hp.critic-arch`` set them: ``crossq-1024`` for ``1024
+    1024``, ``sac-512x256`` for ``512 256``. A ``DreamConfig`` (scripts.dream): ``dreamer`` when it acts
+    with its actor, ``mpc-<planner>`` (e.g. ``mpc-mppi``) when it acts with a planner, with ``-prior``
+    appended when the planner draws candidates from the actor. Any other run (a world-model fit, a config
+    written before its class was recorded): the name of the folder that holds the run directory (the
+    ``runs/<env>/<algo>/<seed>-<time>`` layout; ``scripts.benchmark`` names it after the agent too).
     """
-    act = _nested_get(cfg, "act")
-    if act == "planner":
-        planner = _nested_get(cfg, "planner")
-        name = planner if isinstance(planner, str) else _nested_get(planner or {}, "name")
-        label = f"mpc-{name}" if isinstance(name, str) else "mpc"
-        return f"{label}-prior" if _nested_get(cfg, "planner_prior") is True else label
-    algo = cfg.get("algo")
-    if isinstance(algo, str) and algo:
-        hp = cfg.get("hp")
-        critic = hp.get("critic_arch") if isinstance(hp, dict) else None
-        if isinstance(critic, list) and critic:  # a baseline with critics other than its Zoo entry's
+    if isinstance(cfg, BaselineConfig):
+        critic = cfg.hp.critic_arch
+        if critic:  # a baseline with critics other than its Zoo entry's
             widths = [str(w) for w in critic]
-            return f"{algo}-{widths[0] if len(set(widths)) == 1 else 'x'.join(widths)}"
-        return algo
-    if act == "policy":  # scripts.dream's config, acting with its learned actor
+            return f"{cfg.algo}-{widths[0] if len(set(widths)) == 1 else 'x'.join(widths)}"
+        return cfg.algo
+    if isinstance(cfg, DreamConfig):
+        if cfg.act == "planner":
+            label = f"mpc-{cfg.planner}"
+            return f"{label}-prior" if cfg.planner_prior else label
         return "dreamer"
     return run_dir.parent.name or "unknown"
 
@@ -224,21 +183,15 @@ def canonical_env(name: str) -> str:
 
 
 def load_run(run_dir: Path) -> Run:
-    """Read one run directory.
+    """Read one run directory: its config through :func:`agents.configs.load_run_config` (lenient: a
+    report only looks at the run), its ``eval.csv`` and ``system.json``.
 
     Raises:
-        UserError: no readable config.yaml, or a malformed eval.csv.
+        UserError: not a run directory, a config.yaml that cannot be read into its class, or a malformed
+            eval.csv.
     """
-    config_path = run_dir / "config.yaml"
-    if not config_path.exists():
-        raise UserError(f"{run_dir} has no config.yaml")
-    cfg = read_config(config_path)
-    env = cfg.get("env")
-    if not isinstance(env, str):
-        raise UserError(f"{config_path} has no 'env' entry")
+    cfg = load_run_config(run_dir, lenient=True)
     cols = eval_columns(run_dir / "eval.csv")
-    seed = cfg.get("seed", 0)
-    steps = cfg.get("steps")
     system = _read_json(run_dir / SYSTEM_FILE)
     devices = system.get("devices")
     device = "+".join(str(d) for d in devices) if isinstance(devices, list) and devices else None
@@ -246,10 +199,10 @@ def load_run(run_dir: Path) -> Run:
     machines = [m for m in machines if isinstance(m, dict)] if isinstance(machines, list) else []
     return Run(
         path=run_dir,
-        env=canonical_env(env),
+        env=canonical_env(cfg.env),
         algo=algo_label(cfg, run_dir),
-        seed=int(seed) if isinstance(seed, int) else 0,
-        target_steps=int(steps) if isinstance(steps, int) else None,
+        seed=cfg.seed,
+        target_steps=cfg.steps,
         step=cols["step"],
         wall_time=cols["wall_time"],
         returns=cols["return_mean"],
@@ -263,7 +216,7 @@ def find_run_dirs(patterns: Iterable[str]) -> list[Path]:
     """Expand run directories, parent folders (searched recursively) and glob patterns.
 
     Raises:
-        UserError: a pattern matches nothing that holds a config.yaml.
+        UserError: a pattern matches nothing that holds a ``config.yaml``.
     """
     found: list[Path] = []
     for pattern in patterns:
@@ -274,12 +227,12 @@ def find_run_dirs(patterns: Iterable[str]) -> list[Path]:
         )
         dirs: list[Path] = []
         for match in matches:
-            if (match / "config.yaml").is_file():
+            if (match / CONFIG_FILE).is_file():
                 dirs.append(match)
             elif match.is_dir():
                 dirs.extend(_run_dirs_under(match))
         if not dirs:
-            raise UserError(f"no run directory (a folder with config.yaml) matches '{pattern}'")
+            raise UserError(f"no run directory (a folder with {CONFIG_FILE}) matches '{pattern}'")
         found.extend(dirs)
     # One entry per run, however many names reach it; the first name stays (not the symlink's target),
     # so that ``--group-by folder`` and the report's paths use the folder the user laid out.
@@ -290,7 +243,7 @@ def find_run_dirs(patterns: Iterable[str]) -> list[Path]:
 
 
 def _run_dirs_under(root: Path) -> list[Path]:
-    """Folders with a config.yaml under ``root``, symlinked folders followed (once each)."""
+    """Folders with a ``config.yaml`` under ``root``, symlinked folders followed (once each)."""
     dirs: list[Path] = []
     seen: set[str] = set()
     for folder, subdirs, files in os.walk(root, followlinks=True):
@@ -300,7 +253,7 @@ def _run_dirs_under(root: Path) -> list[Path]:
             continue
         seen.add(real)
         subdirs.sort()
-        if "config.yaml" in files:
+        if CONFIG_FILE in files:
             dirs.append(Path(folder))
     return sorted(dirs)
 
@@ -1043,7 +996,7 @@ def _run_json(report: Report, r: Run, wall: WallBudget | None = None) -> dict[st
         "target_steps": r.target_steps,
         "finished": r.finished,
         "preset": r.preset,
-        "device": r.device or r.config.get("device"),
+        "device": r.device or r.config.device,
         "best": None if best is None else best[0],
         "best_step": None if best is None else best[1],
         "last_over_best": last_over_best(r),
@@ -1267,38 +1220,6 @@ def column_title(tag: str) -> str:
     return name.replace("_", " ")
 
 
-def read_scalars(
-    files: Iterable[Path], keep: Callable[[str], bool] | None = None
-) -> dict[str, list[tuple[int, float]]]:
-    """Tag -> [(step, value), ...] of the scalars in TensorBoard event ``files``, in file order, then in
-    the order written (so a resumed run's later file comes last when ``files`` are sorted by name).
-
-    Reads both encodings of a scalar (``simple_value`` and a one-element tensor); ``keep`` filters the
-    tags. A truncated event file (a killed run) gives what was read before the cut."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    out: dict[str, list[tuple[int, float]]] = {}
-    for file in files:
-        try:
-            for event in EventFileLoader(str(file)).Load():
-                for v in event.summary.value:
-                    if keep is not None and not keep(v.tag):
-                        continue
-                    if v.HasField("simple_value"):
-                        out.setdefault(v.tag, []).append((int(event.step), float(v.simple_value)))
-                    elif v.HasField("tensor") and v.tensor.float_val:
-                        out.setdefault(v.tag, []).append((int(event.step), float(v.tensor.float_val[0])))
-        except Exception:  # a truncated event file (killed run): keep what was read
-            continue
-    return out
-
-
-def run_event_files(run_dir: Path, *, recursive: bool = False) -> list[Path]:
-    """The TensorBoard event files of a run, sorted by name (creation time, then host)."""
-    pattern = "events.out.tfevents.*"
-    return sorted(run_dir.rglob(pattern) if recursive else run_dir.glob(pattern))
-
-
 def _tensorboard_time_scalars(files: Sequence[Path]) -> dict[str, float]:
     def wanted(tag: str) -> bool:
         return (tag.startswith("time/") or tag in EXTRA_SPEED_TAGS) and tag not in SB3_COUNTERS
@@ -1313,8 +1234,8 @@ def run_cost_markdown(rows: Sequence[tuple[Run, dict[str, float]]]) -> str:
     groups: dict[tuple[str, str, str, str, str], list[dict[str, float]]] = {}
     for run, speed in rows:
         bench = _read_json(run.path / "bench.json")  # the benchmark's preset and device, for older runs
-        preset = run.preset or bench.get("preset") or _nested_get(run.config, "preset")
-        device = run.device or bench.get("device") or _nested_get(run.config, "device")
+        preset = run.preset or bench.get("preset")
+        device = run.device or bench.get("device") or run.config.device
         if device == "auto":  # a run from before the device was recorded
             device = "auto (not recorded)"
         threads = "+".join(str(m.get("threads", "?")) for m in run.machines) or "-"

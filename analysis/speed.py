@@ -36,6 +36,7 @@ import torch
 
 from agents.dreamer import DreamerAgent
 from agents.mpc import MPCAgent, MPCConfig
+from analysis.events import read_scalars, run_event_files
 from envs.collector import Collector, RandomPolicy
 from envs.episode import SequenceBatch, StepObs
 from envs.replay import EpisodeReplay, to_torch
@@ -620,25 +621,16 @@ def run_command(spec: RunSpec, run_dir: Path, seed: int = 0) -> list[str]:
     ]
 
 
-def run_scalars(run_dir: Path, tag: str, *, from_step: int = 0) -> list[float]:
-    """The values a run logged to TensorBoard under ``tag`` at env steps >= ``from_step``, in order."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    values = []
-    for file in sorted(run_dir.glob("events.out.tfevents.*")):
-        try:
-            for event in EventFileLoader(str(file)).Load():
-                for v in event.summary.value:
-                    if v.tag == tag and event.step >= from_step:
-                        values.append(v.simple_value if v.HasField("simple_value") else v.tensor.float_val[0])
-        except Exception:  # a truncated event file (a stopped run): keep what was read
-            continue
-    return [float(v) for v in values]
+def _logged(run_dir: Path, tag: str, *, from_step: int = 0) -> list[float]:
+    """The values a run logged to TensorBoard under ``tag`` at env steps >= ``from_step``, in order
+    (:func:`analysis.events.read_scalars`)."""
+    points = read_scalars(run_event_files(run_dir), lambda name: name == tag).get(tag, [])
+    return [value for step, value in points if step >= from_step]
 
 
 def training_steps_per_s(run_dir: Path, spec: RunSpec) -> float | None:
     """Median of the env steps/s a run logged over intervals entirely after its prefill (None: none)."""
-    values = run_scalars(run_dir, "time/env_steps_per_s", from_step=spec.prefill + spec.log_every)
+    values = _logged(run_dir, "time/env_steps_per_s", from_step=spec.prefill + spec.log_every)
     return float(statistics.median(values)) if values else None
 
 
@@ -691,7 +683,7 @@ def measure_runs(
                 "together": len(specs),
                 "threads": threads.removeprefix("threads: "),
                 "train_steps_per_s": training_steps_per_s(run_dir, spec),
-                "gpu_peak_mb": max(run_scalars(run_dir, "time/gpu_peak_mb"), default=None),
+                "gpu_peak_mb": max(_logged(run_dir, "time/gpu_peak_mb"), default=None),
                 "returncode": proc.returncode,
                 "wall_s": time.monotonic() - t0,
                 "log": str(log),

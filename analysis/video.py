@@ -126,15 +126,22 @@ def read_episodes(directory: Path, *, limit: int | None = None) -> list[Episode]
     Raises:
         UserError: no readable episode in the directory.
     """
-    files = sorted(Path(directory).glob("*.npz"), reverse=True)
+    episodes = _readable_episodes(Path(directory), limit)
+    if not episodes:
+        raise UserError(f"no readable episodes in {directory}")
+    return episodes
+
+
+def _readable_episodes(directory: Path, limit: int | None) -> list[Episode]:
+    """The episodes of :func:`read_episodes`, newest first; files that do not read are passed over (an
+    episode being written, a damaged file: :func:`envs.episode.read_episode` documents these errors)."""
+    files = sorted(directory.glob("*.npz"), reverse=True)
     episodes: list[Episode] = []
     for path in files[:limit] if limit else files:
         try:
             episodes.append(read_episode(path))
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             continue
-    if not episodes:
-        raise UserError(f"no readable episodes in {directory}")
     return episodes
 
 
@@ -210,10 +217,13 @@ def imagine_segments(
 
     Returns:
         :class:`Imagined` (N, T, ...).
+
+    Raises:
+        ValueError: ``context`` outside [1, T] (callers check their options first).
     """
     t_total = batch.reward.shape[1]
     if not 1 <= context <= t_total:
-        raise UserError(f"context must be between 1 and the segment length {t_total}, got {context}")
+        raise ValueError(f"context must be between 1 and the segment length {t_total}, got {context}")
     with _inference(model, seed) as device:
         obs = _as_tensor(batch.obs[:, :context], device)
         action = _as_tensor(batch.action, device).float()
@@ -737,13 +747,28 @@ def _energies(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Simulator energies (N, T) of real and model state observations (N, T, D); None where the env's
     observations do not map to a physical state."""
+    from envs import particles, pendulum
+    from envs.names import resolve_env_id
     from envs.physics import physics_for
+    from envs.sim_state import is_supported
 
-    try:
-        physics = physics_for(env, env_kwargs=env_kwargs)
-    except UserError:
+    env_id = resolve_env_id(env)
+    if env_id not in (pendulum.ENV_ID, particles.ENV_ID) and not is_supported(env_id):
         return None
+    physics = physics_for(env, env_kwargs=env_kwargs)
     return physics(real).energy, physics(model).energy
+
+
+def _unmappable(env: str) -> str | None:
+    """Why ``env``'s state observations cannot be put back into a simulator and rendered (None: they can)."""
+    from envs.names import resolve_env_id
+    from envs.sim_state import SUPPORTED_ENVS, is_supported
+
+    env_id = resolve_env_id(env)
+    if is_supported(env_id):
+        return None
+    supported = ", ".join(SUPPORTED_ENVS)
+    return f"cannot map observations of {env_id} back into a MuJoCo simulator (supported: {supported})"
 
 
 def write_imagination_video(
@@ -806,32 +831,35 @@ def write_imagination_video(
         for i, seg in enumerate(summary["per_segment"]):
             seg["energy_real"] = energies[0][i].round(4).tolist()
             seg["energy_model"] = energies[1][i].round(4).tolist()
-    try:
-        if not pixels:
-            from envs.sim_state import SimState
+    why_no_video = None if pixels else _unmappable(env)
+    if why_no_video is None and not pixels:
+        from envs.sim_state import SimState
 
-            # Fails early (UserError) for envs that cannot be mapped; says how hidden positions are recovered.
-            with SimState(env, size=8, env_kwargs=env_kwargs) as probe:
-                summary["env"] = probe.env_id
-                summary["left_out_positions"] = (
-                    f"{', '.join(probe.hidden)} integrated from the real / predicted velocities"
-                    if probe.hidden
-                    else "none"
-                )
-        real_frames, model_frames = (
-            _frames_for(
-                env,
-                obs,
-                size=cfg.size,
-                action_repeat=action_repeat,
-                fast_render=cfg.fast_render,
-                env_kwargs=env_kwargs,
+        with SimState(env, size=8, env_kwargs=env_kwargs) as probe:  # how hidden positions are recovered
+            summary["env"] = probe.env_id
+            summary["left_out_positions"] = (
+                f"{', '.join(probe.hidden)} integrated from the real / predicted velocities"
+                if probe.hidden
+                else "none"
             )
-            for obs in (real.obs, imagined.obs)
-        )
-    except UserError as err:
+    if why_no_video is None:
+        try:
+            real_frames, model_frames = (
+                _frames_for(
+                    env,
+                    obs,
+                    size=cfg.size,
+                    action_repeat=action_repeat,
+                    fast_render=cfg.fast_render,
+                    env_kwargs=env_kwargs,
+                )
+                for obs in (real.obs, imagined.obs)
+            )
+        except UserError as err:  # SimState.render: no offscreen OpenGL context on this machine (MUJOCO_GL)
+            why_no_video = str(err)
+    if why_no_video is not None:
         result.kind = "plot"
-        result.message = f"{err}; wrote a plot instead of a video"
+        result.message = f"{why_no_video}; wrote a plot instead of a video"
         summary["plot_instead_of_video"] = result.message
         result.paths.append(
             _plot(
@@ -900,7 +928,7 @@ def write_replay_video(
     action_repeat: int = 1,
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
-) -> VideoResult:
+) -> VideoResult | None:
     """Segments of stored episodes, imagined under their actions, written as a video (one call for a trainer).
 
     Args:
@@ -913,12 +941,16 @@ def write_replay_video(
         seed: chooses the segments and the model's latent samples.
         env_kwargs: the observation options the env was made with.
 
-    Raises:
-        UserError: no stored episode has ``context + horizon`` steps.
+    Returns:
+        What was written, or None when no stored episode has ``context + horizon`` steps yet (early in
+        a run: nothing is written then).
     """
     if isinstance(episodes, str | Path):
-        episodes = read_episodes(Path(episodes), limit=100)
-    batch = segments_from_episodes(episodes, length=cfg.context + cfg.horizon, count=cfg.segments, seed=seed)
+        episodes = _readable_episodes(Path(episodes), limit=100)
+    length = cfg.context + cfg.horizon
+    if not any(len(ep) >= length for ep in episodes):
+        return None
+    batch = segments_from_episodes(episodes, length=length, count=cfg.segments, seed=seed)
     imagined = imagine_segments(model, batch, context=cfg.context, seed=seed)
     return write_imagination_video(
         env, batch, imagined, out, cfg, action_repeat=action_repeat, mode="replay", env_kwargs=env_kwargs

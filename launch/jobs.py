@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -160,15 +160,31 @@ def job_command(job: Job, state: JobState, device: str | None) -> list[str]:
     return cmd
 
 
-def job_env(threads: int | None) -> dict[str, str]:
-    """The run's environment: the repository importable, headless rendering, and ``threads`` CPU threads
-    (OMP / MKL / OpenBLAS, which torch follows) when given, else the caller's setting."""
-    env = dict(os.environ)
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""The environment variables that set a process's CPU threads (torch follows OMP's)."""
+
+
+def job_env(threads: int | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a run started as a subprocess (every launcher of the toolkit builds it here).
+
+    Args:
+        threads: CPU threads of the run (:data:`THREAD_VARS`): N >= 1 sets them to N; 0 removes them, so
+            that the run picks its own (as ``--threads 0`` does); None keeps the caller's.
+        environ: The environment to start from (default: this process's).
+
+    Returns:
+        ``environ`` with the repository first on ``PYTHONPATH`` (the scripts import from any working
+        directory) and headless rendering (``MUJOCO_GL=egl`` unless set), and the threads as above.
+    """
+    env = dict(os.environ if environ is None else environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MUJOCO_GL", "egl")
     if threads is not None:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = str(threads)
+        for var in THREAD_VARS:
+            if threads > 0:
+                env[var] = str(threads)
+            else:
+                env.pop(var, None)
     return env
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
+from agents.progress import format_duration
 from launch.jobs import Job, job_progress
 
 Status = Literal["done", "failed", "running", "pending"]
@@ -24,18 +25,8 @@ def estimate_eta(elapsed: float, remaining: float, gained: float) -> float | Non
     return elapsed * max(remaining, 0.0) / gained
 
 
-def format_duration(seconds: float) -> str:
-    """``42`` -> ``42 s``, ``250`` -> ``4 min 10 s``, ``3900`` -> ``1 h 05 min``."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
 def progress_line(counts: Mapping[Status, int], elapsed: float, eta: float | None) -> str:
-    """``progress: 3 of 6 done (1 failed), 2 running, 1 pending; 2 min 10 s elapsed, ETA 3 min 00 s``."""
+    """``progress: 3 of 6 done (1 failed), 2 running, 1 pending; 0:02:10 elapsed, ETA 0:03:00``."""
     total = sum(counts.values())
     finished = counts.get("done", 0) + counts.get("failed", 0)
     failed = f" ({counts['failed']} failed)" if counts.get("failed") else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from errors import UserError
+from envs.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,8 @@ AGENTS: dict[str, tuple[str, ...]] = {
     "tqc": ("scripts.baseline", "--algo", "tqc"),  # sb3-contrib
 }
 """Agents by report label. The label is also the run's folder name; it must match what
-``analysis.report.algo_label`` reads back from the run's config (``algo``, ``act: planner`` -> mpc-<planner>,
-else the folder name)."""
+``analysis.report.algo_label`` reads back from the run's typed config (a baseline's ``algo`` and critic
+widths, a Dreamer run's ``act`` / ``planner`` / ``planner_prior``; a test checks every agent)."""
 
 DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "locomotion": "cpu", "mujoco": "dreamerv3"}
 """``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""

@@ -83,10 +83,10 @@ def main() -> None:
     print(f"run directory: {run.path}  device: {device}")
     tc = cfg.train
 
-    def video(step: int) -> None:
+    def video(step: int) -> object | None:
         from analysis.video import VideoConfig, write_replay_video
 
-        write_replay_video(
+        return write_replay_video(
             dreamer.world_model,
             run.episodes,
             cfg.env,

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,7 @@ from agents.cli import parse_config, run_main
 from agents.config import pick_device
 from agents.configs import FIT_PRESETS, FitConfig
 from agents.threads import apply_threads
-from envs.episode import SequenceBatch
+from envs.episode import Episode, SequenceBatch
 from envs.errors import UserError
 
 ALGO = "world_model"
@@ -83,23 +83,15 @@ def main() -> None:
     obs_shape = tuple(probe.single_observation_space.shape)  # type: ignore[arg-type]
     probe.close()
     held_out = _collect_episodes(cfg, action_dim)
-    try:
-        windows = eval_windows(held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows)
-    except ValueError as e:
-        raise UserError(
-            f"held-out episodes are too short for --context + --horizon: {e}; shorten them or raise "
-            "--eval-episodes"
-        ) from e
+    length = cfg.context + cfg.horizon
+    _check_long_enough(held_out, length, "held-out episodes", "; shorten them or raise --eval-episodes")
+    windows = eval_windows(held_out, length, stride=4, max_windows=cfg.eval_windows)
     eval_batch = to_torch(windows, device)
     extra_batch = None
     if cfg.extra_eval_episodes:
         extra_held_out = read_episode_files(cfg.extra_eval_episodes)
-        try:
-            extra_windows = eval_windows(
-                extra_held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows
-            )
-        except ValueError as e:
-            raise UserError(f"--extra-eval-episodes are too short for --context + --horizon: {e}") from e
+        _check_long_enough(extra_held_out, length, "--extra-eval-episodes", "")
+        extra_windows = eval_windows(extra_held_out, length, stride=4, max_windows=cfg.eval_windows)
         extra_batch = to_torch(extra_windows, device)
         print(f"extra held-out set: {len(extra_held_out)} episodes ({extra_windows.obs.shape[0]} windows)")
     extra_train = read_episode_files(
@@ -255,22 +247,36 @@ def _collect_episodes(cfg: FitConfig, action_dim: int) -> list[Any]:
     return episodes[: cfg.eval_episodes]
 
 
+def _check_long_enough(episodes: Sequence[Episode], length: int, what: str, advice: str) -> None:
+    """Refuse episodes of which none has ``length`` (--context + --horizon) records.
+
+    Raises:
+        UserError: naming ``what`` and the longest episode, then ``advice``.
+    """
+    longest = max((len(ep) for ep in episodes), default=0)
+    if longest < length:
+        raise UserError(
+            f"{what} are too short for --context + --horizon: no episode has {length} records "
+            f"(longest: {longest}){advice}"
+        )
+
+
 def _physics(cfg: FitConfig, obs_shape: tuple[int, ...]) -> tuple[Any, str]:
     """(observations -> energy and momentum, or None; a note on what it is or why there is none)."""
     from envs import particles, pendulum, resolve_env_id
     from envs.physics import physics_for
+    from envs.sim_state import is_supported
 
     if not cfg.physics:
         return None, "off (--no-physics)"
     if len(obs_shape) != 1:
         return None, "not available: pixel observations"
-    try:
-        physics = physics_for(cfg.env)
-    except UserError as err:
-        return None, f"not available: {err}"
-    if resolve_env_id(cfg.env) in (pendulum.ENV_ID, particles.ENV_ID):
-        return physics, "analytic energy and momentum of the toolkit's conservative system"
-    return physics, "MuJoCo energy and centre-of-mass momentum of mapped states"
+    env_id = resolve_env_id(cfg.env)
+    if env_id in (pendulum.ENV_ID, particles.ENV_ID):
+        return physics_for(cfg.env), "analytic energy and momentum of the toolkit's conservative system"
+    if not is_supported(env_id):
+        return None, f"not available: {env_id}'s observations do not map back into a MuJoCo simulator"
+    return physics_for(cfg.env), "MuJoCo energy and centre-of-mass momentum of mapped states"
 
 
 def _particle_layout(cfg: FitConfig) -> Any:

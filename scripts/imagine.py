@@ -87,15 +87,19 @@ class ImagineConfig:
             raise UserError(f"--out must end in .mp4 or .gif, got {self.out}")
 
 
-def load_run_config(run: Path) -> Any:
-    """The run's saved config, which must hold a world model (``model``).
+def world_model_run(run: Path) -> configs.DreamConfig | configs.FitConfig:
+    """The run's saved config (:func:`agents.configs.load_run_config`), which must be of a run with an RSSM
+    world model: ``scripts.dream``, or ``scripts.fit_world_model --family rssm``.
 
     Raises:
-        UserError: not a run directory, or a run without a world model (an SB3 baseline).
+        UserError: not a run directory, an unreadable config, or a run without an RSSM world model (an SB3
+            baseline, a fit of another model family).
     """
     cfg = configs.load_run_config(run)
-    if not hasattr(cfg, "model"):
+    if not isinstance(cfg, configs.DreamConfig | configs.FitConfig):
         raise UserError(f"{run} is a {type(cfg).__name__} run: it has no world model to imagine with")
+    if isinstance(cfg, configs.FitConfig) and cfg.family != "rssm":
+        raise UserError(f"{run} fitted a model of the {cfg.family} family; scripts.imagine shows RSSM models")
     return cfg
 
 
@@ -124,9 +128,7 @@ def main(args: list[str] | None = None) -> None:
     from world_model import WorldModel
 
     opts = parse_options(ImagineConfig, args=args, description=__doc__ or "")
-    cfg = load_run_config(opts.run)
-    if isinstance(cfg, configs.FitConfig) and cfg.family != "rssm":
-        raise UserError(f"{opts.run} fitted a {cfg.family} model; scripts.imagine shows RSSM world models")
+    cfg = world_model_run(opts.run)
     if opts.mode == "policy" and not isinstance(cfg, configs.DreamConfig):
         raise UserError("--mode policy needs a Dreamer run (a checkpoint with an actor); use --mode replay")
     device = torch.device(opts.device)

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from agents.cli import parse_options, run_main
-from analysis.report import load_run
+from analysis.report import load_runs
 from analysis.sweep import Trial, summarize_sweep, sweep_json, sweep_markdown
 from envs.errors import UserError
 from launch.jobs import Job, job_command, job_state
@@ -117,10 +117,10 @@ def collect(
         run_dir = out / job.run_dir.relative_to(root)
         run = None
         if (run_dir / "config.yaml").is_file():
-            try:
-                run = load_run(run_dir)
-            except UserError as exc:
-                errors.setdefault(job.name, str(exc))
+            runs, unreadable = load_runs([run_dir])  # a run directory that does not read is a trial's error
+            run = runs[0] if runs else None
+            for why in unreadable:
+                errors.setdefault(job.name, why)
         result.append(Trial(tuple(point.items()), job.seed, run, errors.get(job.name, "")))
     return result
 

@@ -33,7 +33,7 @@ from world_model.config import DiffusionConfig
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.networks import mlp
 from world_model.normalise import Standardiser
-from world_model.transitions import StateRollout, Transitions
+from world_model.transitions import StateRollout, Transitions, rollout_particles
 
 
 class NoiseSchedule(nn.Module):
@@ -222,22 +222,4 @@ class DiffusionDynamicsModel(nn.Module):
     ) -> StateRollout:
         """P sampled trajectories from each start observation (N, D) under actions (N, H, A):
         :class:`StateRollout` (P, N, H, ...)."""
-        N, H = actions.shape[:2]
-        was_training = self.training
-        self.eval()
-        state = obs.repeat(particles, 1)  # (P * N, D), particle-major
-        acts = actions.repeat(particles, 1, 1)
-        states, rewards, conts = [], [], []
-        with torch.no_grad():
-            for t in range(H):
-                state, reward, cont = self.sample(state, acts[:, t], generator)
-                states.append(state)
-                rewards.append(reward)
-                conts.append(cont)
-        self.train(was_training)
-        P = particles
-        return StateRollout(
-            torch.stack(states, 1).reshape(P, N, H, self.obs_dim),
-            torch.stack(rewards, 1).reshape(P, N, H),
-            torch.stack(conts, 1).reshape(P, N, H),
-        )
+        return rollout_particles(self, lambda s, a: self.sample(s, a, generator), obs, actions, particles)

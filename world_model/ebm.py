@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from world_model.config import EBMConfig
 from world_model.networks import mlp
 from world_model.normalise import Standardiser
-from world_model.transitions import StateRollout, Transitions
+from world_model.transitions import StateRollout, Transitions, change_and_reward, rollout_particles
 
 
 def geometric_sigmas(sigma_max: float, sigma_min: float, levels: int) -> Tensor:
@@ -133,13 +133,10 @@ class EnergyDynamicsModel(nn.Module):
         return -self._grad(x, y, self.sigmas[level].expand(len(y)), create_graph=False)
 
     # ----- StateModel -------------------------------------------------------------------------
-    def _target(self, data: Transitions[Tensor]) -> Tensor:
-        return torch.cat([data.next_obs - data.obs, data.reward.unsqueeze(-1)], -1)
-
     def update_normalisers(self, data: Transitions[Tensor]) -> None:
         """Move the condition and target normalisers towards the transitions (N, ...)."""
         self.in_norm.update(torch.cat([data.obs, data.action], -1))
-        self.target_norm.update(self._target(data))
+        self.target_norm.update(change_and_reward(data))
 
     def minibatch(self, data: Transitions[Tensor]) -> Transitions[Tensor]:
         """The transitions (B, ...) as they are: one minibatch."""
@@ -148,7 +145,7 @@ class EnergyDynamicsModel(nn.Module):
     def loss(self, batch: Transitions[Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Denoising score matching at a random noise level per transition, plus the continue BCE."""
         x = self.in_norm(torch.cat([batch.obs, batch.action], -1))
-        y = self.target_norm(self._target(batch))
+        y = self.target_norm(change_and_reward(batch))
         level = torch.randint(len(self.sigmas), (len(y),), device=y.device)
         sigma = self.sigmas[level]
         eps = torch.randn_like(y)
@@ -186,24 +183,10 @@ class EnergyDynamicsModel(nn.Module):
     ) -> StateRollout:
         """P sampled trajectories from each start observation (N, D) under actions (N, H, A):
         :class:`StateRollout` (P, N, H, ...)."""
-        N, H = actions.shape[:2]
-        was_training = self.training
-        self.eval()
-        state = obs.repeat(particles, 1)  # (P * N, D), particle-major
-        acts = actions.repeat(particles, 1, 1)
-        states, rewards, conts = [], [], []
-        with torch.no_grad():
-            for t in range(H):
-                x = self.in_norm(torch.cat([state, acts[:, t]], -1))
-                y = self.target_norm.inverse(self.sample(x, generator))
-                state = state + y[:, : self.obs_dim]
-                states.append(state)
-                rewards.append(y[:, -1])
-                conts.append(torch.sigmoid(self.cont_net(x).squeeze(-1)))
-        self.train(was_training)
-        P = particles
-        return StateRollout(
-            torch.stack(states, 1).reshape(P, N, H, self.obs_dim),
-            torch.stack(rewards, 1).reshape(P, N, H),
-            torch.stack(conts, 1).reshape(P, N, H),
-        )
+
+        def step(state: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            x = self.in_norm(torch.cat([state, action], -1))
+            y = self.target_norm.inverse(self.sample(x, generator))
+            return state + y[:, : self.obs_dim], y[:, -1], torch.sigmoid(self.cont_net(x).squeeze(-1))
+
+        return rollout_particles(self, step, obs, actions, particles)

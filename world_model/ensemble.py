@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from world_model.config import EnsembleConfig
 from world_model.normalise import Standardiser
-from world_model.transitions import StateRollout, Transitions
+from world_model.transitions import StateRollout, Transitions, change_and_reward, rollout_particles
 
 
 class EnsembleLinear(nn.Module):
@@ -92,7 +92,7 @@ class ProbabilisticEnsemble(nn.Module):
     def update_normalisers(self, data: Transitions[Tensor]) -> None:
         """Move the input and target normalisers' statistics towards the transitions (N, ...)."""
         self.in_norm.update(torch.cat([data.obs, data.action], -1))
-        self.target_norm.update(self._target(data))
+        self.target_norm.update(change_and_reward(data))
 
     def minibatch(self, data: Transitions[Tensor]) -> Transitions[Tensor]:
         """Each member's minibatch, fields (E, B, ...), from N transitions: with ``bootstrap`` the rows
@@ -107,9 +107,6 @@ class ProbabilisticEnsemble(nn.Module):
                 raise ValueError(f"{n} transitions do not split into {e} members' minibatches")
             return Transitions(*(x.reshape(e, n // e, *x.shape[1:]) for x in data))
         return Transitions(*(x.unsqueeze(0).expand(e, *x.shape) for x in data))
-
-    def _target(self, data: Transitions[Tensor]) -> Tensor:
-        return torch.cat([data.next_obs - data.obs, data.reward.unsqueeze(-1)], -1)
 
     # ----- network ---------------------------------------------------------------------------
     def forward(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -141,7 +138,7 @@ class ProbabilisticEnsemble(nn.Module):
             (scalar loss, metrics under ``wm/``).
         """
         mean, log_var, logit = self(batch.obs, batch.action)
-        target = self.target_norm(self._target(batch))
+        target = self.target_norm(change_and_reward(batch))
         sq = (mean - target) ** 2
         nll = (0.5 * (sq * torch.exp(-log_var) + log_var)).sum(-1).mean(-1)  # (E,)
         bounds = self.cfg.bound_weight * (self.max_log_var.sum() - self.min_log_var.sum())
@@ -159,7 +156,6 @@ class ProbabilisticEnsemble(nn.Module):
         return total, metrics
 
     # ----- prediction ------------------------------------------------------------------------
-    @torch.no_grad()
     def rollout(
         self, obs: Tensor, actions: Tensor, *, particles: int, generator: torch.Generator | None = None
     ) -> StateRollout:
@@ -174,18 +170,17 @@ class ProbabilisticEnsemble(nn.Module):
         Returns:
             :class:`StateRollout` (P, N, H, ...).
         """
-        N, H = actions.shape[:2]
+        N = obs.shape[0]
         E, P = self.members, particles
         device = obs.device
-        state = obs.repeat(P, 1)  # (P * N, D), particle-major
-        acts = actions.repeat(P, 1, 1)
-        rows = torch.arange(P * N, device=device)
+        rows = torch.arange(P * N, device=device)  # particle-major: row p N + i is particle p of start i
         prop = self.cfg.propagation
         offset = torch.randint(E, (N,), generator=generator).to(device)
         member = ((torch.arange(P, device=device)[:, None] + offset[None]) % E).reshape(-1)
-        states, rewards, conts = [], [], []
-        for t in range(H):
-            mean, log_var, logit = self(state, acts[:, t])  # (E, M, K), (E, M)
+
+        def step(state: Tensor, action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            nonlocal member
+            mean, log_var, logit = self(state, action)  # (E, M, K), (E, M)
             if prop == "mean":
                 mu, lv, lg = mean.mean(0), log_var.mean(0), logit.mean(0)
             else:
@@ -197,16 +192,10 @@ class ProbabilisticEnsemble(nn.Module):
                 eps = torch.randn(mu.shape, generator=generator).to(device)
                 z = mu + torch.exp(0.5 * lv) * eps
             change = self.target_norm.inverse(z)
-            state = state + change[:, : self.obs_dim]
             reward = self.target_norm.inverse(mu)[:, -1]
-            states.append(state)
-            rewards.append(reward)
-            conts.append(torch.sigmoid(lg))
-        return StateRollout(
-            torch.stack(states, 1).reshape(P, N, H, self.obs_dim),
-            torch.stack(rewards, 1).reshape(P, N, H),
-            torch.stack(conts, 1).reshape(P, N, H),
-        )
+            return state + change[:, : self.obs_dim], reward, torch.sigmoid(lg)
+
+        return rollout_particles(self, step, obs, actions, particles)
 
     @torch.no_grad()
     def predictive_std(self, obs: Tensor, action: Tensor) -> tuple[Tensor, Tensor]:

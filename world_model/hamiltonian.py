@@ -26,8 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from world_model.config import HamiltonianConfig
+from world_model.networks import mlp
 from world_model.normalise import Standardiser
-from world_model.transitions import StateRollout, Transitions
+from world_model.transitions import DeterministicStateModel, Transitions
 
 
 def leapfrog(
@@ -48,18 +49,7 @@ def leapfrog(
     return q_next, p_half - 0.5 * h * grad_v(q_next)
 
 
-def _smooth_mlp(in_dim: int, out_dim: int, units: int, layers: int) -> nn.Sequential:
-    """Linear -> SiLU stacks without normalisation layers (H and its gradient must be smooth in the input)."""
-    mods: list[nn.Module] = []
-    dim = in_dim
-    for _ in range(layers):
-        mods += [nn.Linear(dim, units), nn.SiLU()]
-        dim = units
-    mods.append(nn.Linear(dim, out_dim))
-    return nn.Sequential(*mods)
-
-
-class HamiltonianModel(nn.Module):
+class HamiltonianModel(DeterministicStateModel):
     """Learned separable Hamiltonian with leapfrog steps, or the same-size MLP baseline.
 
     Args:
@@ -84,12 +74,17 @@ class HamiltonianModel(nn.Module):
         self.q_norm = Standardiser(self.n)  # used for non-angle coordinates only
         self.delta_norm = Standardiser(obs_dim)
         self.reward_norm = Standardiser(1)
+
+        def smooth_mlp(in_dim: int, out_dim: int) -> nn.Sequential:
+            """Linear -> SiLU stacks without LayerNorm (H and its gradient must be smooth in the input)."""
+            return mlp(in_dim, out_dim, units=cfg.units, layers=cfg.layers, norm=False)
+
         if self.hamiltonian:
-            self.kinetic = _smooth_mlp(self.n, 1, cfg.units, cfg.layers)
-            self.potential = _smooth_mlp(q_feat, 1, cfg.units, cfg.layers)
+            self.kinetic = smooth_mlp(self.n, 1)
+            self.potential = smooth_mlp(q_feat, 1)
         else:
-            self.step_net = _smooth_mlp(q_feat + self.n, obs_dim, cfg.units, cfg.layers)
-        self.reward_net = _smooth_mlp(q_feat + self.n, 1, cfg.units, cfg.layers)
+            self.step_net = smooth_mlp(q_feat + self.n, obs_dim)
+        self.reward_net = smooth_mlp(q_feat + self.n, 1)
 
     # ----- features and energy ---------------------------------------------------------------
     def _q_features(self, q: Tensor) -> Tensor:
@@ -140,40 +135,3 @@ class HamiltonianModel(nn.Module):
         self.q_norm.update(data.obs[:, : self.n])
         self.delta_norm.update(data.next_obs - data.obs)
         self.reward_norm.update(data.reward.unsqueeze(-1))
-
-    def minibatch(self, data: Transitions[Tensor]) -> Transitions[Tensor]:
-        """The transitions (B, ...) as they are: one minibatch."""
-        return data
-
-    def loss(self, batch: Transitions[Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """Standardised squared error of the predicted change of (q, p), plus the reward's."""
-        pred = self.step(batch.obs)
-        std = self.delta_norm.std
-        step_err = (((pred - batch.next_obs) / std) ** 2).sum(-1).mean()
-        r_err = ((self._reward(batch.next_obs) - batch.reward) / self.reward_norm.std) ** 2
-        total = step_err + r_err.mean()
-        return total, {
-            "wm/loss": float(total.detach()),
-            "wm/step_loss": float(step_err.detach()),
-            "wm/reward_loss": float(r_err.detach().mean()),
-        }
-
-    def rollout(
-        self, obs: Tensor, actions: Tensor, *, particles: int, generator: torch.Generator | None = None
-    ) -> StateRollout:
-        """Deterministic rollout from (N, 2 n) for H = ``actions.shape[1]`` steps, repeated for the
-        ``particles`` axis: :class:`StateRollout` (P, N, H, ...)."""
-        N, H = actions.shape[:2]
-        was_training = self.training
-        self.eval()
-        states, rewards = [], []
-        state = obs
-        with torch.no_grad():
-            for _ in range(H):
-                state = self.step(state).detach()
-                states.append(state)
-                rewards.append(self._reward(state))
-        self.train(was_training)
-        s = torch.stack(states, 1).unsqueeze(0).expand(particles, N, H, self.obs_dim)
-        r = torch.stack(rewards, 1).unsqueeze(0).expand(particles, N, H)
-        return StateRollout(s, r, torch.ones_like(r))

@@ -239,15 +239,11 @@ class WorldModel(nn.Module):
         B, T = is_first.shape
         starts = list(range(0, T - K, stride))
         if K > 1 and starts:
-            idx = torch.tensor(starts, device=embed.device)
-            start = post.map(lambda x: x[:, idx]).flatten()  # (B * S, ...)
-            steps = idx[:, None] + 1 + torch.arange(K, device=idx.device)[None]  # (S, K)
-            actions = action[:, steps].reshape(B * len(starts), K, -1)
-            imag = self.imagine(start, actions.to(start.deter.dtype), K)
+            imag, steps, _ = self._imagine_windows(post, action, starts, K, detach=False)
             deter = imag.state.deter.reshape(B, len(starts), K + 1, -1)
             crossed = is_first[:, steps].cumsum(-1) > 0  # (B, S, K): an episode start on the way
             for k in range(2, K + 1):
-                target = embed[:, idx + k]  # (B, S, E)
+                target = embed[:, steps[:, k - 1]]  # (B, S, E): step s + k
                 mask = (~crossed[..., k - 1]).to(embed.dtype)
                 terms.append(self.contrastive(deter[:, :, k], target, mask))
         return {key: torch.stack([t[key] for t in terms]).mean() for key in terms[0]}
@@ -257,17 +253,39 @@ class WorldModel(nn.Module):
         sequences' own actions (see :mod:`world_model.energy`)."""
         assert self.energy is not None
         horizon, stride = self.energy.cfg.horizon, self.energy.cfg.stride
-        B, T = batch.is_first.shape
+        T = batch.is_first.shape[1]
         starts = list(range(0, T - horizon, stride))
         if not starts:
             return torch.zeros((), device=post.deter.device)
-        idx = torch.tensor(starts, device=post.deter.device)
-        start = post.map(lambda x: x[:, idx]).flatten().detach()  # (B * S, ...)
-        steps = idx[:, None] + 1 + torch.arange(horizon, device=idx.device)[None]  # (S, H)
-        actions = batch.action[:, steps].reshape(B * len(starts), horizon, -1)
+        imag, steps, actions = self._imagine_windows(post, batch.action, starts, horizon, detach=True)
         valid = ~batch.is_first[:, steps].any(-1).reshape(-1)
-        imag = self.imagine(start, actions.to(start.deter.dtype), horizon)
         return self.energy.consistency(imag.feat, actions, valid)
+
+    def _imagine_windows(
+        self, post: RSSMState, action: Tensor, starts: list[int], horizon: int, *, detach: bool
+    ) -> tuple[Imagination, Tensor, Tensor]:
+        """Prior rollouts of ``horizon`` steps from the posterior states at steps ``starts`` (S of them)
+        under the sequences' own actions.
+
+        Args:
+            post: posterior states (B, T, ...).
+            action: (B, T, A); ``action[:, t]`` led to step t.
+            starts: the start steps s, each with s + ``horizon`` < T.
+            horizon: H.
+            detach: cut the start states from the graph.
+
+        Returns:
+            (:class:`Imagination` of B S rollouts (row b S + j from batch row b, start j), the steps
+            s + 1 .. s + H (S, H) they predict, their actions (B S, H, A)).
+        """
+        B = action.shape[0]
+        idx = torch.tensor(starts, device=post.deter.device)
+        start = post.map(lambda x: x[:, idx]).flatten()  # (B * S, ...)
+        if detach:
+            start = start.detach()
+        steps = idx[:, None] + 1 + torch.arange(horizon, device=idx.device)[None]  # (S, H)
+        actions = action[:, steps].reshape(B * len(starts), horizon, -1)
+        return self.imagine(start, actions.to(start.deter.dtype), horizon), steps, actions
 
     def cont_loss(self, feat: Tensor, terminated: Tensor) -> Tensor:
         """Mean BCE of the continue head, terminal records weighted by ``loss.terminal_weight``."""

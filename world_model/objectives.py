@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,10 @@ from torch import Tensor, nn
 from world_model.config import EncoderConfig, LatentConfig
 from world_model.distributions import symexp, symlog
 from world_model.networks import CNNDecoder, CNNEncoder, ema_update, mlp
+from world_model.normalise import Standardiser
+
+_LEGACY_OBS_STATS = (("obs_mean", "mean"), ("obs_var", "var"), ("obs_count", "count"))
+"""The names the observation statistics had in checkpoints from before :attr:`ObsCodec.obs_norm`."""
 
 
 class ObsCodec(nn.Module):
@@ -48,47 +53,43 @@ class ObsCodec(nn.Module):
             self.embed_dim = cfg.mlp_units
         else:
             raise ValueError(f"observations must be (D,) vectors or (H, W, C) images, got {obs_shape}")
-        self.norm = cfg.norm_obs and not self.pixels
-        if self.norm:
-            self.obs_mean: Tensor
-            self.obs_var: Tensor
-            self.obs_count: Tensor
-            self.register_buffer("obs_mean", torch.zeros(obs_shape))
-            self.register_buffer("obs_var", torch.ones(obs_shape))
-            self.register_buffer("obs_count", torch.zeros(()))
+        self.obs_norm: Standardiser | None = None
+        """Running per-dimension statistics of the observations (``norm_obs``, state vectors only)."""
+        if cfg.norm_obs and not self.pixels:
+            self.obs_norm = Standardiser(obs_shape[0], min_std=1e-3)
 
-    @torch.no_grad()
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, local_metadata: dict[str, Any], *args: Any
+    ) -> None:
+        """Read the statistics of an older checkpoint (``obs_mean`` ...) into :attr:`obs_norm`."""
+        for old, new in _LEGACY_OBS_STATS:
+            if prefix + old in state_dict:
+                state_dict[f"{prefix}obs_norm.{new}"] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
     def update_stats(self, obs: Tensor, min_rate: float = 0.01) -> None:
         """Move the running per-dimension mean / variance towards a batch (..., D) (``norm_obs`` only).
 
         The rate is 1 / (batches seen), floored at ``min_rate``: an average at first, then an EMA.
         """
-        if not self.norm:
-            return
-        flat = obs.reshape(-1, obs.shape[-1]).to(torch.float32)
-        rate = max(1.0 / (float(self.obs_count) + 1.0), min_rate)
-        self.obs_mean.lerp_(flat.mean(0), rate)
-        self.obs_var.lerp_(flat.var(0, unbiased=False), rate)
-        self.obs_count += 1
-
-    def _std(self) -> Tensor:
-        return self.obs_var.sqrt().clamp(min=1e-3)
+        if self.obs_norm is not None:
+            self.obs_norm.update(obs, min_rate)
 
     def to_net(self, obs: Tensor) -> Tensor:
         """Observations (..., *obs_shape) to network space: symlog vectors, or (..., C, H, W) in +-0.5."""
         if self.pixels:
             return (obs.to(torch.float32) / 255.0 - 0.5).movedim(-1, -3)
         x = obs if obs.dtype == torch.float32 else obs.to(torch.float32)
-        if self.norm:
-            x = (x - self.obs_mean) / self._std()
+        if self.obs_norm is not None:
+            x = self.obs_norm(x)
         return symlog(x)
 
     def from_net(self, x: Tensor) -> Tensor:
         """Inverse of :meth:`to_net` into float observation units (pixels 0..255, channels-last)."""
         if self.pixels:
             return ((x.movedim(-3, -1) + 0.5) * 255.0).clamp(0.0, 255.0)
-        if self.norm:
-            return symexp(x) * self._std() + self.obs_mean
+        if self.obs_norm is not None:
+            return self.obs_norm.inverse(symexp(x))
         return symexp(x)
 
     def forward(self, net_obs: Tensor) -> Tensor:

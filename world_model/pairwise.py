@@ -31,10 +31,10 @@ from torch import Tensor, nn
 from world_model.config import GraphConfig
 from world_model.networks import mlp
 from world_model.normalise import Standardiser
-from world_model.transitions import StateRollout, Transitions
+from world_model.transitions import DeterministicStateModel, Transitions
 
 
-class PairwiseForceModel(nn.Module):
+class PairwiseForceModel(DeterministicStateModel):
     """Antisymmetric pairwise impulses (``dynamics: graph``) or the unstructured MLP baseline.
 
     Args:
@@ -154,39 +154,3 @@ class PairwiseForceModel(nn.Module):
         if float(self.tau0) == 0.0:
             mid = 0.5 * (v + v_next)
             self.tau0.fill_(float(((x_next - x) * mid).sum() / (mid**2).sum().clamp(min=1e-12)))
-
-    def minibatch(self, data: Transitions[Tensor]) -> Transitions[Tensor]:
-        """The transitions (B, ...) as they are: one minibatch."""
-        return data
-
-    def loss(self, batch: Transitions[Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """Standardised squared error of the predicted change of the observation, plus the reward's."""
-        pred = self.step(batch.obs)
-        step_err = (((pred - batch.next_obs) / self.delta_norm.std) ** 2).sum(-1).mean()
-        r_err = ((self._reward(batch.next_obs) - batch.reward) / self.reward_norm.std) ** 2
-        total = step_err + r_err.mean()
-        return total, {
-            "wm/loss": float(total.detach()),
-            "wm/step_loss": float(step_err.detach()),
-            "wm/reward_loss": float(r_err.detach().mean()),
-        }
-
-    def rollout(
-        self, obs: Tensor, actions: Tensor, *, particles: int, generator: torch.Generator | None = None
-    ) -> StateRollout:
-        """Deterministic rollout from (N, 2 N d) for H = ``actions.shape[1]`` steps, repeated for the
-        ``particles`` axis: :class:`StateRollout` (P, N, H, ...)."""
-        N, H = actions.shape[:2]
-        was_training = self.training
-        self.eval()
-        states, rewards = [], []
-        state = obs
-        with torch.no_grad():
-            for _ in range(H):
-                state = self.step(state)
-                states.append(state)
-                rewards.append(self._reward(state))
-        self.train(was_training)
-        s = torch.stack(states, 1).unsqueeze(0).expand(particles, N, H, self.obs_dim)
-        r = torch.stack(rewards, 1).unsqueeze(0).expand(particles, N, H)
-        return StateRollout(s, r, torch.ones_like(r))

@@ -1,4 +1,11 @@
-"""Named world-model sizes: ``tiny`` (tests), ``small`` (CPUs), ``S`` and ``M`` (DreamerV3 sizes, GPUs)."""
+"""Named world-model sizes, each a complete value read top to bottom.
+
+``cpu`` is the class defaults (:class:`WorldModelConfig`), the world model of ``scripts.dream``'s default
+``cpu`` preset. Every other preset writes out each field where it differs from them: ``tiny`` (tests,
+``scripts.fit_world_model --preset tiny``), ``small`` (``scripts.fit_world_model``'s default), ``S`` and
+``M`` (DreamerV3 sizes, GPUs). Those four weigh terminal records like the others in the continue head's
+loss (the ``cpu`` model weighs them 10x).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from envs.errors import UserError
 from world_model.config import (
     EncoderConfig,
     HeadsConfig,
+    LossConfig,
     OptimConfig,
     RSSMConfig,
     WorldModelConfig,
@@ -16,27 +24,35 @@ PRESETS: dict[str, WorldModelConfig] = {
         rssm=RSSMConfig(deter=32, hidden=32, stoch=4, classes=4),
         encoder=EncoderConfig(mlp_units=32, mlp_layers=1, cnn_depth=4),
         heads=HeadsConfig(units=32, layers=1, bins=63),
+        loss=LossConfig(terminal_weight=1.0),
         optim=OptimConfig(lr=1e-3),
     ),
-    "small": WorldModelConfig(),
+    "cpu": WorldModelConfig(),
+    "small": WorldModelConfig(
+        rssm=RSSMConfig(deter=256, stoch=16, classes=16),
+        heads=HeadsConfig(bins=255),
+        loss=LossConfig(terminal_weight=1.0),
+    ),
     "S": WorldModelConfig(
         rssm=RSSMConfig(deter=512, hidden=512, stoch=32, classes=32),
         encoder=EncoderConfig(mlp_units=512, mlp_layers=2, cnn_depth=32),
-        heads=HeadsConfig(units=512, layers=2),
+        heads=HeadsConfig(units=512, layers=2, bins=255),
+        loss=LossConfig(terminal_weight=1.0),
         optim=OptimConfig(lr=1e-4, grad_clip=1000.0),
     ),
     "M": WorldModelConfig(
         rssm=RSSMConfig(deter=1024, hidden=640, stoch=32, classes=32),
         encoder=EncoderConfig(mlp_units=640, mlp_layers=3, cnn_depth=48),
-        heads=HeadsConfig(units=640, layers=3),
+        heads=HeadsConfig(units=640, layers=3, bins=255),
+        loss=LossConfig(terminal_weight=1.0),
         optim=OptimConfig(lr=1e-4, grad_clip=1000.0),
     ),
 }
-"""The presets by name. ``small`` equals the defaults of :class:`WorldModelConfig`."""
+"""The presets by name. ``cpu`` equals the defaults of :class:`WorldModelConfig`."""
 
 
 def world_model_preset(name: str) -> WorldModelConfig:
-    """Return the world-model config called ``name`` (``tiny``, ``small``, ``S`` or ``M``).
+    """Return the world-model config called ``name`` (``tiny``, ``cpu``, ``small``, ``S`` or ``M``).
 
     Raises:
         UserError: for an unknown name.

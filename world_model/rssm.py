@@ -18,7 +18,7 @@ stream differs from step-by-step draws).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -100,8 +100,7 @@ class RSSM(nn.Module):
         self.post_embed = nn.Linear(embed_dim, cfg.hidden)
         self.post_norm = nn.LayerNorm(cfg.hidden)
         self.post_out = nn.Linear(cfg.hidden, self.stats_dim)
-        self._compiled_post_step: Callable[..., tuple[Tensor, ...]] | None = None
-        self._compiled_prior_step: Callable[..., tuple[Tensor, ...]] | None = None
+        self._compiled_step: Callable[..., tuple[Tensor, ...]] | None = None
 
     def initial(self, batch_size: int) -> RSSMState:
         """All-zero state for ``batch_size`` rows (also the state after a reset)."""
@@ -187,82 +186,33 @@ class RSSM(nn.Module):
         post_in = LoopLinear(emb_in, self.post_deter.weight)
         post_out = LoopLinear(self.post_out.bias.expand(T, B, -1), self.post_out.weight)
         noise = self._noise(T, B, embed.device)
-        step = self._compiled_post_step or self._post_step
         # Rows reset only at steps where some is_first is set: one sync instead of two ops per step.
-        resets = is_first.any(0).tolist()
         keeps = keep.t().unsqueeze(-1).unbind(0)  # (B, 1) per step
-        h, z = state.deter, state.stoch
-        deters, stochs, dists = [], [], []
-        for t in range(T):
-            if resets[t]:
-                h, z = h * keeps[t], z * keeps[t]
-            h_in, z_in = h, z
-            h, z, dist, x, s = step(
-                h,
-                z,
-                noise[t],
-                gru_in.bases[t],
-                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
-                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
-                post_in.bases[t],
-                post_out.bases[t],
-                gru_in.wts[0],
-                cell_x.weights[0],
-                cell_h.weights[0],
-                post_in.wts[0],
-                post_out.wts[0],
-            )
-            gru_in.note(z_in)
-            cell_x.note(x)
-            cell_h.note(h_in)
-            post_in.note(h)
-            post_out.note(s)
-            deters.append(h)
-            stochs.append(z)
-            dists.append(dist)
-        for lin in (gru_in, cell_x, cell_h, post_in, post_out):
-            lin.close()
+        resets = [k if first else None for k, first in zip(keeps, is_first.any(0).tolist(), strict=True)]
+        deters, stochs, dists, _ = self._unroll(
+            state.deter,
+            state.stoch,
+            noise,
+            gru_in,
+            cell_x,
+            cell_h,
+            post_in,
+            post_out,
+            posterior=True,
+            resets=resets,
+        )
         return RSSMState(torch.stack(deters, 1), torch.stack(stochs, 1), self._stats(torch.stack(dists, 1)))
 
-    def _post_step(
-        self,
-        h: Tensor,
-        z: Tensor,
-        noise: Tensor,
-        gru_base: Tensor,
-        bias_x: Tensor,
-        bias_h: Tensor,
-        post_base: Tensor,
-        out_base: Tensor,
-        wt_z: Tensor,
-        w_x: Tensor,
-        w_h: Tensor,
-        wt_post: Tensor,
-        wt_out: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """One posterior step on prepared weights (``wt_*`` transposed): a function of tensors only, which
-        :meth:`compile_steps` compiles.
-
-        Returns:
-            (h, z, the distribution of z, the GRU input x, the posterior's hidden layer s).
-        """
-        x = F.silu(_layer_norm(torch.addmm(gru_base, z, wt_z), self.in_norm))
-        h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
-        s = F.silu(_layer_norm(torch.addmm(post_base, h, wt_post), self.post_norm))
-        z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
-        return h, z, dist, x, s
-
     def compile_steps(self, **options: Any) -> None:
-        """Compile the step functions of :meth:`observe` and :meth:`imagine`: ``torch.compile(**options)``.
+        """Compile the step function of :meth:`observe` and :meth:`imagine`: ``torch.compile(**options)``.
 
         Their shapes are fixed within a run (batch, imagination starts), so ``mode="reduce-overhead"``
         (CUDA graphs) applies on a GPU.
         """
-        self._compiled_post_step = torch.compile(self._post_step, **options)
-        self._compiled_prior_step = torch.compile(self._prior_step, **options)
+        self._compiled_step = torch.compile(self._step, **options)
 
     def obs_step(self, state: RSSMState | None, action: Tensor, embed: Tensor, is_first: Tensor) -> RSSMState:
-        """One posterior step (the maths of one step of :meth:`observe`), for acting.
+        """One posterior step (the :meth:`_step` of :meth:`observe`, uncompiled), for acting.
 
         Args:
             state: (B, ...) previous state, or ``None`` for zeros.
@@ -276,12 +226,25 @@ class RSSM(nn.Module):
         if state is None:
             state = self.initial(embed.shape[0])
         keep = (~is_first).to(embed.dtype).unsqueeze(-1)  # (B, 1)
-        h, z = state.deter * keep, state.stoch * keep
-        x = torch.addmm(self.in_action(action * keep), z, self.in_stoch.weight.t())
-        h = self.cell(F.silu(_layer_norm(x, self.in_norm)), h)
-        x = torch.addmm(self.post_embed(embed), h, self.post_deter.weight.t())
-        raw = self.post_out(F.silu(_layer_norm(x, self.post_norm)))
-        z, dist = self._sample(raw, None)
+        cell = self.cell
+        h, z, dist, _, _ = self._step(
+            state.deter * keep,
+            state.stoch * keep,
+            None,
+            None,
+            self.in_action(action * keep),
+            cell.bias_ih,
+            cell.bias_hh,
+            self.post_embed(embed),
+            self.post_out.bias,
+            None,
+            self.in_stoch.weight.t(),
+            cell.weight_ih,
+            cell.weight_hh,
+            self.post_deter.weight.t(),
+            self.post_out.weight.t(),
+            True,
+        )
         return RSSMState(h, z, self._stats(dist))
 
     def imagine(
@@ -299,8 +262,7 @@ class RSSM(nn.Module):
         """
         h, z = start.deter, start.stoch
         N, H = h.shape[0], horizon
-        deters, stochs, dists = [h], [z], []
-        actions: list[Tensor] = []
+        deters, stochs = [h], [z]
         policy: Callable[[Tensor], Tensor] | None = None
         if callable(policy_or_actions):
             policy = policy_or_actions
@@ -320,40 +282,11 @@ class RSSM(nn.Module):
         prior_in = LoopLinear(hidden.weight.new_zeros(()).expand(H, N, hidden.out_features), hidden.weight)
         prior_out = LoopLinear(out.bias.expand(H, N, -1), out.weight)
         noise = self._noise(H, N, h.device)
-        step = self._compiled_prior_step or self._prior_step
-        for t in range(H):
-            a = None
-            if policy is not None:
-                a = policy(torch.cat([h, z], -1))
-                actions.append(a)
-            h_in, z_in = h, z
-            h, z, dist, x, s = step(
-                h,
-                z,
-                a,
-                noise[t],
-                gru_in.bases[t],
-                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
-                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
-                prior_in.bases[t],
-                prior_out.bases[t],
-                gru_in.wts[0] if a is not None else None,
-                gru_in.wts[-1],
-                cell_x.weights[0],
-                cell_h.weights[0],
-                prior_in.wts[0],
-                prior_out.wts[0],
-            )
-            gru_in.note(*((a, z_in) if a is not None else (z_in,)))
-            cell_x.note(x)
-            cell_h.note(h_in)
-            prior_in.note(h)
-            prior_out.note(s)
-            deters.append(h)
-            stochs.append(z)
-            dists.append(dist)
-        for lin in (gru_in, cell_x, cell_h, prior_in, prior_out):
-            lin.close()
+        new_deters, new_stochs, dists, actions = self._unroll(
+            h, z, noise, gru_in, cell_x, cell_h, prior_in, prior_out, posterior=False, policy=policy
+        )
+        deters += new_deters
+        stochs += new_stochs
         stats = [start.stats.unsqueeze(1)]
         if dists:
             stats.append(self._stats(torch.stack(dists, 1)))
@@ -368,36 +301,121 @@ class RSSM(nn.Module):
         assert isinstance(hidden, nn.Linear) and isinstance(out, nn.Linear)
         return hidden, out
 
-    def _prior_step(
+    def _unroll(
+        self,
+        h: Tensor,
+        z: Tensor,
+        noise: Sequence[Tensor],
+        gru_in: LoopLinear,
+        cell_x: LoopLinear,
+        cell_h: LoopLinear,
+        hidden_in: LoopLinear,
+        hidden_out: LoopLinear,
+        *,
+        posterior: bool,
+        resets: Sequence[Tensor | None] | None = None,
+        policy: Callable[[Tensor], Tensor] | None = None,
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """The sequential loop of :meth:`observe` (``posterior``) and of :meth:`imagine`: one :meth:`_step`
+        per block of noise, on the loop's prepared layers, whose inputs it notes and which it closes.
+
+        Args:
+            h, z: (B, D), (B, Z) the state before the first step.
+            noise: per step, the random numbers of its latent sample.
+            gru_in: the GRU input's layer: weights [W_z] (the actions' projection in its base) or, with a
+                ``policy``, [W_a, W_z].
+            cell_x, cell_h: the GRU cell's input and hidden weights.
+            hidden_in, hidden_out: the posterior's hidden layer (base: the embeddings' projection) and
+                output layer, or the prior's.
+            posterior: the posterior's LayerNorm on the hidden layer, else the prior's.
+            resets: per step, (B, 1) float 0 / 1 the state is multiplied by before the step, or ``None``.
+            policy: features (B, F) -> actions (B, A), called before each step.
+
+        Returns:
+            Lists over steps: h, z, the distribution of z (as :meth:`_sample` returns it), the policy's
+            actions (empty without a policy).
+        """
+        step = self._compiled_step or self._step
+        cell = self.cell
+        deters, stochs, dists, actions = [], [], [], []
+        for t, eps in enumerate(noise):
+            keep = None if resets is None else resets[t]
+            if keep is not None:
+                h, z = h * keep, z * keep
+            a = None
+            if policy is not None:
+                a = policy(torch.cat([h, z], -1))
+                actions.append(a)
+            h_in, z_in = h, z
+            h, z, dist, x, s = step(
+                h,
+                z,
+                a,
+                eps,
+                gru_in.bases[t],
+                cell_x.bases[t] if cell_x.defer else cell.bias_ih,
+                cell_h.bases[t] if cell_h.defer else cell.bias_hh,
+                hidden_in.bases[t],
+                hidden_out.bases[t],
+                gru_in.wts[0] if a is not None else None,
+                gru_in.wts[-1],
+                cell_x.weights[0],
+                cell_h.weights[0],
+                hidden_in.wts[0],
+                hidden_out.wts[0],
+                posterior,
+            )
+            gru_in.note(*((a, z_in) if a is not None else (z_in,)))
+            cell_x.note(x)
+            cell_h.note(h_in)
+            hidden_in.note(h)
+            hidden_out.note(s)
+            deters.append(h)
+            stochs.append(z)
+            dists.append(dist)
+        for lin in (gru_in, cell_x, cell_h, hidden_in, hidden_out):
+            lin.close()
+        return deters, stochs, dists, actions
+
+    def _step(
         self,
         h: Tensor,
         z: Tensor,
         a: Tensor | None,
-        noise: Tensor,
+        noise: Tensor | None,
         gru_base: Tensor,
         bias_x: Tensor,
         bias_h: Tensor,
-        prior_base: Tensor,
+        hidden_base: Tensor,
         out_base: Tensor,
         wt_a: Tensor | None,
         wt_z: Tensor,
         w_x: Tensor,
         w_h: Tensor,
-        wt_prior: Tensor,
+        wt_hidden: Tensor,
         wt_out: Tensor,
+        posterior: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """One prior step on prepared weights (see :meth:`_post_step`); ``a`` is ``None`` where the
-        action's projection is in ``gru_base`` already (fixed actions).
+        """One posterior or prior step on prepared weights (``wt_*`` transposed): a function of tensors
+        only, which :meth:`compile_steps` compiles; every loop (and :meth:`obs_step`) takes its steps here.
+
+        x = SiLU(LN(gru_base [+ a W_a^T] + z W_z^T)), h' = GRU(x, h), s = SiLU(LN(hidden_base + h' W^T)),
+        z' sampled from out_base + s W_out^T; the LayerNorm of s is the posterior's or the prior's.
+
+        Args:
+            a: the action where its projection is not in ``gru_base`` already (a policy's), else ``None``.
+            noise: the sample's random numbers (``None``: drawn here).
+            posterior: the posterior's LayerNorm, else the prior's.
 
         Returns:
-            (h, z, the distribution of z, the GRU input x, the prior's hidden layer s).
+            (h', z', the distribution of z', the GRU input x, the hidden layer s).
         """
         x = gru_base if a is None or wt_a is None else torch.addmm(gru_base, a, wt_a)
         x = F.silu(_layer_norm(torch.addmm(x, z, wt_z), self.in_norm))
         h = torch.gru_cell(x, h, w_x, w_h, bias_x, bias_h)
-        norm = self.prior_net[1]
+        norm = self.post_norm if posterior else self.prior_net[1]
         assert isinstance(norm, nn.LayerNorm)
-        s = F.silu(_layer_norm(torch.addmm(prior_base, h, wt_prior), norm))
+        s = F.silu(_layer_norm(torch.addmm(hidden_base, h, wt_hidden), norm))
         z, dist = self._sample(torch.addmm(out_base, s, wt_out), noise)
         return h, z, dist, x, s
 

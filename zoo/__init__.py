@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from errors import UserError
+from envs.errors import UserError
 
 Algo = Literal["sac", "td3", "ppo", "crossq", "tqc"]
 """The algorithms the toolkit wraps: stable-baselines3's SAC, TD3, PPO; sb3-contrib's CrossQ and TQC."""

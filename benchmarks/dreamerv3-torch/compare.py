@@ -129,12 +129,15 @@ def build_ours(size: dict[str, int]) -> tuple[Callable[[Any], Any], int]:
     import torch
 
     from agents.dreamer import ActorCriticConfig, DreamerAgent
-    from world_model.config import EncoderConfig, HeadsConfig, RSSMConfig, WorldModelConfig
+    from world_model.config import EncoderConfig, HeadsConfig, LossConfig, RSSMConfig, WorldModelConfig
 
+    # 255 bins, unweighted terminals, their discount, learning rates and clip: the values of the
+    # measurement in README.md (written out since the class defaults became the `cpu` preset's)
     wm = WorldModelConfig(
         rssm=RSSMConfig(deter=size["deter"], hidden=size["hidden"], stoch=32, classes=32),
         encoder=EncoderConfig(mlp_units=size["mlp_units"], mlp_layers=5),
-        heads=HeadsConfig(units=size["units"], layers=2),
+        heads=HeadsConfig(units=size["units"], layers=2, bins=255),
+        loss=LossConfig(terminal_weight=1.0),
     )
     ac = ActorCriticConfig(
         horizon=HORIZON,
@@ -143,6 +146,11 @@ def build_ours(size: dict[str, int]) -> tuple[Callable[[Any], Any], int]:
         layers=2,
         actor_grad="dynamics",
         replay_value=0.0,  # theirs has no critic loss on replayed sequences
+        gamma=0.997,
+        actor_lr=8e-5,
+        critic_lr=8e-5,
+        grad_clip=100.0,
+        critic_bins=255,
     )
     agent = DreamerAgent.build(wm, ac, (OBS_DIM,), ACTION_DIM, device=torch.device("cpu"))
     params = sum(p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters())

@@ -2,7 +2,7 @@
 # The RSSM's training objectives inside scripts.dream (issue 32, item 4): the contrastive (InfoNCE) and the
 # latent (JEPA) objectives on Pendulum, 3 seeds to 10k steps, on the `cpu` suite's protocol (5 deterministic
 # evaluation episodes every 1k steps), one thread per run; the reconstruction objective (the default) is the
-# `dreamer (today)` row of the README's pendulum table (benchmarks/cpu-looks2, same protocol to 20k).
+# `dreamer (today)` row of RESULTS.md's pendulum table (benchmarks/cpu-looks2, same protocol to 20k).
 # Usage: bash benchmarks/objectives-pendulum/run.sh [RUNS]   (finished runs are skipped)
 set -u
 cd "$(dirname "$0")/../.."

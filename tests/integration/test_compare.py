@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from agents.config import RunConfig
+from agents.configs import BaselineConfig, DreamConfig
+from agents.run_dir import CONFIG_FILE, load_config, save_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
 
 
 def write_run(path: Path, env: str, algo: str, seed: int, evals: list[tuple[int, float]]) -> None:
+    """A run directory as scripts.dream (``algo`` dreamer) or scripts.baseline leaves it: the typed
+    config.yaml and eval.csv."""
     path.mkdir(parents=True)
-    (path / "config.yaml").write_text(
-        yaml.safe_dump({"env": env, "algo": algo, "seed": seed, "steps": 20_000})
-    )
+    cfg: RunConfig
+    if algo == "dreamer":
+        cfg = DreamConfig(env=env, seed=seed, steps=20_000)
+    else:
+        cfg = BaselineConfig(env=env, algo=algo, seed=seed, steps=20_000)
+    save_config(cfg, path / CONFIG_FILE)
     rows = [f"{s},{s / 50},5,{r},2.0,{r - 3},{r + 3},200" for s, r in evals]
     (path / "eval.csv").write_text("\n".join([HEADER, *rows]) + "\n")
 
@@ -85,8 +93,8 @@ def test_compare_marks_debug_runs_and_repeated_seeds(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     for name in ("a", "b"):  # two --preset debug Dreamer runs, both seed 0
         write_run(runs / name, "Pendulum-v1", "dreamer", 0, [(200, -1500), (400, -1400)])
-        config = yaml.safe_load((runs / name / "config.yaml").read_text())
-        (runs / name / "config.yaml").write_text(yaml.safe_dump({**config, "preset": "debug"}))
+        config = load_config(DreamConfig, runs / name / CONFIG_FILE)
+        save_config(dataclasses.replace(config, preset="debug"), runs / name / CONFIG_FILE)
     write_run(runs / "sac", "Pendulum-v1", "sac", 0, [(200, -1300), (400, -1200)])
     out = tmp_path / "report"
     proc = run_compare(str(runs), "--out", str(out))
@@ -116,3 +124,22 @@ def test_compare_group_by_folder_separates_variants_of_one_algorithm(tmp_path: P
     assert sorted(algos) == ["base", "wider"]
     assert algos["base"]["budgets"]["10000"]["median"] == -299.5
     assert algos["wider"]["budgets"]["10000"]["median"] == -199.5
+
+
+def test_compare_reads_runs_of_older_versions_and_skips_other_files_with_a_note(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    write_run(runs / "sac" / "seed0", "Pendulum-v1", "sac", 0, [(0, -1200), (20_000, -200)])
+    # written before config.yaml named its class: grouped by the folder that holds it
+    old = runs / "mpc-mppi" / "seed0"
+    write_run(old, "Pendulum-v1", "sac", 0, [(0, -1100), (20_000, -300)])
+    (old / CONFIG_FILE).write_text("env: Pendulum-v1\nseed: 0\nsteps: 20000\nact: planner\nplanner: mppi\n")
+    other = runs / "other-tool" / "seed0"  # a YAML config of another program
+    write_run(other, "Pendulum-v1", "sac", 0, [(0, -1000)])
+    (other / CONFIG_FILE).write_text("config_class: TrainConfig\nenv: Pendulum-v1\n")
+    out = tmp_path / "report"
+    proc = run_compare(str(runs), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    algos = json.loads((out / "report.json").read_text())["envs"]["Pendulum-v1"]["algos"]
+    assert sorted(algos) == ["mpc-mppi", "sac"] and algos["mpc-mppi"]["final"]["values"] == [-300.0]
+    md = (out / "report.md").read_text()
+    assert "names an unknown config class ('TrainConfig')" in md

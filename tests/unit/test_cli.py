@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 
 from agents.cli import help_description, parse_config, parse_options, run_main
 from agents.config import RunConfig
@@ -88,6 +90,54 @@ def test_resume_rules(tmp_path: Path) -> None:
         parse("--resume", "--run-dir", str(run_dir), "--preset", "big")
 
 
+def _dotted_fields(cls: type, prefix: str = "") -> set[str]:
+    """Every field of a (nested) config dataclass by its dotted path (``train.progress``)."""
+    out = set()
+    for f in dataclasses.fields(cls):
+        out.add(prefix + f.name)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            out |= _dotted_fields(type(default), f"{prefix}{f.name}.")
+    return out
+
+
+def test_every_resumable_field_names_a_field_of_a_run_config() -> None:
+    """A name in RESUMABLE_FIELDS that no script's config has (``progress`` of a Dreamer run, which is
+    ``train.progress``) would leave the option refused on --resume."""
+    from agents.cli import RESUMABLE_FIELDS
+    from agents.configs import RUN_CONFIGS
+
+    known = set().union(*(_dotted_fields(cls) for cls in RUN_CONFIGS.values()))
+    assert sorted(RESUMABLE_FIELDS - known) == []
+
+
+def test_resume_may_change_the_progress_bar_threads_and_checkpoint_minutes(tmp_path: Path) -> None:
+    """``scripts.dream --resume --run-dir R --train.no-progress`` (and the fit's ``--no-progress``) resume."""
+    from agents.configs import DREAM_PRESETS, FIT_PRESETS, BaselineConfig, DreamConfig, FitConfig
+
+    dream = tmp_path / "dream"
+    RunDir.open(dataclasses.replace(DREAM_PRESETS["debug"], steps=200, run_dir=dream), algo="dreamer")
+    for flags in (["--train.no-progress"], ["--train.progress", "--threads", "2"]):
+        args = ["--resume", "--run-dir", str(dream), "--steps", "300", *flags]
+        cfg = parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+        assert cfg.train.progress == (flags[0] == "--train.progress") and cfg.steps == 300
+    args = ["--resume", "--run-dir", str(dream), "--train.checkpoint-minutes", "1"]
+    cfg = parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+    assert cfg.train.checkpoint_minutes == 1.0
+    with pytest.raises(UserError, match=r"cannot change train\.batch_size"):
+        args = ["--resume", "--run-dir", str(dream), "--train.batch-size", "3"]
+        parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+
+    fit = tmp_path / "fit"
+    RunDir.open(FitConfig(run_dir=fit), algo="world_model")
+    args = ["--resume", "--run-dir", str(fit), "--no-progress"]
+    assert not parse_config(FitConfig, algo="fit", description="", presets=FIT_PRESETS, args=args).progress
+    baseline = tmp_path / "sac"
+    RunDir.open(BaselineConfig(run_dir=baseline), algo="sac")
+    args = ["--resume", "--run-dir", str(baseline), "--threads", "3"]
+    assert parse_config(BaselineConfig, algo="baseline", description="", args=args).threads == 3
+
+
 def test_resume_needs_an_existing_run_dir(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--resume needs --run-dir"):
         parse("--resume")
@@ -116,7 +166,42 @@ def test_run_main_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
 
     with pytest.raises(RuntimeError):
         run_main(bug)
+    with pytest.raises(FileNotFoundError):  # an OSError that is no refusal of the machine's is a bug too
+        run_main(lambda: open("/nonexistent/dreamkit/file"))  # noqa: SIM115
     run_main(lambda: None)  # success returns normally
+
+
+LESS = "a smaller preset, batch or number of envs needs less"
+
+
+@pytest.mark.parametrize(
+    ("err", "line"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/runs/x/ckpt"),
+            "no space left on the device writing /runs/x/ckpt: free some space, then resume the run",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/runs"),
+            "cannot access /runs: Permission denied",
+        ),
+        (MemoryError(), f"out of host memory: {LESS}"),
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            f"out of GPU memory (CUDA out of memory. Tried to allocate 2.00 GiB): {LESS}",
+        ),
+    ],
+)
+def test_what_the_machine_refuses_is_one_line_with_status_1(
+    err: BaseException, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail() -> None:
+        raise err
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(fail)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == f"error: {line}\n"
 
 
 def test_tyro_mistakes_become_one_line_user_errors() -> None:

@@ -298,9 +298,9 @@ def test_run_main_turns_a_stopped_run_and_a_full_disk_into_one_line(
     )
 
     def other_os_error() -> None:
-        raise OSError(errno.EACCES, "Permission denied")
+        raise OSError(errno.EIO, "Input/output error")
 
-    with pytest.raises(OSError):  # not a full disk: a traceback, as for any bug
+    with pytest.raises(OSError):  # not the machine refusing (disk, permission, memory): a traceback
         run_main(other_os_error)
 
 

@@ -70,3 +70,29 @@ def test_imagine_writes_into_the_runs_videos_without_out(
     assert sheet.shape[1] <= SHEET_WIDTH
     assert list(elsewhere.iterdir()) == []
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_imagine_opens_only_runs_with_an_rssm_world_model(tmp_path: Path) -> None:
+    """scripts.imagine reads the run's typed config (agents.configs.load_run_config, strict) and says in one
+    line why a run has nothing to show."""
+    from agents.configs import BaselineConfig, DreamConfig, FitConfig
+    from agents.run_dir import RunDir
+    from envs.errors import UserError
+    from scripts.imagine import world_model_run
+
+    dream = tmp_path / "dream"
+    RunDir.open(DreamConfig(run_dir=dream), algo="dreamer")
+    assert isinstance(world_model_run(dream), DreamConfig)
+    sac = tmp_path / "sac"
+    RunDir.open(BaselineConfig(run_dir=sac), algo="sac")
+    with pytest.raises(UserError, match="is a BaselineConfig run: it has no world model to imagine with"):
+        world_model_run(sac)
+    fit = tmp_path / "fit"
+    RunDir.open(FitConfig(run_dir=fit, family="ensemble"), algo="world_model")
+    with pytest.raises(UserError, match="fitted a model of the ensemble family"):
+        world_model_run(fit)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.yaml").write_text("env: Hopper-v5\nseed: 0\nsteps: 1000\n")
+    with pytest.raises(UserError, match="names no config class"):
+        world_model_run(old)

@@ -28,7 +28,7 @@ from launch.jobs import (
     lock_held,
 )
 from launch.local import run_local
-from launch.progress import Progress, estimate_eta, format_duration, progress_line
+from launch.progress import Progress, estimate_eta, progress_line
 from launch.ray_backend import RayOptions, failure_reason, import_ray, init_kwargs, mirror_run, task_options
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, build_jobs, check_options
@@ -139,6 +139,11 @@ def test_job_env_sets_threads_only_when_asked() -> None:
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     assert job_env(None).get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS")
+    given = {"OMP_NUM_THREADS": "3", "MUJOCO_GL": "osmesa", "PYTHONPATH": "/elsewhere"}
+    auto = job_env(0, given)  # the run picks its own threads, as --threads 0 does
+    assert not {"OMP_NUM_THREADS", "MKL_NUM_THREADS"} & auto.keys() and auto["MUJOCO_GL"] == "osmesa"
+    assert auto["PYTHONPATH"] == os.pathsep.join((str(ROOT), "/elsewhere"))
+    assert given["OMP_NUM_THREADS"] == "3"  # the caller's mapping is left as it was
 
 
 def test_a_job_waits_for_an_earlier_run_holding_its_lock(
@@ -227,20 +232,19 @@ def test_a_run_stops_when_its_launcher_is_killed(tmp_path: Path) -> None:
 
 def test_progress_line_counts_and_eta(tmp_path: Path) -> None:
     assert estimate_eta(100.0, 300.0, 100.0) == 300.0 and estimate_eta(10.0, 5.0, 0.0) is None
-    assert [format_duration(s) for s in (42, 250, 3900)] == ["42 s", "4 min 10 s", "1 h 05 min"]
     counts = {"done": 2, "failed": 1, "running": 2, "pending": 1}
     assert progress_line(counts, 130, 180) == (  # type: ignore[arg-type]
-        "progress: 3 of 6 done (1 failed), 2 running, 1 pending; 2 min 10 s elapsed, ETA 3 min 00 s"
+        "progress: 3 of 6 done (1 failed), 2 running, 1 pending; 0:02:10 elapsed, ETA 0:03:00"
     )
     a, b = make_job(tmp_path, 0), make_job(tmp_path, 1)
     write_evals(b.run_dir, [100])  # b resumes at a third of its budget
     now = [0.0]
     progress = Progress([a, b], clock=lambda: now[0])
-    assert progress.line({}).endswith("0 s elapsed, ETA unknown yet")
+    assert progress.line({}).endswith("0:00:00 elapsed, ETA unknown yet")
     write_evals(a.run_dir, [100])
     now[0] = 60.0  # a third of a's work in 60 s; 2/3 + 2/3 of a job's work left
     assert progress.line({a.name: "running"}) == (
-        "progress: 0 of 2 done, 1 running, 1 pending; 1 min 00 s elapsed, ETA 4 min 00 s"
+        "progress: 0 of 2 done, 1 running, 1 pending; 0:01:00 elapsed, ETA 0:04:00"
     )
     write_evals(a.run_dir, [100, 200, 300])
     write_evals(b.run_dir, [100, 200, 300])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
+from agents.config import RunConfig
+from agents.configs import BaselineConfig, DreamConfig, FitConfig, load_run_config
+from agents.run_dir import CONFIG_FILE, save_config
 from analysis.report import (
     Run,
     algo_label,
@@ -24,9 +27,7 @@ from analysis.report import (
     load_run,
     load_runs,
     mean_return_over,
-    read_scalars,
     read_speed,
-    run_event_files,
     show_path,
     summarize,
     to_json,
@@ -36,6 +37,7 @@ from analysis.report import (
     wall_budget,
 )
 from envs.errors import UserError
+from zoo import Sb3Options
 
 HEADER = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
 
@@ -45,21 +47,21 @@ def make_run(
     name: str,
     *,
     env: str = "Pendulum-v1",
-    algo: str | None = "sac",
+    algo: str = "sac",
     seed: int = 0,
     steps: int = 20_000,
     evals: list[tuple[float, float]] | None = None,
     extra: dict | None = None,
     seconds_per_step: float = 0.01,
 ) -> Path:
-    """A run directory with config.yaml and (unless evals is None) eval.csv rows (step, return), evaluated
-    at ``step x seconds_per_step`` seconds of wall time."""
+    """A run directory with the config.yaml its script writes (``algo``: ``dreamer`` for scripts.dream, else
+    a scripts.baseline algorithm; ``extra``: more fields) and (unless evals is None) eval.csv rows (step,
+    return), evaluated at ``step x seconds_per_step`` seconds of wall time."""
     path = root / name
     path.mkdir(parents=True)
-    cfg: dict = {"env": env, "steps": steps, "seed": seed, **(extra or {})}
-    if algo is not None:
-        cfg["algo"] = algo
-    (path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    fields: dict = {"env": env, "steps": steps, "seed": seed, **(extra or {})}
+    cfg = DreamConfig(**fields) if algo == "dreamer" else BaselineConfig(algo=algo, **fields)
+    save_config(cfg, path / CONFIG_FILE)
     if evals is not None:
         rows = [HEADER] + [f"{s},{s * seconds_per_step},10,{r},1.0,{r - 1},{r + 1},200" for s, r in evals]
         (path / "eval.csv").write_text("\n".join(rows) + "\n")
@@ -76,7 +78,7 @@ def run_of(step: list[float], ret: list[float], *, algo: str = "a", target: int 
         step=np.array(step, dtype=float),
         wall_time=np.array(step, dtype=float) / 10,
         returns=np.array(ret, dtype=float),
-        config={},
+        config=RunConfig(),
     )
 
 
@@ -158,34 +160,88 @@ def test_eval_columns_skip_broken_rows_and_keeps_last_duplicate(tmp_path: Path) 
         eval_columns(bad)
 
 
-def test_algo_label_from_config_planner_and_directory(tmp_path: Path) -> None:
-    run_dir = tmp_path / "Pendulum-v1" / "dreamer" / "0-20260101-000000"
-    assert algo_label({"algo": "sac"}, run_dir) == "sac"
-    assert algo_label({"algo": "crossq", "hp": {"critic_arch": None}}, run_dir) == "crossq"
-    assert algo_label({"algo": "crossq", "hp": {"critic_arch": [1024, 1024]}}, run_dir) == "crossq-1024"
-    assert algo_label({"algo": "sac", "hp": {"critic_arch": [512, 256]}}, run_dir) == "sac-512x256"
-    assert algo_label({}, run_dir) == "dreamer"
-    assert algo_label({"act": "policy"}, tmp_path / "custom" / "dir") == "dreamer"
-    assert algo_label({"act": "planner", "planner": "mppi"}, run_dir) == "mpc-mppi"
-    assert (
-        algo_label({"act": "planner", "planner": "mppi", "planner_prior": True}, run_dir) == "mpc-mppi-prior"
-    )
-    assert algo_label({"act": "planner", "planner": "cem", "planner_prior": False}, run_dir) == "mpc-cem"
-    assert algo_label({"agent": {"act": "planner", "planner": {"name": "cem"}}}, run_dir) == "mpc-cem"
+def test_algo_label_from_the_config_class(tmp_path: Path) -> None:
+    run_dir = tmp_path / "Pendulum-v1" / "world_model" / "0-20260101-000000"
+    assert algo_label(BaselineConfig(algo="sac"), run_dir) == "sac"
+    assert algo_label(BaselineConfig(algo="crossq", hp=Sb3Options(critic_arch=None)), run_dir) == "crossq"
+    wide = Sb3Options(critic_arch=(1024, 1024))
+    assert algo_label(BaselineConfig(algo="crossq", hp=wide), run_dir) == "crossq-1024"
+    narrow = Sb3Options(critic_arch=(512, 256))
+    assert algo_label(BaselineConfig(algo="sac", hp=narrow), run_dir) == "sac-512x256"
+    assert algo_label(DreamConfig(), tmp_path / "custom" / "dir") == "dreamer"
+    assert algo_label(DreamConfig(act="planner", planner="mppi"), run_dir) == "mpc-mppi"
+    prior = DreamConfig(act="planner", planner="mppi", planner_prior=True)
+    assert algo_label(prior, run_dir) == "mpc-mppi-prior"
+    assert algo_label(DreamConfig(act="planner", planner="cem"), run_dir) == "mpc-cem"
+    acting_with_its_actor = DreamConfig(planner="cem", planner_prior=True)
+    assert algo_label(acting_with_its_actor, run_dir) == "dreamer"
+    # a world-model fit, or a config written before its class was recorded: the folder that holds the run
+    assert algo_label(FitConfig(), run_dir) == "world_model"
+    assert algo_label(RunConfig(), tmp_path / "runs" / "Hopper-v5" / "sac" / "seed0") == "sac"
 
 
-def test_load_run_reads_python_tagged_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "r"
-    path.mkdir()
-    (path / "config.yaml").write_text(
-        "env: Hopper-v5\nseed: 3\nsteps: 1000\nalgo: ppo\n"
-        "run_dir: !!python/object/apply:pathlib.PosixPath [runs, x]\n"
-    )
-    run = load_run(path)
+def test_every_benchmark_agent_reads_back_as_its_label(tmp_path: Path) -> None:
+    """scripts.benchmark names each run's folder after its agent; the report must group it so from the
+    config the agent's script writes, wherever the run lies."""
+    from agents.cli import parse_config
+    from agents.configs import DREAM_PRESETS
+    from scripts.benchmark import AGENTS
+
+    for label, (module, *args) in AGENTS.items():
+        cfg: RunConfig
+        if module == "scripts.dream":
+            cfg = parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+        else:
+            assert module == "scripts.baseline"
+            cfg = parse_config(BaselineConfig, algo="baseline", description="", args=args)
+        run = tmp_path / label / "elsewhere"
+        run.mkdir(parents=True)
+        save_config(cfg, run / CONFIG_FILE)
+        assert load_run(run).algo == label
+
+
+def test_load_run_reads_the_typed_config_and_files_of_older_versions(tmp_path: Path) -> None:
+    typed = make_run(tmp_path, "typed", env="Hopper-v5", algo="ppo", seed=3, steps=1000)
+    run = load_run(typed)
+    assert isinstance(run.config, BaselineConfig) and run.config.algo == "ppo"
     assert (run.env, run.algo, run.seed, run.target_steps, len(run.step)) == ("Hopper-v5", "ppo", 3, 1000, 0)
     assert not run.finished
-    with pytest.raises(UserError, match=r"no config\.yaml"):
+    # A field removed or renamed since the run: the report reads the rest (a tool that rebuilds the run
+    # does not: tests/unit/test_run_dir.py).
+    text = (typed / CONFIG_FILE).read_text().replace("\nhp:\n", "\nhp:\n  retired_option: 2\n")
+    (typed / CONFIG_FILE).write_text(text + "retired_flag: true\n")
+    assert load_run(typed).algo == "ppo"
+    # Written before config.yaml named its class (2026-11-29): the fields every script shares, grouped by
+    # the folder that holds the run (runs/<env>/<algo>/<seed>-<time>, or a suite's <env>/<agent>/seed<k>).
+    old = tmp_path / "Hopper-v5" / "mpc-mppi" / "0-20261128-120000"
+    old.mkdir(parents=True)
+    (old / CONFIG_FILE).write_text("env: Hopper-v5\nseed: 2\nsteps: 500\npreset: cpu\nact: planner\n")
+    run = load_run(old)
+    assert type(run.config) is RunConfig and run.preset == "cpu"
+    assert (run.env, run.algo, run.seed, run.target_steps) == ("Hopper-v5", "mpc-mppi", 2, 500)
+    with pytest.raises(UserError, match=r"is not a run directory \(no config\.yaml\)"):
         load_run(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("env: Hopper-v5\nrun_dir: !!python/object/apply:pathlib.PosixPath [x]\n", "cannot read config"),
+        ("- env\n", "does not hold a mapping"),
+        ("seed: 1\nsteps: 300\n", "has no env and names no config class"),
+        ("env: Hopper-v5\nseed: one\n", "seed: expected int"),
+        ("config_class: TrainConfig\nenv: Hopper-v5\n", "names an unknown config class ('TrainConfig')"),
+    ],
+)
+def test_a_config_of_another_tool_is_one_line_and_skipped(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "r"
+    path.mkdir()
+    (path / CONFIG_FILE).write_text(text)
+    with pytest.raises(UserError, match=re.escape(message)) as err:
+        load_run_config(path, lenient=True)
+    assert "\n" not in str(err.value)
+    runs, skipped = load_runs([path])
+    assert runs == [] and len(skipped) == 1 and message in skipped[0]
 
 
 def test_build_report_groups_budgets_auc_and_notes(tmp_path: Path) -> None:
@@ -328,39 +384,11 @@ def test_read_speed_from_tensorboard_json_and_eval_csv(tmp_path: Path) -> None:
     assert "| preset | device | threads | runs | ms/WM update | peak memory (MB) | overall steps/s |" in md
     assert "| Pendulum-v1 | sac | debug | cpu | - | 1 | 20 | 512 | 100 | 10 |" in md  # threads: not recorded
     # What the run itself recorded wins over the benchmark's view: its preset, resolved device, threads.
-    (run / "config.yaml").write_text(yaml.safe_dump({"env": "Pendulum-v1", "algo": "sac", "preset": "cpu"}))
+    save_config(BaselineConfig(env="Pendulum-v1", steps=20_000, algo="sac", preset="cpu"), run / CONFIG_FILE)
     system = {"devices": ["cuda:0"], "machines": [{"cpu": "X", "cores": 8, "threads": 4}]}
     (run / "system.json").write_text(json.dumps(system))
     md = to_markdown(build_report(load_runs([run])[0], speed=True))
     assert "| Pendulum-v1 | sac | cpu | cuda:0 | 4 | 1 |" in md
-
-
-def test_read_scalars_keeps_file_order_filters_tags_and_survives_a_truncated_file(tmp_path: Path) -> None:
-    import time
-
-    from torch.utils.tensorboard import SummaryWriter
-
-    run = tmp_path / "run"
-    first = SummaryWriter(str(run))
-    for step, v in ((10, 1.0), (20, 2.0)):
-        first.add_scalar("actor/entropy", v, step)
-        first.add_scalar("train/loss", 9.0, step)
-    first.close()
-    time.sleep(1.1)  # event file names carry the creation second: the resumed segment sorts after
-    second = SummaryWriter(str(run))  # a resumed run: a second event file in the same directory
-    second.add_scalar("actor/entropy", 5.0, 20)
-    second.add_scalar("actor/entropy", 6.0, 30)
-    second.close()
-    files = run_event_files(run)
-    assert len(files) == 2
-    got = read_scalars(files, lambda tag: tag.startswith("actor/"))
-    assert got == {"actor/entropy": [(10, 1.0), (20, 2.0), (20, 5.0), (30, 6.0)]}
-    # A run killed mid-write: the points before the cut are kept, the rest of the files still read.
-    data = files[0].read_bytes()
-    files[0].write_bytes(data[: len(data) - 7])
-    got = read_scalars(files)
-    assert got["actor/entropy"][-2:] == [(20, 5.0), (30, 6.0)]
-    assert (10, 1.0) in got["actor/entropy"] and got["train/loss"][0] == (10, 9.0)
 
 
 def test_speed_columns_have_titles_for_people() -> None:

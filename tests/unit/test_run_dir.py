@@ -151,6 +151,41 @@ def test_resume_refuses_a_config_missing_fields(tmp_path: Path) -> None:
     assert load_config(DreamConfig, run / "config.yaml").agent.replay_value == 0.3  # analysis may read it
 
 
+def test_load_run_config_is_strict_for_rebuilding_a_run_and_lenient_for_looking_at_it(tmp_path: Path) -> None:
+    """One reader of config.yaml, through the class it names: strict for tools that rebuild the run's
+    parts, lenient (fields since removed left out, files from before the class was recorded read as the
+    shared fields) for reports; one-line errors for what is not a run."""
+    from agents.configs import BaselineConfig, load_run_config
+    from agents.run_dir import load_shared_fields
+
+    run = tmp_path / "sac"
+    cfg = BaselineConfig(env="Hopper", algo="td3", seed=2, steps=5000, run_dir=run)
+    RunDir.open(cfg, algo="td3")
+    assert load_run_config(run) == cfg == load_run_config(run, lenient=True)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["hp"]["retired"] = 1  # fields a later version no longer has
+    saved["retired_too"] = [1, 2]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.raises(UserError, match="does not match BaselineConfig: unknown fields retired_too"):
+        load_run_config(run)
+    assert load_run_config(run, lenient=True) == cfg
+    assert load_config(BaselineConfig, run / "config.yaml", drop_unknown=True) == cfg
+
+    old = tmp_path / "old"  # written before config.yaml named its class
+    old.mkdir()
+    (old / "config.yaml").write_text("env: Hopper-v5\nseed: 1\nsteps: 300\nalgo: sac\nhp: {gamma: 0.9}\n")
+    with pytest.raises(UserError, match=r"names no config class \(known: DreamConfig, FitConfig, Baseline"):
+        load_run_config(old)
+    shared = load_run_config(old, lenient=True)
+    assert shared == RunConfig(env="Hopper-v5", seed=1, steps=300) == load_shared_fields(old / "config.yaml")
+    with pytest.raises(UserError, match="names its class"):
+        load_shared_fields(run / "config.yaml")
+
+    for path in (tmp_path / "missing", tmp_path):
+        with pytest.raises(UserError, match=r"is not a run directory \(no config\.yaml\)$"):
+            load_run_config(path, lenient=True)
+
+
 @pytest.mark.mujoco
 def test_load_dreamer_rebuilds_the_run_agent_and_refuses_what_is_not_one(tmp_path: Path) -> None:
     """load_dreamer: the agent of a run's checkpoint with its weights and options; one-line errors for a

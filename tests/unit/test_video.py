@@ -177,7 +177,7 @@ def test_imagination_is_open_loop_after_the_context() -> None:
     seen = batch._replace(obs=batch.obs.copy())
     seen.obs[:, k - 1] += 10.0  # what it does see changes its reconstruction and imagination
     assert not np.allclose(imagine_segments(model, seen, context=k).obs[:, k - 1 :], first.obs[:, k - 1 :])
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError, match="context must be between 1"):
         imagine_segments(model, batch, context=0)
 
 
@@ -282,9 +282,20 @@ def test_write_replay_video_from_run_episodes(tmp_path: Path) -> None:
     assert result.kind == "video" and result.frames == 8 and result.mse.shape == (1, 8)
     summary = json.loads((tmp_path / "v.json").read_text())
     assert summary["mse_context_mean"] == pytest.approx(result.mse[:, :2].mean(), abs=1e-5)
-    with pytest.raises(UserError, match="no episode has 13 steps"):
-        write_replay_video(_tiny_model((11,), 3), tmp_path / "episodes", "Hopper", tmp_path / "w.mp4",
-                           VideoConfig(context=3, horizon=10))  # fmt: skip
+    # No stored episode has 13 steps yet: nothing to show (a trainer says so and goes on), nothing written.
+    assert write_replay_video(_tiny_model((11,), 3), tmp_path / "episodes", "Hopper", tmp_path / "w.mp4",
+                              VideoConfig(context=3, horizon=10)) is None  # fmt: skip
+    assert not list(tmp_path.glob("w.*"))
+    assert write_replay_video(_tiny_model((11,), 3), tmp_path / "none", "Hopper", tmp_path / "w.mp4",
+                              cfg) is None  # fmt: skip
+
+
+def test_a_runs_video_options_are_checked_before_it_starts() -> None:
+    from agents.trainer import TrainerConfig
+
+    for bad in ({"video_context": 0}, {"video_horizon": -1}, {"video_segments": 0}):
+        with pytest.raises(UserError, match="video_context >= 1, video_horizon >= 0 and video_segments >= 1"):
+            TrainerConfig(**bad)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------ scripts.imagine

@@ -306,8 +306,8 @@ def test_learns_a_linear_system_far_better_than_trivial(objective: str) -> None:
 def test_presets() -> None:
     from envs.errors import UserError
 
-    assert world_model_preset("small") == WorldModelConfig()
-    sizes = [world_model_preset(n).rssm.deter for n in ("tiny", "small", "S", "M")]
+    assert world_model_preset("cpu") == WorldModelConfig()
+    sizes = [world_model_preset(n).rssm.deter for n in ("tiny", "cpu", "small", "S", "M")]
     assert sizes == sorted(sizes)
     with pytest.raises(UserError, match="unknown world-model preset"):
         world_model_preset("huge")
@@ -322,14 +322,35 @@ def test_running_observation_normalisation() -> None:
     batch = batch._replace(obs=batch.obs * scale + shift)
     model.loss(batch)  # the first training batch sets the statistics
     flat = batch.obs.reshape(-1, 3)
-    torch.testing.assert_close(model.encoder.obs_mean, flat.mean(0))
-    torch.testing.assert_close(model.encoder.obs_var, flat.var(0, unbiased=False))
+    stats = model.encoder.obs_norm
+    assert stats is not None
+    torch.testing.assert_close(stats.mean, flat.mean(0))
+    torch.testing.assert_close(stats.var, flat.var(0, unbiased=False))
     net = model.encoder.to_net(batch.obs)
     assert net.std() < 2.0  # every dimension on the same scale
     torch.testing.assert_close(model.encoder.from_net(net), batch.obs, rtol=1e-4, atol=1e-4)
     model.eval()
     model.loss(batch._replace(obs=batch.obs + 1000.0))  # evaluation does not move the statistics
-    torch.testing.assert_close(model.encoder.obs_mean, flat.mean(0))
+    torch.testing.assert_close(stats.mean, flat.mean(0))
+
+
+def test_checkpoints_with_the_old_observation_statistics_load() -> None:
+    """Checkpoints from before the codec's statistics became a Standardiser name them ``encoder.obs_mean``,
+    ``obs_var``, ``obs_count`` (and so does the latent objective's target encoder)."""
+    torch.manual_seed(0)
+    model = WorldModel(make_cfg("latent"), (3,), 2)
+    model.loss(fake_batch(4, 6, (3,), 2))
+    state = model.state_dict()
+    old = {}
+    for key, value in state.items():
+        for new_name, old_name in (("obs_norm.mean", "obs_mean"), ("obs_norm.var", "obs_var")):
+            key = key.replace(new_name, old_name)
+        old[key.replace("obs_norm.count", "obs_count")] = value
+    assert "encoder.obs_mean" in old and "latent.target.obs_var" in old
+    fresh = WorldModel(make_cfg("latent"), (3,), 2)
+    fresh.load_state_dict(old)
+    for key, value in fresh.state_dict().items():
+        torch.testing.assert_close(value, state[key])
 
 
 def test_continue_loss_weights_terminal_records() -> None:

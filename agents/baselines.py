@@ -37,7 +37,7 @@ family, on top of the algorithm's own defaults. Only the plumbing is ours:
   loads them and continues to ``--steps``;
 - PPO stops at ``--steps`` (SB3 alone would finish the rollout under way, up to ``n_steps x n_envs`` more).
 
-Hyperparameters: the RL-Zoo tables and their resolution for an env live in :mod:`zoo`.
+Hyperparameters: the RL-Zoo tables and their resolution for an env live in :mod:`agents.zoo`.
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ from agents.progress import ProgressLines, format_duration
 from agents.schedule import Schedule
 from agents.signals import StopRequest, stop_signals
 from agents.threads import apply_threads
+from agents.zoo import CONTRIB_ALGOS, OFF_POLICY, Hyperparams, Sb3Options, resolve_hyperparams
 from envs.atomic import atomic_write
 from envs.collector import EPISODE_INFO_KEY
 from envs.episode import StepObs
 from envs.errors import UserError
 from envs.replay import EpisodeWriter
-from zoo import CONTRIB_ALGOS, OFF_POLICY, Hyperparams, Sb3Options, resolve_hyperparams
 
 MODEL_FILE = "model.zip"
 REPLAY_FILE = "replay_buffer.pkl"

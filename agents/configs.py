@@ -19,6 +19,7 @@ from agents.dreamer import ActorCriticConfig
 from agents.mpc import MPCConfig
 from agents.run_dir import CONFIG_FILE, load_config, read_config_class
 from agents.trainer import TrainerConfig
+from agents.zoo import Algo, Sb3Options
 from envs.config import EnvConfig
 from envs.errors import UserError
 from planners import PlannerConfig
@@ -34,7 +35,6 @@ from world_model.config import (
     WorldModelConfig,
 )
 from world_model.presets import world_model_preset
-from zoo import Algo, Sb3Options
 
 if TYPE_CHECKING:
     import torch

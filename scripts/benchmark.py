@@ -66,8 +66,8 @@ from typing import Any, Literal
 from agents.cli import parse_options, run_main
 from analysis.report import build_report, find_run_dirs, load_runs, show_path, write_report
 from envs.errors import UserError
-from launch.jobs import Batch, Job, Task, job_command, job_state, resolved_device
-from launch.local import run_local
+from multirun.jobs import Batch, Job, Task, job_command, job_state, resolved_device
+from multirun.local import run_local
 
 # ----------------------------------------------------------------------------------------------------
 # The protocol: plain tables.
@@ -351,7 +351,7 @@ def run_jobs(cfg: BenchmarkConfig, jobs: Sequence[Job]) -> Batch:
     """Run ``jobs`` on the configured backend."""
     if cfg.backend == "local":
         return run_local(jobs, device=cfg.device)
-    from launch.ray_backend import RayOptions, run_on_ray
+    from multirun.ray_backend import RayOptions, run_on_ray
 
     opts = RayOptions(cfg.address, cfg.jobs, cfg.cpus_per_run, cfg.gpus_per_run, cfg.max_retries)
     return run_on_ray(jobs, opts=opts, device=cfg.device, root=cfg.root, out=cfg.out.resolve())
@@ -368,7 +368,7 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
             print(f"{state:7s} {shlex.join(job_command(job, state, cfg.device)[1:])}")
         return 0
     if cfg.backend == "ray" and not cfg.report_only:
-        from launch.ray_backend import import_ray
+        from multirun.ray_backend import import_ray
 
         import_ray()  # before anything is written: a missing Ray is a one-line error
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -381,7 +381,7 @@ def run_suite(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
         print("interrupted: the runs checkpointed; run the same command again to resume")
         return 130
     if cfg.storage is not None:
-        from launch.ray_backend import mirror_run
+        from multirun.ray_backend import mirror_run
 
         for job in jobs:  # runs finished in an earlier invocation, not yet in --out
             if job.run_dir.is_dir() and not (cfg.out / job.run_dir.relative_to(cfg.root)).exists():

@@ -5,7 +5,7 @@
 
 Needs Ray: ``pip install -e '.[ray]'``. The spec is a YAML file: env, agent, preset, budget, evaluation
 schedule, seeds, the fields to vary (``agent.horizon: [5, 15]``, ``train.train_ratio: {low: 8, high: 64,
-log: true}``), grid or random search, and the scheduler (see ``launch/sweep.py`` for every key). Each
+log: true}``), grid or random search, and the scheduler (see ``multirun/sweep.py`` for every key). Each
 (configuration, seed) is a Tune trial with its own run directory, ``OUT/runs/<env>/<agent>/<field=value,
 ...>/seed<S>``, and log, ``OUT/logs/``; it reports every evaluation to Tune as it is written, so ASHA
 compares trials at equal env steps. Every trial's arguments are checked against the agent's config before
@@ -35,8 +35,8 @@ from agents.cli import parse_options, run_main
 from analysis.report import load_runs
 from analysis.sweep import Trial, summarize_sweep, sweep_json, sweep_markdown
 from envs.errors import UserError
-from launch.jobs import Job, job_command, job_state
-from launch.sweep import SweepSpec, load_spec, sweep_jobs
+from multirun.jobs import Job, job_command, job_state
+from multirun.sweep import SweepSpec, load_spec, sweep_jobs
 from scripts.benchmark import AGENTS, COST_PER_STEP, machine_description
 
 
@@ -45,7 +45,7 @@ class SweepConfig:
     """Command-line options of ``scripts.sweep``."""
 
     spec: Path
-    """The sweep spec (YAML; keys in launch/sweep.py)."""
+    """The sweep spec (YAML; keys in multirun/sweep.py)."""
     out: Path = Path("sweep")
     """Output folder: runs/, logs/, tune/, sweep.md, sweep.json."""
     jobs: int | None = None
@@ -108,7 +108,7 @@ def collect(
     trials: Sequence[tuple[dict[str, Any], Job]], errors: dict[str, str], root: Path, out: Path
 ) -> list[Trial]:
     """Each trial's run read back (mirrored from ``root`` into ``out`` first when they differ)."""
-    from launch.ray_backend import mirror_run
+    from multirun.ray_backend import mirror_run
 
     result = []
     for point, job in trials:
@@ -130,7 +130,7 @@ def run_sweep(cfg: SweepConfig, argv: Sequence[str]) -> int:
     spec = load_spec(cfg.spec)
     if spec.agent not in AGENTS:
         raise UserError(f"unknown agent {spec.agent}; choose from {', '.join(AGENTS)}")
-    from launch.ray_backend import RayOptions, import_ray
+    from multirun.ray_backend import RayOptions, import_ray
 
     opts = RayOptions(cfg.address, cfg.jobs, cfg.cpus_per_run, cfg.gpus_per_run, cfg.max_retries)
     trials = [(point, _with_cost(job)) for point, job in sweep_jobs(spec, AGENTS[spec.agent], cfg.root)]
@@ -149,7 +149,7 @@ def run_sweep(cfg: SweepConfig, argv: Sequence[str]) -> int:
     backend = "none (--report-only)"
     if not cfg.report_only:
         import_ray("scripts.sweep")
-        from launch.sweep import run_tune
+        from multirun.sweep import run_tune
 
         ends, backend = run_tune(
             spec, [job for _, job in trials], opts=opts, device=cfg.device, storage=cfg.root

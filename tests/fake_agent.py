@@ -1,4 +1,4 @@
-"""A stand-in agent script for tests of the runners (scripts.benchmark, launch): no learning, seconds."""
+"""A stand-in agent script for tests of the runners (scripts.benchmark, multirun): no learning, seconds."""
 
 FAKE_AGENT = '''
 """A stand-in agent script: writes config.yaml, eval.csv and a checkpoint like the real ones."""

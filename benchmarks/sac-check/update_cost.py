@@ -27,8 +27,8 @@ import torch
 from agents.baselines import build_model
 from agents.config import RunConfig
 from agents.threads import cpu_model
+from agents.zoo import Sb3Options, resolve_hyperparams
 from envs import resolve_env_id
-from zoo import Sb3Options, resolve_hyperparams
 
 VARIANTS: dict[str, tuple[str, Sb3Options]] = {
     "sac": ("sac", Sb3Options()),

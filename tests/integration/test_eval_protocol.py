@@ -13,8 +13,8 @@ import pytest
 import agents.evaluation
 from agents.baselines import train_baseline
 from agents.config import RunConfig
+from agents.zoo import Sb3Options
 from envs.seeds import eval_seed
-from zoo import Sb3Options
 
 ENV = "Pendulum"
 

@@ -18,7 +18,7 @@ from agents.checkpoint import list_checkpoints, load_checkpoint
 from agents.configs import BaselineConfig
 from agents.evaluation import read_eval_csv
 from agents.trainer import Trainer
-from zoo import Sb3Options
+from agents.zoo import Sb3Options
 
 STEPS, STOP_AT = 400, 250
 

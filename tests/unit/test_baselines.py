@@ -19,9 +19,9 @@ from agents.baselines import (
     save_sb3_checkpoint,
 )
 from agents.config import RunConfig
+from agents.zoo import Sb3Options, env_family, resolve_hyperparams, zoo_hyperparams
 from envs.episode import StepObs
 from envs.errors import UserError
-from zoo import Sb3Options, env_family, resolve_hyperparams, zoo_hyperparams
 
 
 def test_env_family_strips_version_only() -> None:

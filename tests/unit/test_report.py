@@ -13,6 +13,7 @@ import pytest
 from agents.config import RunConfig
 from agents.configs import BaselineConfig, DreamConfig, FitConfig, load_run_config
 from agents.run_dir import CONFIG_FILE, save_config
+from agents.zoo import Sb3Options
 from analysis.report import (
     Run,
     algo_label,
@@ -37,7 +38,6 @@ from analysis.report import (
     wall_budget,
 )
 from envs.errors import UserError
-from zoo import Sb3Options
 
 HEADER = "step,wall_time,episodes,return_mean,return_std,return_min,return_max,length_mean"
 

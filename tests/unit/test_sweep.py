@@ -11,7 +11,7 @@ import pytest
 from analysis.report import Run
 from analysis.sweep import Trial, summarize_sweep, sweep_json, sweep_markdown
 from envs.errors import UserError
-from launch.sweep import Range, param_flags, parse_spec, points, sweep_jobs, variant_name
+from multirun.sweep import Range, param_flags, parse_spec, points, sweep_jobs, variant_name
 from scripts.sweep import check_arguments
 
 SPEC: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""The hyperparameter tables of ``zoo`` against the RL Baselines3 Zoo release they were taken from.
+"""The hyperparameter tables of ``agents.zoo`` against the RL Baselines3 Zoo release they were taken from.
 
 The reference is the rl-zoo3 wheel itself, fetched from PyPI by ``pip download`` into a cache folder the
 first time (``.cache/rl-zoo3/``, git-ignored; PyPI is reachable on our machines and in CI) and checked
@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-import zoo
-from zoo import MUJOCO_LOCOMOTION, MUJOCO_OTHER, TABLES, ZOO_VERSION, env_family
+from agents import zoo
+from agents.zoo import MUJOCO_LOCOMOTION, MUJOCO_OTHER, TABLES, ZOO_VERSION, env_family
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "rl-zoo3"
 WHEEL = f"rl_zoo3-{ZOO_VERSION}-py3-none-any.whl"
@@ -85,7 +85,7 @@ def upstream(algo: str) -> dict[str, dict[str, Any]]:
 
 
 def as_entry(raw: dict[str, Any]) -> dict[str, Any]:
-    """A Zoo entry in the shape of :class:`zoo.ZooEntry`: constructor kwargs, n_envs, normalize, noise."""
+    """A Zoo entry in the shape of :class:`agents.zoo.ZooEntry`: kwargs, n_envs, normalize, noise."""
     kwargs = {k: v for k, v in raw.items() if k not in NOT_HYPERPARAMETERS}
     n_envs = kwargs.pop("n_envs", 1)
     normalize = kwargs.pop("normalize", False)
@@ -156,7 +156,7 @@ def test_resolved_hyperparams_name_their_zoo_entry() -> None:
 
 def test_the_library_defaults_the_tables_rely_on() -> None:
     """Values the toolkit assumes where a Zoo entry is silent: warm-up 100, PPO rollouts of 2048, and the
-    network widths of :data:`zoo.DEFAULT_NET_ARCH`."""
+    network widths of :data:`agents.zoo.DEFAULT_NET_ARCH`."""
     import gymnasium as gym
     from sb3_contrib import TQC, CrossQ
     from stable_baselines3 import PPO, SAC, TD3

@@ -45,7 +45,7 @@ import yaml
 
 from agents.evaluation import read_eval_csv
 from envs.errors import UserError
-from launch.jobs import Job, JobProcess, RunKilledError, Task
+from multirun.jobs import Job, JobProcess, RunKilledError, Task
 
 TAIL_S = 1.0
 """Seconds between reads of a running trial's eval.csv."""
@@ -309,14 +309,14 @@ def run_tune(
     Args:
         spec: The sweep.
         jobs: Its trials.
-        opts: :class:`launch.ray_backend.RayOptions` (address, jobs, resources, retries).
+        opts: :class:`multirun.ray_backend.RayOptions` (address, jobs, resources, retries).
         device: ``--device`` for every trial (None: the scripts' own).
         storage: Tune's experiment folder goes to ``storage / "tune"``.
 
     Returns:
         Each trial's end by job name, and the backend in words.
     """
-    from launch.ray_backend import describe_cluster, start_ray_or_explain
+    from multirun.ray_backend import describe_cluster, start_ray_or_explain
 
     ray, own = start_ray_or_explain(opts)
     try:

@@ -1,4 +1,4 @@
-"""`launch`: job construction, resume detection, locks, the orphan guard, progress, and the Ray options
+"""`multirun`: job construction, resume detection, locks, the orphan guard, progress, and the Ray options
 (resources, retries, init arguments) built without starting Ray."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from envs.errors import UserError
-from launch.jobs import (
+from multirun.jobs import (
     ROOT,
     Job,
     JobProcess,
@@ -27,9 +27,9 @@ from launch.jobs import (
     job_state,
     lock_held,
 )
-from launch.local import run_local
-from launch.progress import Progress, estimate_eta, progress_line
-from launch.ray_backend import RayOptions, failure_reason, import_ray, init_kwargs, mirror_run, task_options
+from multirun.local import run_local
+from multirun.progress import Progress, estimate_eta, progress_line
+from multirun.ray_backend import RayOptions, failure_reason, import_ray, init_kwargs, mirror_run, task_options
 from scripts import benchmark
 from scripts.benchmark import BenchmarkConfig, build_jobs, check_options
 from tests.fake_agent import FAKE_AGENT
@@ -205,14 +205,14 @@ marker = sys.argv[1]
 run = "import signal, sys, time\\n"
 run += "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], 'w').write('term'), sys.exit(0)))\\n"
 run += "open(sys.argv[1], 'w').write('ready')\\ntime.sleep(60)\\n"
-child = [sys.executable, "-m", "launch.child", str(os.getpid()), "--", sys.executable, "-c", run, marker]
+child = [sys.executable, "-m", "multirun.child", str(os.getpid()), "--", sys.executable, "-c", run, marker]
 subprocess.Popen(child)
 time.sleep(60)
 """
 
 
 def test_a_run_stops_when_its_launcher_is_killed(tmp_path: Path) -> None:
-    """launch.child: the run gets SIGTERM (to checkpoint) when the process that started it dies."""
+    """multirun.child: the run gets SIGTERM (to checkpoint) when the process that started it dies."""
     marker = tmp_path / "marker"
     launcher = subprocess.Popen([sys.executable, "-c", ORPHAN, str(marker)], cwd=ROOT)
     try:

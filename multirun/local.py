@@ -1,6 +1,6 @@
 """The local backend: a suite's runs one after another, in this process's machine, no scheduler.
 
-Several runs at once are Ray's job (``launch.ray_backend``, even on one machine); this backend keeps the
+Several runs at once are Ray's job (``multirun.ray_backend``, even on one machine); this backend keeps the
 plain loop. Launchers of the same suite share its runs through the job locks: a run that another launcher
 is running (its lock held) is put off until the runs nobody holds are done, so the same command started
 twice keeps two cores busy. SIGTERM (like Ctrl-C) stops the current run after it has checkpointed, and the
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from agents.signals import sigterm_interrupts
-from launch.jobs import Batch, Job, Outcome, lock_held, run_job, verdict
-from launch.progress import Progress, Status
+from multirun.jobs import Batch, Job, Outcome, lock_held, run_job, verdict
+from multirun.progress import Progress, Status
 
 BACKEND = "local, one run at a time"
 """The backend in words (the report's preamble)."""

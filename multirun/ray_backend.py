@@ -9,7 +9,7 @@
   killed by a signal (``retry_exceptions=[RunKilledError]``); a run that failed by itself (a traceback,
   a bad option) is not. A retry resumes from the run's last checkpoint; the job lock makes it wait
   while a process of an earlier attempt still lives (Ray ends a dead worker's children, and
-  ``launch.child`` sends them SIGTERM). A job that still fails comes back with the reason; nothing is
+  ``multirun.child`` sends them SIGTERM). A job that still fails comes back with the reason; nothing is
   dropped silently.
 - Files: the tasks write run directories under one root, ``--out`` itself, or the shared ``--storage``
   folder that every node mounts at the same path, from which each run is mirrored into ``--out`` as it
@@ -34,7 +34,7 @@ from typing import Any
 
 from agents.signals import sigterm_interrupts
 from envs.errors import UserError
-from launch.jobs import (
+from multirun.jobs import (
     Batch,
     Job,
     Outcome,
@@ -45,7 +45,7 @@ from launch.jobs import (
     run_job,
     verdict,
 )
-from launch.progress import Progress, Status
+from multirun.progress import Progress, Status
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 """How to install Ray with the toolkit (run in its folder)."""

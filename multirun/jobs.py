@@ -1,14 +1,14 @@
 """One run of a suite or a sweep as a supervised subprocess: its command, resume state, lock, measurements.
 
 A :class:`Job` is one ``python -m scripts.dream ...`` / ``python -m scripts.baseline ...`` run with a fixed
-run directory. Whoever executes it (``launch.local`` one after another, ``launch.ray_backend`` as a Ray
-task, ``launch.sweep`` as a Tune trial) goes through :class:`JobProcess`, which
+run directory. Whoever executes it (``multirun.local`` one after another, ``multirun.ray_backend`` as a Ray
+task, ``multirun.sweep`` as a Tune trial) goes through :class:`JobProcess`, which
 
 - takes the job's lock (``<log>.lock``, ``flock``), held by the run's process too, so that a retry of a job
   whose launcher died waits until the orphaned run has checkpointed and stopped;
 - decides under the lock what to do (:func:`job_state`): skip a run whose eval.csv reaches the budget,
   ``--resume`` one with a checkpoint, start over one that died before its first checkpoint;
-- starts the run through ``launch.child`` (it stops with its launcher), appends its output to the log;
+- starts the run through ``multirun.child`` (it stops with its launcher), appends its output to the log;
 - measures wall seconds and peak resident memory, and adds the session to ``bench.json`` in the run
   directory.
 """
@@ -294,7 +294,7 @@ class JobProcess:
             self._log = job.log.open("a")
             self._log.write(f"\n$ {shlex.join(self.command)}\n")
             self._log.flush()
-            guarded = [sys.executable, "-m", "launch.child", str(os.getpid()), "--", *self.command]
+            guarded = [sys.executable, "-m", "multirun.child", str(os.getpid()), "--", *self.command]
             self._start = time.perf_counter()
             self._proc = subprocess.Popen(
                 guarded,

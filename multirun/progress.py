@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 from agents.progress import format_duration
-from launch.jobs import Job, job_progress
+from multirun.jobs import Job, job_progress
 
 Status = Literal["done", "failed", "running", "pending"]
 

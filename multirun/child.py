@@ -1,4 +1,4 @@
-"""Start a run that stops with its launcher: ``python -m launch.child PARENT_PID -- PROGRAM ARGS...``.
+"""Start a run that stops with its launcher: ``python -m multirun.child PARENT_PID -- PROGRAM ARGS...``.
 
 Linux only does anything: the process asks the kernel for SIGTERM when its parent dies
 (``PR_SET_PDEATHSIG``), then becomes ``PROGRAM`` (``execv`` keeps the request, the pid and the open file
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse ``PARENT_PID -- PROGRAM ARGS...``, arm the parent-death signal, exec the program."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 3 or args[1] != "--":
-        print("usage: python -m launch.child PARENT_PID -- PROGRAM [ARGS...]", file=sys.stderr)
+        print("usage: python -m multirun.child PARENT_PID -- PROGRAM [ARGS...]", file=sys.stderr)
         raise SystemExit(2)
     parent, program = int(args[0]), args[2:]
     if sys.platform.startswith("linux"):

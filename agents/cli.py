@@ -33,7 +33,7 @@ import tyro
 from tyro.constructors import ConstructorRegistry, StructConstructorSpec, StructTypeInfo
 
 from agents.config import RunConfig
-from agents.run_dir import CONFIG_FILE, RunStoppedError, load_config
+from agents.run_dir import CONFIG_FILE, RunStoppedError
 from envs.errors import UserError
 
 C = TypeVar("C", bound=RunConfig)
@@ -98,8 +98,9 @@ def parse_config(
 
     Raises:
         UserError: A command line tyro rejects (the message is one line); an option out of range;
-            unknown preset; ``--resume`` without ``--run-dir`` or without a run there; changed fields on
-            resume (the message names them).
+            unknown preset; ``--resume`` without ``--run-dir`` or without a run there; a run another
+            script wrote (the message names the command that resumes it); changed fields on resume (the
+            message names them).
     """
     argv = list(sys.argv[1:] if args is None else args)
     argv, preset_name = _take_preset(argv)
@@ -124,8 +125,10 @@ def parse_config(
     config_file = Path(cfg.run_dir) / CONFIG_FILE
     if not config_file.is_file():
         raise UserError(f"cannot resume: {cfg.run_dir} is not a run directory (no {CONFIG_FILE})")
+    from agents.configs import load_resumed_config  # the one reader of saved configs, old ones included
+
     # fields that do not change what the run computes may be missing from an older file
-    saved = load_config(cls, config_file, complete=True, optional=RESUMABLE_FIELDS | {"preset"})
+    saved = load_resumed_config(cls, config_file, optional=RESUMABLE_FIELDS | {"preset"})
     if saved.preset is None and preset_name is not None:  # a run from before presets were recorded
         saved = dataclasses.replace(saved, preset=preset_name)
     changed = _changed_fields(saved, cfg) if preset_name is not None else set()

@@ -1,23 +1,27 @@
 """The run configs of the scripts, with their named presets, beside the code they configure.
 
-Each script (``scripts.dream``, ``scripts.fit_world_model``, ``scripts.baseline``) parses one of these
-classes from the command line; ``config.yaml`` in a run directory records which one wrote it
+Each script (``scripts.dream``, ``scripts.mpc``, ``scripts.fit_world_model``, ``scripts.baseline``) parses
+one of these classes from the command line; ``config.yaml`` in a run directory records which one wrote it
 (:data:`RUN_CONFIGS`), so tools that open a run never guess.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import tyro
+import yaml
 
 from agents.checkpoint import load_checkpoint
 from agents.config import RunConfig
 from agents.dreamer import ActorCriticConfig
 from agents.mpc import MPCConfig
-from agents.run_dir import CONFIG_FILE, load_config, read_config_class
+from agents.run_dir import CLASS_KEY, CONFIG_FILE, load_config, read_config_class
 from agents.trainer import TrainerConfig
 from agents.zoo import Algo, Sb3Options
 from envs.config import EnvConfig
@@ -34,12 +38,15 @@ from world_model.config import (
     RSSMConfig,
     WorldModelConfig,
 )
+from world_model.evaluation import OpenLoopWindow
 from world_model.presets import world_model_preset
 
 if TYPE_CHECKING:
     import torch
 
     from agents.dreamer import DreamerAgent
+
+C = TypeVar("C", bound=RunConfig)
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,6 @@ class DreamConfig(RunConfig):
     """Actor-critic learned in imagination."""
     train: TrainerConfig = field(default_factory=TrainerConfig)
     """Training loop: prefill, train ratio, batch shape, logging and checkpoint schedule."""
-    act: Literal["policy", "planner"] = "policy"
-    """How actions are chosen in the envs: the learned actor, or a planner over the world model."""
-    planner: Literal["cem", "mppi", "shooting"] = "mppi"
-    """Planner used with --act planner."""
-    plan: PlannerConfig = field(default_factory=PlannerConfig)
-    """Planner settings (with --act planner)."""
-    mpc: MPCConfig = field(default_factory=MPCConfig)
-    """How the MPC agent scores plans and explores (with --act planner)."""
-    planner_value: bool = True
-    """With --act planner: add the critic's value at the planning horizon to the imagined returns."""
-    planner_prior: bool = False
-    """With --act planner: draw a share of the candidates from the actor (TD-MPC2-style policy prior)."""
     amp: bool = False
     """CUDA only: bfloat16 autocast for the forward passes."""
     compile: bool = False
@@ -77,6 +72,45 @@ class DreamConfig(RunConfig):
         super().__post_init__()
         if self.model.loss.energy > 0 and self.envs.obs != "state":
             raise UserError("--model.loss.energy needs state observations (energies come from mapped states)")
+
+
+@dataclass(frozen=True)
+class MPCRunConfig(DreamConfig):
+    """Latent MPC run: the world model of a Dreamer run, actions chosen by a planner over it.
+
+    The planner's objective is the imagined discounted reward, plus the critic's value at the planning
+    horizon (--planner-value), and a share of its candidates may come from the actor (--planner-prior).
+    The actor-critic (--agent.*) is trained only when the planner uses it: either option trains both
+    (the critic learns the value of the actor's imagined behaviour, the actor learns from the critic).
+    Without either, the world model alone learns. --agent.first-looks applies in every case: the
+    planner observes an episode's first observation as the actor would. Its presets are
+    ``scripts.dream``'s (:data:`MPC_PRESETS`).
+    """
+
+    agent: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    """Actor-critic learned in imagination: trained only with --planner-value or --planner-prior;
+    agent.first-looks sets how the planner observes an episode's first observation in every case."""
+    planner: Literal["cem", "mppi", "shooting"] = "mppi"
+    """Planner: CEM, MPPI or random shooting."""
+    plan: PlannerConfig = field(default_factory=PlannerConfig)
+    """Planner settings."""
+    mpc: MPCConfig = field(default_factory=MPCConfig)
+    """How the MPC agent scores plans and explores."""
+    planner_value: bool = True
+    """Add the critic's value at the planning horizon to the imagined returns (trains the actor-critic)."""
+    planner_prior: bool = False
+    """Draw a share (--plan.prior-fraction) of the candidates from the actor, a TD-MPC2-style policy prior
+    (trains the actor-critic)."""
+
+    @property
+    def trains_actor_critic(self) -> bool:
+        """Whether the planner uses the actor-critic, and so the run trains it."""
+        return self.planner_value or self.planner_prior
+
+    @classmethod
+    def from_dream(cls, dream: DreamConfig, **planner: Any) -> MPCRunConfig:
+        """The MPC run with ``dream``'s fields (world model, actor-critic, loop) and ``planner``'s fields."""
+        return cls(**{f.name: getattr(dream, f.name) for f in dataclasses.fields(DreamConfig)}, **planner)
 
 
 DREAM_PRESETS: dict[str, DreamConfig] = {
@@ -131,10 +165,33 @@ DREAM_PRESETS: dict[str, DreamConfig] = {
 (the class defaults: small tasks on a CPU), ``dreamerv3`` (DreamerV3-like sizes and train ratio, for
 locomotion on a GPU)."""
 
+MPC_PRESETS: dict[str, MPCRunConfig] = {name: MPCRunConfig.from_dream(p) for name, p in DREAM_PRESETS.items()}
+"""``scripts.mpc``'s named defaults: :data:`DREAM_PRESETS` with the planner's class defaults."""
+
 
 @dataclass(frozen=True)
 class FitConfig(RunConfig):
-    """Fit a world model alone on random-policy data and evaluate it open-loop on held-out episodes."""
+    """Fit a world model alone on random-policy data and evaluate it open-loop on held-out episodes.
+
+    The training loop's settings are a few fields of this class that :meth:`trainer` translates into a
+    :class:`agents.trainer.TrainerConfig`, not a nested ``TrainerConfig``, because a fit chooses few of
+    them and means some differently:
+
+    - fixed by what a fit is: no random prefill (all its data is random), none of the loop's own model
+      evaluations or videos (the fit evaluates on its held-out episodes at ``eval_every``);
+    - derived from the fit: a replay that keeps all the data, a log every twentieth of the run;
+    - a meaning of their own: ``train_ratio`` counts the transitions of a state family (the loop counts
+      records, two per transition), ``batch_size`` and ``seq_len`` are the RSSM's (a state family takes
+      its batch from its own config: ``--ensemble.batch-size``, ...);
+    - the loop's own: ``checkpoint_every`` and ``progress``, kept at the top level beside the others.
+
+    A nested ``TrainerConfig`` would offer a dozen options that a fit ignores or must refuse, and its
+    ``--train.train-ratio`` would mean one thing in the loop's help and another in a fit.
+    """
+
+    RENAMED_FIELDS: ClassVar[dict[str, str]] = {"context": "window.context", "horizon": "window.horizon"}
+    """Keys of an older run's ``config.yaml`` and where they live now (2026-12-07: the open-loop window
+    became one field); :func:`agents.run_dir.load_config` moves them."""
 
     steps: int = 10_000
     """Environment steps of random-policy data. This sets the run's length: updates follow the data at
@@ -180,15 +237,16 @@ class FitConfig(RunConfig):
     --hamiltonian.batch-size, ... transitions)."""
     seq_len: int = 64
     """Steps per training sequence (--family rssm; a transition is 2 steps)."""
-    context: int = 5
-    """Open-loop evaluation: real steps observed before predicting (K)."""
-    horizon: int = 15
-    """Open-loop evaluation: steps predicted with the real actions (H); the default is Dreamer's imagination
-    horizon. A held-out episode needs context + horizon steps to give a window."""
+    window: Annotated[OpenLoopWindow, tyro.conf.arg(name="")] = field(
+        default_factory=lambda: OpenLoopWindow(context=5, horizon=15)
+    )
+    """Open-loop evaluation (--context K, --horizon H): the model observes K real steps of a held-out
+    episode, then predicts H steps under the real actions; the default H is Dreamer's imagination horizon.
+    A held-out episode needs K + H steps to give a window."""
     threshold: float = 0.1
     """Normalised MSE under which a prediction counts as accurate (defines the prediction horizon T_h)."""
     eval_windows: int = 512
-    """At most this many held-out windows of context + horizon steps are evaluated."""
+    """At most this many held-out windows (of --context + --horizon steps) are evaluated."""
     checkpoint_every: int = 10_000
     """Save a checkpoint every this many environment steps (also at the end and on Ctrl-C / SIGTERM)."""
     progress: bool = True
@@ -200,7 +258,7 @@ class FitConfig(RunConfig):
             "steps >= 1": self.steps >= 1,
             "train_ratio > 0": self.train_ratio > 0,
             "batch_size >= 1 and seq_len >= 2": self.batch_size >= 1 and self.seq_len >= 2,
-            "context >= 1 and horizon >= 1": self.context >= 1 and self.horizon >= 1,
+            "horizon >= 1": self.window.horizon >= 1,
             "threshold > 0": self.threshold > 0,
             "eval_windows >= 1 and eval_episodes >= 1": self.eval_windows >= 1 and self.eval_episodes >= 1,
             "checkpoint_every >= 1 and eval_every >= 1": self.checkpoint_every >= 1 and self.eval_every >= 1,
@@ -301,8 +359,7 @@ FIT_PRESETS: dict[str, FitConfig] = {
         train_ratio=2.56,
         batch_size=4,
         seq_len=16,
-        context=4,
-        horizon=8,
+        window=OpenLoopWindow(context=4, horizon=8),
         eval_episodes=2,
         eval_windows=64,
         checkpoint_every=500,
@@ -329,8 +386,71 @@ RUN_CONFIGS: dict[str, type[RunConfig]] = {
     "DreamConfig": DreamConfig,
     "FitConfig": FitConfig,
     "BaselineConfig": BaselineConfig,
+    "MPCRunConfig": MPCRunConfig,
 }
 """The config classes a ``config.yaml`` may name (its ``config_class`` key)."""
+
+RUN_SCRIPTS: dict[str, tuple[str, str]] = {
+    "DreamConfig": ("scripts.dream", "a Dreamer run"),
+    "FitConfig": ("scripts.fit_world_model", "a world-model fit"),
+    "BaselineConfig": ("scripts.baseline", "a baseline run"),
+    "MPCRunConfig": ("scripts.mpc", "a latent MPC run"),
+}
+"""The script that writes (and resumes) the runs of each config class, and what to call such a run."""
+
+
+def _legacy_dream_class() -> type[MPCRunConfig]:
+    """The ``DreamConfig`` of a run written before latent MPC had its own script (``scripts.mpc``, from
+    2026-12): ``scripts.dream --act planner|policy``, the planner's fields at the top level. It is today's
+    :class:`MPCRunConfig` plus ``act``, under the old name (the name its ``config.yaml`` records); read
+    only to convert (:func:`_from_legacy`)."""
+    act = ("act", Literal["policy", "planner"], field(default="policy"))
+    legacy = dataclasses.make_dataclass("DreamConfig", [act], bases=(MPCRunConfig,), frozen=True)
+    legacy.__module__ = __name__
+    return typing.cast(type[MPCRunConfig], legacy)
+
+
+def _is_legacy_dream(path: Path) -> bool:
+    """Whether ``path`` is a ``config.yaml`` of ``scripts.dream`` older than ``scripts.mpc`` (has ``act``)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # load_config reports it
+    return isinstance(data, dict) and data.get(CLASS_KEY) == "DreamConfig" and "act" in data
+
+
+def _from_legacy(old: MPCRunConfig) -> DreamConfig | MPCRunConfig:
+    """Today's config of an old ``scripts.dream`` run: an :class:`MPCRunConfig` where it acted with a
+    planner, else a :class:`DreamConfig` (its planner fields, which did nothing, left out)."""
+    if getattr(old, "act", "policy") == "planner":
+        return MPCRunConfig(**{f.name: getattr(old, f.name) for f in dataclasses.fields(MPCRunConfig)})
+    return DreamConfig(**{f.name: getattr(old, f.name) for f in dataclasses.fields(DreamConfig)})
+
+
+def load_resumed_config(cls: type[C], path: Path, *, optional: Collection[str] = ()) -> C:
+    """The saved config ``path`` of a run that ``cls``'s script is asked to resume, complete (a field it
+    lacks, other than the top-level ``optional`` ones, is an error: see :func:`agents.run_dir.load_config`).
+
+    A run of another script is refused with the command that resumes it; a ``scripts.dream --act planner``
+    run from before ``scripts.mpc`` is resumed by ``scripts.mpc`` (and one that acted with its policy by
+    ``scripts.dream``), its config converted.
+
+    Raises:
+        UserError: an unreadable or incomplete file, fields that do not fit, or a run of another script.
+    """
+    name = read_config_class(path)
+    saved: RunConfig
+    if name == "DreamConfig" and _is_legacy_dream(path):
+        saved = _from_legacy(load_config(_legacy_dream_class(), path, complete=True, optional=optional))
+    elif name in RUN_SCRIPTS and name != cls.__name__:
+        saved = load_config(RUN_CONFIGS[name], path, drop_unknown=True)
+    else:
+        return load_config(cls, path, complete=True, optional=optional)
+    if type(saved).__name__ != cls.__name__:
+        run = path.parent
+        script, what = RUN_SCRIPTS[type(saved).__name__]
+        raise UserError(f"{run} is {what}: resume it with python -m {script} --resume --run-dir {run}")
+    return typing.cast(C, saved)
 
 
 def load_run_config(run: Path, *, lenient: bool = False) -> RunConfig:
@@ -342,7 +462,9 @@ def load_run_config(run: Path, *, lenient: bool = False) -> RunConfig:
     take their defaults. ``lenient``, for tools that only look at a run (the compare report): fields the
     class no longer has (renamed or removed since the run) are left out, and a file written before the
     class was recorded (before 2026-11-29) is read as the fields every script shares (:class:`RunConfig`,
-    :func:`agents.run_dir.load_shared_fields`).
+    :func:`agents.run_dir.load_shared_fields`). A ``DreamConfig`` written before latent MPC had its own
+    script (it has ``act``) is read as today's class of that run: :class:`MPCRunConfig` where it acted
+    with a planner (``act: planner``), else :class:`DreamConfig`.
 
     Raises:
         UserError: not a run directory, an unreadable ``config.yaml``, one that does not name a known
@@ -356,6 +478,8 @@ def load_run_config(run: Path, *, lenient: bool = False) -> RunConfig:
     name = read_config_class(path)
     if name is None and lenient:
         return load_shared_fields(path)
+    if name == "DreamConfig" and _is_legacy_dream(path):  # scripts.dream --act planner|policy, before 2026-12
+        return _from_legacy(load_config(_legacy_dream_class(), path, drop_unknown=lenient))
     if name not in RUN_CONFIGS:
         what = "no config class" if name is None else f"an unknown config class ({name!r})"
         raise UserError(
@@ -392,6 +516,8 @@ def load_dreamer(
     if not isinstance(cfg, DreamConfig):
         raise UserError(f"{run} is a {type(cfg).__name__} run, not a Dreamer run (scripts.dream)")
     state = load_checkpoint(checkpoint if checkpoint is not None else Path(run) / "checkpoints")
+    if isinstance(cfg, MPCRunConfig) and not cfg.trains_actor_critic:
+        raise UserError(f"{run} is a latent MPC run that trained no actor-critic (its planner used none)")
     if "actor" not in state:
         raise UserError(f"the checkpoint of {run} holds no actor (parts: {', '.join(sorted(state))})")
     env = make_env(cfg.env, cfg.envs, seed=0)  # for the observation and action sizes only

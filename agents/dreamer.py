@@ -105,10 +105,11 @@ class ActorCriticConfig:
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
     first_looks: int = 2
-    """Posterior steps on an episode's first observation before its first action (acting only). 2 (the
-    default): a second look, as if the env had been there one step before under a zero action; after one
-    look the latent hardly tells the actor the state (Pendulum's first action barely depends on it; two
-    looks were better on 11 of 12 checkpoints, benchmarks/pendulum-starts). 1: one look."""
+    """Posterior steps on an episode's first observation before its first action (acting only: the
+    actor's, and the planner's in scripts.mpc, which acts by the same rule). 2 (the default): a second
+    look, as if the env had been there one step before under a zero action; after one look the latent
+    hardly tells the actor the state (Pendulum's first action barely depends on it; two looks were better
+    on 11 of 12 checkpoints, benchmarks/pendulum-starts). 1: one look."""
 
     def __post_init__(self) -> None:
         checks = {

@@ -1,11 +1,13 @@
 """MPC agent: act by planning action sequences against the world model's imagined returns.
 
-At every step the agent updates each env's posterior with the new observation, then a planner (CEM,
-MPPI or random shooting) searches action sequences whose score is the discounted sum of imagined rewards,
-weighted by the probability of not having terminated, plus the critic's value at the horizon when a
-critic is given. All E envs and all N candidates are imagined in one batched call per planner iteration.
-Acting never trains: learning is delegated to an optional learner (``update(batch) -> metrics``), so the
-same training loop drives this agent and the Dreamer agent.
+At every step the agent updates each env's posterior with the new observation (an episode's first
+observation gets as many looks as the Dreamer agent gives it: ``ActorCriticConfig.first_looks``, the one
+rule of both), then a planner (CEM, MPPI or random shooting) searches action sequences whose score is
+the discounted sum of imagined rewards, weighted by the probability of not having terminated, plus the
+critic's value at the horizon when a critic is given. All E envs and all N candidates are imagined in
+one batched call per planner iteration. Acting never trains: learning is delegated to an optional
+learner (``update(batch) -> metrics``), so the same training loop drives this agent and the Dreamer
+agent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor
 
 from agents.acting import observe_step
+from agents.dreamer import ActorCriticConfig
 from agents.returns import discount_weights
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
@@ -143,6 +146,9 @@ class MPCAgent:
             planner's ``prior_fraction`` of candidates are the actor's imagined action sequences.
         learner: optional; :meth:`update`, :meth:`state_dict`, :meth:`load_state_dict` delegate to it.
         seed: seed of the exploration noise.
+        first_looks: posterior steps on an episode's first observation before its first action, the
+            rule the Dreamer agent acts by (a run passes its ``agent.first_looks``; the default is that
+            field's). More than one needs a latent that is a tuple of tensors (``RSSMState``).
     """
 
     def __init__(
@@ -155,8 +161,12 @@ class MPCAgent:
         *,
         learner: Learner | None = None,
         seed: int = 0,
+        first_looks: int = ActorCriticConfig.first_looks,
     ) -> None:
+        if first_looks < 1:
+            raise ValueError(f"first_looks must be >= 1, got {first_looks}")
         self.world_model, self.planner, self.cfg = world_model, planner, cfg
+        self.first_looks = first_looks
         self.critic, self.actor, self.learner = critic, actor, learner
         self.device = planner.device
         self.horizon, self.action_dim = planner.cfg.horizon, planner.action_dim
@@ -225,6 +235,7 @@ class MPCAgent:
             obs,
             self.device,
             self.action_dim,
+            looks=self.first_looks,
         )
         warm = self.planner.initial(e) if state is None else state.plan * (~first).float()[:, None, None]
         t1 = time.perf_counter()

@@ -20,11 +20,11 @@ in ``eval.csv``, its checkpoints and episode files interleaved with the first on
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fcntl
 import json
 import os
-import types
 import typing
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dacite
 import yaml
 
 import envs
@@ -243,9 +244,11 @@ def load_config(
 
     Fields missing from the file take their defaults, unless ``complete``: then a missing field (other
     than the top-level names in ``optional``) is an error (resuming a run with a default its code did
-    not have would silently change the run). Fields of the file that ``cls`` does not have (renamed or
-    removed since the run) are an error, unless ``drop_unknown``: then they are left out (for readers
-    that only look at a run, such as reports; never for rebuilding or resuming it).
+    not have would silently change the run). Fields that ``cls`` has renamed since the run and lists in
+    its ``RENAMED_FIELDS`` (``{"old": "new.dotted.name"}``) are read under their new names. Other fields of
+    the file that ``cls`` does not have (renamed or removed since the run) are an error, unless
+    ``drop_unknown``: then they are left out (for readers that only look at a run, such as reports; never
+    for rebuilding or resuming it).
 
     Raises:
         UserError: If the file is missing or unreadable, names another config class, holds fields ``cls``
@@ -256,6 +259,7 @@ def load_config(
     written_by = data.pop(CLASS_KEY, None)
     if written_by is not None and written_by != cls.__name__:
         raise UserError(f"config {path} was written by {written_by}, not {cls.__name__}")
+    data = _renamed_moved(cls, data)
     if drop_unknown:
         data = _known_fields(cls, data)
     if complete:
@@ -290,6 +294,27 @@ def load_shared_fields(path: Path) -> RunConfig:
         return _build(RunConfig, _known_fields(RunConfig, data), "")
     except (TypeError, ValueError) as e:
         raise UserError(f"config {path} does not match {RunConfig.__name__}: {e}") from e
+
+
+def _renamed_moved(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the top-level keys that ``cls`` has renamed since (its ``RENAMED_FIELDS`` class
+    variable, ``{"old": "new.dotted.name"}``) moved to their new names; a value already under the new
+    name is kept. ``data`` itself is left as it is."""
+    renamed: dict[str, str] = getattr(cls, "RENAMED_FIELDS", {})
+    out = copy.deepcopy(data)
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        *parents, leaf = new.split(".")
+        node = out
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                break  # not a section: the file does not fit the class, as building it will say
+        else:
+            node.setdefault(leaf, value)
+    return out
 
 
 def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -350,68 +375,39 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError("unknown fields " + ", ".join(prefix + k for k in unknown))
+def _number(value: Any) -> float:
+    """A float field's YAML value: an int or a float (never a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+_DACITE = dacite.Config(strict=True, cast=[tuple, Path, Enum], type_hooks={float: _number})
+"""YAML data to the config dataclasses: unknown fields are errors, lists become tuples, strings paths,
+values enum members; an int is a float field's value (YAML writes 1e-3 but also 1); every other type
+must match exactly (``check_types``)."""
+
+
+def _unknown_fields(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the entries of ``data`` that the (nested) dataclass ``cls`` has no field for."""
     hints = typing.get_type_hints(cls)
-    kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
-    return cls(**kwargs)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    out = []
+    for key, value in data.items():
+        tp = hints.get(key)
+        if key not in fields:
+            out.append(f"{prefix}{key}")
+        elif dataclasses.is_dataclass(tp) and isinstance(tp, type) and isinstance(value, dict):
+            out += _unknown_fields(tp, value, f"{prefix}{key}.")
+    return out
 
 
-def _convert(tp: Any, value: Any, name: str) -> Any:
-    """Convert YAML data ``value`` to the annotated type ``tp`` (the subset configs use)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _convert(arg, value, name)
-            except (TypeError, ValueError) as e:
-                errors.append(str(e))
-        raise ValueError(f"{name}: {value!r} matches none of {tp} ({'; '.join(errors)})")
-    if origin is typing.Literal:
-        if value not in args:
-            raise ValueError(f"{name}: {value!r} is not one of {args}")
-        return value
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: expected a mapping, got {value!r}")
-        return _build(tp, value, name + ".")
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise ValueError(f"{name}: expected a list, got {value!r}")
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            items = [_convert(args[0], v, name) for v in value]
-        elif origin is tuple and args:
-            if len(args) != len(value):
-                raise ValueError(f"{name}: expected {len(args)} items, got {len(value)}")
-            items = [_convert(a, v, name) for a, v in zip(args, value, strict=True)]
-        else:
-            items = [_convert(args[0], v, name) if args else v for v in value]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(value)
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ValueError(f"{name}: expected a path, got {value!r}")
-        return Path(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
-        return float(value)
-    if tp is bool or tp is int or tp is str:
-        if type(value) is not tp:
-            raise ValueError(f"{name}: expected {tp.__name__}, got {value!r}")
-        return value
-    raise TypeError(f"{name}: unsupported config type {tp}")
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    """``cls`` from its YAML ``data`` (:mod:`dacite`); raises ValueError naming the field at fault."""
+    unknown = _unknown_fields(cls, data, prefix)
+    if unknown:
+        raise ValueError("unknown fields " + ", ".join(sorted(unknown)))
+    try:
+        return dacite.from_dict(cls, data, config=_DACITE)
+    except dacite.DaciteError as e:
+        raise ValueError(str(e)) from e

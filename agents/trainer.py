@@ -59,6 +59,7 @@ from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
 from envs.replay import to_torch
 from world_model import WorldModel
+from world_model.evaluation import OpenLoopWindow
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,19 @@ class TrainerConfig:
     wm_eval_every: int = 10_000
     """Run the world model's open-loop evaluation every this many environment steps (0: never)."""
     wm_eval_context: int = 8
-    """Open-loop evaluation: posterior steps before the model predicts on its own."""
+    """Open-loop evaluation: real steps the model observes before it predicts on its own (K of
+    :attr:`wm_eval_window`)."""
     wm_eval_horizon: int = 16
-    """Open-loop evaluation: steps predicted without observations."""
+    """Open-loop evaluation: steps it then predicts open-loop under the real actions (H)."""
     wm_eval_threshold: float = 0.1
     """Open-loop evaluation: error threshold that defines the prediction horizon."""
     video_every: int = 25_000
     """Write a video of imagined rollouts beside the real ones into videos/ every this many env steps
     (0: never). See ``python -m scripts.imagine`` for videos of a finished run."""
     video_context: int = 8
-    """Video: real steps the model observes before it imagines."""
+    """Video: real steps the model observes before it predicts on its own (K of :attr:`video_window`)."""
     video_horizon: int = 32
-    """Video: steps imagined open-loop under the stored actions."""
+    """Video: steps it then imagines open-loop under the stored actions (H)."""
     video_segments: int = 2
     """Video: episode segments tiled side by side."""
     progress: bool = True
@@ -121,6 +123,9 @@ class TrainerConfig:
             "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
             "checkpoint_minutes >= 0": self.checkpoint_minutes >= 0,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
+            "wm_eval_context >= 1 and wm_eval_horizon >= 1": (
+                self.wm_eval_context >= 1 and self.wm_eval_horizon >= 1
+            ),
             "video_every >= 0": self.video_every >= 0,
             "video_context >= 1, video_horizon >= 0 and video_segments >= 1": (
                 self.video_context >= 1 and self.video_horizon >= 0 and self.video_segments >= 1
@@ -129,6 +134,16 @@ class TrainerConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise UserError(f"training loop config needs {', '.join(bad)}")
+
+    @property
+    def wm_eval_window(self) -> OpenLoopWindow:
+        """The world model evaluation's open-loop window (``wm_eval_context`` + ``wm_eval_horizon``)."""
+        return OpenLoopWindow(context=self.wm_eval_context, horizon=self.wm_eval_horizon)
+
+    @property
+    def video_window(self) -> OpenLoopWindow:
+        """The open-loop window of the training videos (``video_context`` + ``video_horizon``)."""
+        return OpenLoopWindow(context=self.video_context, horizon=self.video_horizon)
 
 
 class Agent(Protocol):
@@ -498,17 +513,16 @@ class Trainer:
         from world_model.evaluation import openloop_eval, openloop_scalars
 
         assert self.world_model is not None
-        tc = self.tc
-        length = tc.wm_eval_context + tc.wm_eval_horizon
-        if len(self.replay) < length:
+        tc, window = self.tc, self.tc.wm_eval_window
+        if len(self.replay) < window.length:
             return
-        batch = to_torch(self.replay.sample(tc.batch_size, length), self.device)
+        batch = to_torch(self.replay.sample(tc.batch_size, window.length), self.device)
         with torch.no_grad():
             metrics = openloop_eval(
                 self.world_model,
                 batch,
-                context=tc.wm_eval_context,
-                horizon=tc.wm_eval_horizon,
+                context=window.context,
+                horizon=window.horizon,
                 threshold=tc.wm_eval_threshold,
             )
         self.logger.scalars(openloop_scalars(metrics), self.env_steps)  # the names of scripts.fit_world_model

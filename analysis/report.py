@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.config import RunConfig
-from agents.configs import BaselineConfig, DreamConfig, load_run_config
+from agents.configs import BaselineConfig, DreamConfig, MPCRunConfig, load_run_config
 from agents.evaluation import EVAL_COLUMNS, read_eval_csv
 from agents.run_dir import CONFIG_FILE, SYSTEM_FILE
 from analysis.events import read_scalars, run_event_files
@@ -152,9 +152,10 @@ def algo_label(cfg: RunConfig, run_dir: Path) -> str:
 
     A ``BaselineConfig`` (scripts.baseline): its ``algo`` (``sac``, ``td3``, ``ppo``, ``crossq``,
     ``tqc``), with the critics' widths when ``--hp.critic-arch`` set them: ``crossq-1024`` for ``1024
-    1024``, ``sac-512x256`` for ``512 256``. A ``DreamConfig`` (scripts.dream): ``dreamer`` when it acts
-    with its actor, ``mpc-<planner>`` (e.g. ``mpc-mppi``) when it acts with a planner, with ``-prior``
-    appended when the planner draws candidates from the actor. Any other run (a world-model fit, a config
+    1024``, ``sac-512x256`` for ``512 256``. An ``MPCRunConfig`` (scripts.mpc, and a scripts.dream
+    ``--act planner`` run from before it, which :func:`agents.configs.load_run_config` reads as one):
+    ``mpc-<planner>`` (e.g. ``mpc-mppi``), with ``-prior`` appended when the planner draws candidates
+    from the actor. A ``DreamConfig`` (scripts.dream): ``dreamer``. Any other run (a world-model fit, a config
     written before its class was recorded): the name of the folder that holds the run directory (the
     ``runs/<env>/<algo>/<seed>-<time>`` layout; ``scripts.benchmark`` names it after the agent too).
     """
@@ -164,10 +165,10 @@ def algo_label(cfg: RunConfig, run_dir: Path) -> str:
             widths = [str(w) for w in critic]
             return f"{cfg.algo}-{widths[0] if len(set(widths)) == 1 else 'x'.join(widths)}"
         return cfg.algo
+    if isinstance(cfg, MPCRunConfig):  # before DreamConfig: a subclass of it
+        label = f"mpc-{cfg.planner}"
+        return f"{label}-prior" if cfg.planner_prior else label
     if isinstance(cfg, DreamConfig):
-        if cfg.act == "planner":
-            label = f"mpc-{cfg.planner}"
-            return f"{label}-prior" if cfg.planner_prior else label
         return "dreamer"
     return run_dir.parent.name or "unknown"
 

@@ -150,7 +150,7 @@ def measure_planners(
     """Milliseconds per planned action (one env) for each planner, with and without the actor prior.
 
     The model is the preset's (untrained: the cost does not depend on the weights); the objective includes
-    the critic's value at the horizon, as ``scripts.dream --act planner`` uses by default.
+    the critic's value at the horizon, as ``scripts.mpc`` uses by default.
     """
     from envs import make_vector_env
     from envs.episode import StepObs
@@ -734,7 +734,7 @@ def speed_markdown(result: dict[str, Any]) -> str:
         "`train steps/s` = 1 / (1 / collect steps/s + updates per env step x update time): a run's speed"
         " without its evaluations.",
         "",
-        "## Planning (`--act planner`), default planner settings, one env",
+        "## Planning (`scripts.mpc`), default planner settings, one env",
         "",
         "| planner | prior | env | threads | horizon | population | iterations | ms per action |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

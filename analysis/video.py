@@ -50,6 +50,7 @@ from torch import Tensor
 
 from envs.episode import Episode, SequenceBatch, cut_windows, read_episode
 from envs.errors import UserError
+from world_model.evaluation import OpenLoopWindow
 
 _FONT_W, _FONT_H = 6, 11  # PIL's built-in bitmap font
 _CAPTION_LINES = 3
@@ -62,9 +63,9 @@ class VideoConfig:
     """What an imagination video shows and how it is written."""
 
     context: int = 8
-    """Real steps the model observes before imagining (K)."""
+    """Real steps the model observes before it predicts on its own (K of :attr:`window`)."""
     horizon: int = 32
-    """Steps the model imagines open-loop after the context (H)."""
+    """Steps it then imagines open-loop (H)."""
     segments: int = 1
     """Segments tiled in one video."""
     size: int = 64
@@ -77,6 +78,14 @@ class VideoConfig:
     """Gain of the difference panel (|real - model| * gain)."""
     fast_render: bool = True
     """Render MuJoCo states without shadows, reflections and skybox."""
+
+    def __post_init__(self) -> None:
+        _ = self.window  # checks context and horizon
+
+    @property
+    def window(self) -> OpenLoopWindow:
+        """The open-loop window of each segment: ``context`` + ``horizon``."""
+        return OpenLoopWindow(context=self.context, horizon=self.horizon)
 
 
 class Imagined(NamedTuple):
@@ -947,7 +956,7 @@ def write_replay_video(
     """
     if isinstance(episodes, str | Path):
         episodes = _readable_episodes(Path(episodes), limit=100)
-    length = cfg.context + cfg.horizon
+    length = cfg.window.length
     if not any(len(ep) >= length for ep in episodes):
         return None
     batch = segments_from_episodes(episodes, length=length, count=cfg.segments, seed=seed)

@@ -67,7 +67,7 @@ class Job:
         env: Environment name as the suite writes it.
         seed: The run's seed.
         task: Budget and evaluation schedule.
-        module: The script module and its fixed arguments, e.g. ``("scripts.dream", "--act", "planner")``.
+        module: The script module and its fixed arguments, e.g. ``("scripts.mpc", "--planner-prior")``.
         preset: ``--preset`` for a new run (None: none).
         extra: More arguments for a new run (suite changes, sweep parameters).
         run_dir: The run directory.

@@ -9,9 +9,9 @@ the comparison report.
     python -m scripts.benchmark --suite speed --out benchmarks/speed [--concurrent-steps 3000]
     python -m scripts.benchmark --suite gpu --out benchmarks/gpu [--device cuda]
 
-Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...`` or ``python -m
-scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its output to
-``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
+Every (env, agent, seed) is one subprocess (``python -m scripts.dream ...``, ``python -m scripts.mpc ...``
+or ``python -m scripts.baseline ...``) writing its run directory to ``OUT/runs/<env>/<agent>/seed<S>``, its
+output to ``OUT/logs/<env>-<agent>-seed<S>.log``, and what the benchmark measured from outside (wall seconds,
 peak resident memory) to ``bench.json`` in the run directory.
 
 Backends: ``--backend local`` (the default) runs them one after another; each run chooses its threads
@@ -75,8 +75,8 @@ from multirun.local import run_local
 AGENTS: dict[str, tuple[str, ...]] = {
     # label      module and fixed arguments
     "dreamer": ("scripts.dream",),
-    "mpc-mppi": ("scripts.dream", "--act", "planner", "--planner", "mppi"),
-    "mpc-mppi-prior": ("scripts.dream", "--act", "planner", "--planner", "mppi", "--planner-prior"),
+    "mpc-mppi": ("scripts.mpc", "--planner", "mppi"),
+    "mpc-mppi-prior": ("scripts.mpc", "--planner", "mppi", "--planner-prior"),
     "sac": ("scripts.baseline", "--algo", "sac"),
     "td3": ("scripts.baseline", "--algo", "td3"),
     "ppo": ("scripts.baseline", "--algo", "ppo"),
@@ -88,10 +88,14 @@ AGENTS: dict[str, tuple[str, ...]] = {
 }
 """Agents by report label. The label is also the run's folder name; it must match what
 ``analysis.report.algo_label`` reads back from the run's typed config (a baseline's ``algo`` and critic
-widths, a Dreamer run's ``act`` / ``planner`` / ``planner_prior``; a test checks every agent)."""
+widths, a latent MPC run's ``planner`` / ``planner_prior``; a test checks every agent)."""
 
 DREAM_PRESETS: dict[str, str] = {"smoke": "debug", "cpu": "cpu", "locomotion": "cpu", "mujoco": "dreamerv3"}
-"""``scripts.dream --preset`` used by each suite (baselines use their RL-Zoo settings everywhere)."""
+"""``scripts.dream --preset`` (and ``scripts.mpc --preset``, the same presets) used by each suite (baselines
+use their RL-Zoo settings everywhere)."""
+
+PRESET_SCRIPTS = ("scripts.dream", "scripts.mpc")
+"""The agents' scripts that take :data:`DREAM_PRESETS`."""
 
 COST_PER_STEP: dict[str, float] = {
     "dreamer": 11.0,
@@ -301,7 +305,7 @@ def build_jobs(cfg: BenchmarkConfig) -> list[Job]:
                 if cfg.agents and agent not in cfg.agents:
                     continue
                 module = AGENTS[agent]
-                preset = DREAM_PRESETS[cfg.suite] if module[0] == "scripts.dream" else None
+                preset = DREAM_PRESETS[cfg.suite] if module[0] in PRESET_SCRIPTS else None
                 jobs.append(
                     Job(
                         agent=agent,

@@ -83,7 +83,7 @@ def main() -> None:
     obs_shape = tuple(probe.single_observation_space.shape)  # type: ignore[arg-type]
     probe.close()
     held_out = _collect_episodes(cfg, action_dim)
-    length = cfg.context + cfg.horizon
+    length = cfg.window.length
     _check_long_enough(held_out, length, "held-out episodes", "; shorten them or raise --eval-episodes")
     windows = eval_windows(held_out, length, stride=4, max_windows=cfg.eval_windows)
     eval_batch = to_torch(windows, device)
@@ -122,8 +122,8 @@ def main() -> None:
                 return openloop_eval(
                     model,
                     batch,
-                    context=cfg.context,
-                    horizon=cfg.horizon,
+                    context=cfg.window.context,
+                    horizon=cfg.window.horizon,
                     threshold=cfg.threshold,
                     physics=physics,
                 )
@@ -155,8 +155,8 @@ def main() -> None:
             return openloop_eval_states(
                 state_model,
                 batch,
-                context=cfg.context,
-                horizon=cfg.horizon,
+                context=cfg.window.context,
+                horizon=cfg.window.horizon,
                 particles=particles,
                 threshold=cfg.threshold,
                 physics=physics,

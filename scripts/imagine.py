@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,6 +44,7 @@ from analysis.video import (
 )
 from envs.episode import SequenceBatch
 from envs.errors import UserError
+from world_model.evaluation import OpenLoopWindow
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,11 @@ class ImagineConfig:
     out: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
     """Output video, FILE.mp4 (or FILE.gif); FILE.json and FILE.png are written beside it. Default:
     RUN/videos/imagine-<mode>-<checkpoint step>.mp4."""
-    context: int = 8
-    """Real steps the model observes before imagining (K)."""
-    horizon: int = 32
-    """Steps imagined open-loop after the context (H)."""
+    window: Annotated[OpenLoopWindow, tyro.conf.arg(name="")] = field(
+        default_factory=lambda: OpenLoopWindow(context=8, horizon=32)
+    )
+    """What each segment shows (--context K, --horizon H): the model observes K real steps, then imagines
+    H steps open-loop."""
     checkpoint: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
     """Checkpoint file; default: the newest in the run's checkpoints/."""
     segments: int = 1
@@ -79,7 +81,7 @@ class ImagineConfig:
     """Torch device for the model."""
 
     def __post_init__(self) -> None:
-        at_least = {"context": 1, "horizon": 0, "segments": 1, "size": 8, "fps": 1, "seed": 0}
+        at_least = {"segments": 1, "size": 8, "fps": 1, "seed": 0}
         for name, low in at_least.items():
             if getattr(self, name) < low:
                 raise UserError(f"--{name} must be at least {low}, got {getattr(self, name)}")
@@ -149,11 +151,13 @@ def main(args: list[str] | None = None) -> None:
                 raise UserError(
                     f"the checkpoint's world model does not match the run's config: {err}"
                 ) from err
-        length = opts.context + opts.horizon
+        window = opts.window
         if opts.mode == "replay":
             episodes = read_episodes(Path(opts.run) / "episodes")
-            batch = segments_from_episodes(episodes, length=length, count=opts.segments, seed=opts.seed)
-            imagined = imagine_segments(model, batch, context=opts.context, seed=opts.seed)
+            batch = segments_from_episodes(
+                episodes, length=window.length, count=opts.segments, seed=opts.seed
+            )
+            imagined = imagine_segments(model, batch, context=window.context, seed=opts.seed)
         else:
             assert actor is not None
             parts = [
@@ -161,8 +165,8 @@ def main(args: list[str] | None = None) -> None:
                     model,
                     actor,
                     env,
-                    context=opts.context,
-                    horizon=opts.horizon,
+                    context=window.context,
+                    horizon=window.horizon,
                     seed=seeds.eval_seed(cfg.seed) + opts.seed * 1000 + i,
                 )
                 for i in range(opts.segments)
@@ -172,8 +176,8 @@ def main(args: list[str] | None = None) -> None:
     finally:
         env.close()
     vcfg = VideoConfig(
-        context=opts.context,
-        horizon=opts.horizon,
+        context=opts.window.context,
+        horizon=opts.window.horizon,
         segments=opts.segments,
         size=opts.size,
         fps=opts.fps,
@@ -189,10 +193,10 @@ def main(args: list[str] | None = None) -> None:
     else:
         print(f"{result.frames} frames of {result.width}x{result.height} px")
     mse = result.mse.mean(0)
-    k = opts.context
+    k = opts.window.context
     print(
         f"observation mse: context mean {mse[:k].mean():.4g}"
-        + (f", imagined mean {mse[k:].mean():.4g}, last step {mse[-1]:.4g}" if opts.horizon else "")
+        + (f", imagined mean {mse[k:].mean():.4g}, last step {mse[-1]:.4g}" if opts.window.horizon else "")
     )
     for path in result.paths:
         print(f"wrote {path} ({path.stat().st_size} bytes)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,36 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from envs.episode import Episode, SequenceBatch, cut_windows
+from envs.errors import UserError
 from world_model.model import WorldModel
+
+
+@dataclass(frozen=True)
+class OpenLoopWindow:
+    """An open-loop window: the model observes ``context`` real steps, then predicts ``horizon`` steps
+    on its own under the window's actions (the real ones, or a policy's). One idea under one name for
+    the world model's evaluation (``scripts.fit_world_model``'s ``--context`` / ``--horizon``), the
+    videos of imagined rollouts (``scripts.imagine``'s) and the training loop's two windows
+    (:class:`agents.trainer.TrainerConfig`'s ``wm_eval_window`` and ``video_window``).
+
+    No defaults: each holder says its own (a fit's evaluation 5 + 15, a video 8 + 32).
+    """
+
+    context: int
+    """Real steps the model observes before it predicts on its own (K; posterior states)."""
+    horizon: int
+    """Steps it then predicts open-loop under the window's actions, without observations (H; prior
+    states). A window spans context + horizon steps of one episode."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("context", 1), ("horizon", 0)):
+            if getattr(self, name) < low:
+                raise UserError(f"--{name} must be at least {low}, got {getattr(self, name)}")
+
+    @property
+    def length(self) -> int:
+        """Records a window spans: context + horizon."""
+        return self.context + self.horizon
 
 
 def eval_windows(

@@ -28,7 +28,7 @@ def test_jobs_are_seed_major_with_presets_and_resume_commands(tmp_path: Path) ->
     assert len(jobs) == 2 * len(benchmark.ALL) and jobs[-1].seed == 1
     assert "crossq" in benchmark.ALL and "crossq-1024" not in benchmark.ALL  # a variant: only where named
     dream = job_command(jobs[1], "fresh", None)
-    assert dream[1:7] == ["-m", "scripts.dream", "--preset", "debug", "--act", "planner"]
+    assert dream[1:7] == ["-m", "scripts.mpc", "--preset", "debug", "--planner", "mppi"]
     assert "--eval-episodes" in dream and str(tmp_path / "runs/Pendulum/mpc-mppi/seed0") in dream
     assert "--planner-prior" in job_command(jobs[2], "fresh", None)
     resume = job_command(jobs[3], "resume", "cpu")

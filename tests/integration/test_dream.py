@@ -133,16 +133,24 @@ def test_resume_refuses_changed_model(tmp_path: Path) -> None:
     assert proc.stderr.startswith("error: ") and "agent.horizon" in proc.stderr
 
 
+def _mpc(run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "scripts.mpc", "--preset", "debug", "--run-dir", str(run_dir), *args]
+
+
+def _checkpoint_parts(run: Path) -> set[str]:
+    from agents.checkpoint import load_checkpoint
+
+    return set(load_checkpoint(run / "checkpoints"))
+
+
 @pytest.mark.parametrize("planner", ["mppi"])
 def test_debug_run_with_planner(tmp_path: Path, planner: str) -> None:
     run = tmp_path / "run"
     proc = _run(
-        _cmd(
+        _mpc(
             run,
             "--steps",
             "200",
-            "--act",
-            "planner",
             "--planner",
             planner,
             "--plan.horizon",
@@ -157,6 +165,39 @@ def test_debug_run_with_planner(tmp_path: Path, planner: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["step"] for r in read_eval_csv(run / "eval.csv")] == [200]
+    # the planner adds the critic's value at its horizon (the default): the actor-critic trains
+    assert {"actor", "critic", "planner"} <= _checkpoint_parts(run)
+    assert yaml.safe_load((run / "config.yaml").read_text())["config_class"] == "MPCRunConfig"
+
+
+def test_a_planner_without_value_or_prior_trains_no_actor_critic_and_old_runs_resume(tmp_path: Path) -> None:
+    from agents.checkpoint import load_checkpoint
+    from analysis.events import read_scalars, run_event_files
+
+    run = tmp_path / "run"
+    plan = ("--plan.horizon", "4", "--plan.population", "16", "--plan.iterations", "1")
+    proc = _run(_mpc(run, "--steps", "200", "--no-planner-value", "--train.log-every", "50", *plan))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parts = _checkpoint_parts(run)
+    assert "actor" not in parts and "critic" not in parts and {"world_model", "planner"} <= parts
+    state = load_checkpoint(run / "checkpoints")
+    assert set(state["optimizers"]) == {"world_model"} and state["counters"]["world_model_updates"] > 0
+    tags = set(read_scalars(run_event_files(run)))
+    assert any(t.startswith("wm/") for t in tags) and any(t.startswith("planner/") for t in tags)
+    assert not any(t.startswith(("actor/", "critic/")) for t in tags), sorted(tags)
+    # written as scripts.dream --act planner wrote it before scripts.mpc: it resumes here, not there
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    data.update(config_class="DreamConfig", act="planner")
+    (run / "config.yaml").write_text(yaml.safe_dump(data))
+    proc = _run(_resume(run, "--steps", "300"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.strip() == (
+        f"error: {run} is a latent MPC run: resume it with python -m scripts.mpc --resume --run-dir {run}"
+    )
+    proc = _run([sys.executable, "-m", "scripts.mpc", "--resume", "--run-dir", str(run), "--steps", "300"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in read_eval_csv(run / "eval.csv")] == [200, 300]
+    assert yaml.safe_load((run / "config.yaml").read_text())["config_class"] == "MPCRunConfig"
 
 
 def test_amp_on_cpu_is_a_user_error(tmp_path: Path) -> None:

@@ -222,5 +222,5 @@ def test_default_evaluation_windows_exist_on_random_locomotion_data(env: str) ->
 
     cfg = dataclasses.replace(FitConfig(), env=env)
     held_out = _collect_episodes(cfg, action_dim=6 if env == "Walker2d" else 3)
-    windows = eval_windows(held_out, cfg.context + cfg.horizon, stride=4, max_windows=cfg.eval_windows)
+    windows = eval_windows(held_out, cfg.window.length, stride=4, max_windows=cfg.eval_windows)
     assert len(held_out) == cfg.eval_episodes and windows.obs.shape[0] >= 16

@@ -23,13 +23,13 @@ from agents.zoo import Sb3Options
 STEPS, STOP_AT = 400, 250
 
 
-def _dream(*extra: str) -> Callable[[Path, list[str]], None]:
+def _dream(*extra: str, script: str = "dream") -> Callable[[Path, list[str]], None]:
     def run(run_dir: Path, args: list[str]) -> None:
-        from scripts import dream
+        from scripts import dream, mpc
 
-        argv = ["dream", "--preset", "debug", "--env", "Pendulum", *extra, "--run-dir", str(run_dir), *args]
+        argv = [script, "--preset", "debug", "--env", "Pendulum", *extra, "--run-dir", str(run_dir), *args]
         sys.argv = argv
-        dream.main()
+        (mpc if script == "mpc" else dream).main()
 
     return run
 
@@ -56,7 +56,7 @@ def _sac(run_dir: Path, args: list[str]) -> None:
 
 RUNS = {
     "dreamer": _dream(),
-    "mpc": _dream("--act", "planner", "--plan.population", "16", "--plan.iterations", "1"),
+    "mpc": _dream("--plan.population", "16", "--plan.iterations", "1", script="mpc"),
     "fit": _fit(),
     "fit-ensemble": _fit("--family", "ensemble", "--ensemble.units", "16", "--ensemble.batch-size", "8"),
     "sac": _sac,

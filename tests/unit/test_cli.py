@@ -6,12 +6,14 @@ import dataclasses
 import errno
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from agents.cli import help_description, parse_config, parse_options, run_main
 from agents.config import RunConfig
+from agents.configs import DreamConfig
 from agents.run_dir import RunDir
 from envs.config import EnvConfig
 from envs.errors import UserError
@@ -268,3 +270,93 @@ def test_help_description_drops_rest_markup() -> None:
         "Do a thing.\n\nUses --steps. Examples:\n    python -m scripts.x --steps 5\n"
         "    python -m scripts.x --steps 6\n\nThe end."
     )
+
+
+def _legacy_dream_run(run: Path, act: str, **planner: Any) -> DreamConfig:
+    """A run directory whose config.yaml is as ``scripts.dream`` wrote it before ``scripts.mpc`` existed:
+    class ``DreamConfig``, ``act``, the planner's fields at the top level. Returns today's config of it."""
+    import yaml
+
+    from agents.configs import DREAM_PRESETS, MPCRunConfig
+    from agents.run_dir import CONFIG_FILE, save_config
+
+    dream = dataclasses.replace(DREAM_PRESETS["debug"], steps=200, run_dir=run, preset="debug")
+    cfg = MPCRunConfig.from_dream(dream, **planner)
+    run.mkdir(parents=True)
+    save_config(cfg, run / CONFIG_FILE)
+    data = yaml.safe_load((run / CONFIG_FILE).read_text())
+    assert data.pop("config_class") == "MPCRunConfig"
+    (run / CONFIG_FILE).write_text(yaml.safe_dump({"config_class": "DreamConfig", "act": act, **data}))
+    return cfg if act == "planner" else dream
+
+
+def test_an_old_planner_run_resumes_under_scripts_mpc_and_scripts_dream_names_it(tmp_path: Path) -> None:
+    from agents.configs import DREAM_PRESETS, MPC_PRESETS, MPCRunConfig
+
+    run = tmp_path / "planner"
+    old = _legacy_dream_run(run, "planner", planner="cem", planner_prior=True)
+    args = ["--resume", "--run-dir", str(run), "--steps", "400"]
+    cfg = parse_config(MPCRunConfig, algo="mpc", description="", presets=MPC_PRESETS, args=args)
+    assert type(cfg) is MPCRunConfig and cfg == dataclasses.replace(old, steps=400, resume=True)
+    with pytest.raises(UserError) as err:
+        parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+    assert str(err.value) == (
+        f"{run} is a latent MPC run: resume it with python -m scripts.mpc --resume --run-dir {run}"
+    )
+    # a changed planner field is refused as any other
+    with pytest.raises(UserError, match=r"cannot change planner_prior"):
+        parse_config(MPCRunConfig, algo="mpc", description="", args=[*args, "--no-planner-prior"])
+
+
+def test_an_old_dreamer_run_resumes_without_its_unused_planner_fields(tmp_path: Path) -> None:
+    from agents.configs import DREAM_PRESETS, MPC_PRESETS, MPCRunConfig
+
+    run = tmp_path / "policy"
+    old = _legacy_dream_run(run, "policy", planner="cem")  # planner fields that did nothing
+    args = ["--resume", "--run-dir", str(run)]
+    cfg = parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+    assert type(cfg) is DreamConfig and cfg == dataclasses.replace(old, resume=True)
+    with pytest.raises(
+        UserError, match=r"is a Dreamer run: resume it with python -m scripts\.dream --resume"
+    ):
+        parse_config(MPCRunConfig, algo="mpc", description="", presets=MPC_PRESETS, args=args)
+
+
+def test_a_run_of_another_script_is_refused_with_its_resume_command(tmp_path: Path) -> None:
+    from agents.configs import DREAM_PRESETS, MPC_PRESETS
+
+    run = tmp_path / "mpc"
+    RunDir.open(dataclasses.replace(MPC_PRESETS["debug"], run_dir=run), algo="mpc")
+    args = ["--resume", "--run-dir", str(run)]
+    with pytest.raises(UserError, match=r"latent MPC run: resume it with python -m scripts\.mpc --resume"):
+        parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+
+
+def test_the_run_reader_reads_old_dream_configs_as_todays_classes(tmp_path: Path) -> None:
+    from agents.configs import MPCRunConfig, load_run_config
+    from analysis.report import algo_label
+
+    planner = _legacy_dream_run(tmp_path / "planner", "planner", planner="mppi", planner_prior=True)
+    policy = _legacy_dream_run(tmp_path / "policy", "policy")
+    for lenient in (False, True):
+        got = load_run_config(tmp_path / "planner", lenient=lenient)
+        assert type(got) is MPCRunConfig and got == planner
+        assert algo_label(got, tmp_path / "planner") == "mpc-mppi-prior"
+        got = load_run_config(tmp_path / "policy", lenient=lenient)
+        assert type(got) is DreamConfig and got == policy
+        assert algo_label(got, tmp_path / "policy") == "dreamer"
+    # an unknown field in an old file is still refused by the strict reader
+    text = (tmp_path / "policy" / "config.yaml").read_text()
+    (tmp_path / "policy" / "config.yaml").write_text(text + "retired_flag: true\n")
+    with pytest.raises(UserError, match="retired_flag"):
+        load_run_config(tmp_path / "policy")
+    assert type(load_run_config(tmp_path / "policy", lenient=True)) is DreamConfig
+
+
+def test_the_dream_command_names_the_mpc_command_for_planner_options() -> None:
+    from scripts.dream import refuse_planner_options
+
+    refuse_planner_options(["--env", "Pendulum", "--agent.first-looks", "1"])
+    for argv in (["--act", "planner"], ["--planner=cem"], ["--plan.horizon", "4"], ["--no-planner-value"]):
+        with pytest.raises(UserError, match=r"has its own command: python -m scripts\.mpc"):
+            refuse_planner_options(argv)

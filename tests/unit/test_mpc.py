@@ -160,9 +160,8 @@ def test_resets_zero_the_previous_action_and_warm_start_of_new_episodes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model = LinearModel()
-    agent = MPCAgent(
-        model, MPPI(PlannerConfig(horizon=5, population=64, iterations=2), 1, seed=0), MPCConfig()
-    )
+    planner = MPPI(PlannerConfig(horizon=5, population=64, iterations=2), 1, seed=0)
+    agent = MPCAgent(model, planner, MPCConfig(), first_looks=1)  # one model step per act call
     x = np.array([[0.5, -0.3], [-0.4, 0.2]])
     _, state = agent.act(step_obs(x, [True, True]), None, deterministic=False)
     assert model.obs_steps[0][2].all() and (model.obs_steps[0][0] == 0).all()
@@ -286,6 +285,40 @@ def test_update_delegates_and_state_dict_restores_random_streams() -> None:
     assert other.updates == 1
     with pytest.raises(RuntimeError, match="without a learner"):
         MPCAgent(LinearModel(), MPPI(cfg, 1), MPCConfig()).update(None)  # type: ignore[arg-type]
+
+
+def test_a_first_observation_gets_the_looks_of_the_dreamer_agent() -> None:
+    """The planner observes an episode's first observation by the Dreamer agent's rule
+    (ActorCriticConfig.first_looks, 2 by default): the same posterior as the actor would act on."""
+    from agents.dreamer import ActorCriticConfig, DreamerAgent
+
+    ac = ActorCriticConfig(hidden=16, layers=1)
+    torch.manual_seed(0)
+    dreamer = DreamerAgent.build(world_model_preset("tiny"), ac, (3,), 2, device=torch.device("cpu"))
+    cfg = PlannerConfig(horizon=3, population=16, elites=4, iterations=1)
+    default = MPCAgent(dreamer.world_model, MPPI(cfg, 2, seed=0), MPCConfig())
+    assert default.first_looks == ac.first_looks == 2  # the agent's default is the config field's
+    one = MPCAgent(dreamer.world_model, MPPI(cfg, 2, seed=0), MPCConfig(), first_looks=1)
+    with pytest.raises(ValueError, match="first_looks"):
+        MPCAgent(dreamer.world_model, MPPI(cfg, 2, seed=0), MPCConfig(), first_looks=0)
+    obs = np.random.default_rng(0).normal(size=(3, 3)).astype(np.float32)
+    torch.manual_seed(1)
+    _, dreamer_state = dreamer.act(step_obs(obs, [True] * 3), None, deterministic=True)
+    torch.manual_seed(1)
+    _, mpc_state = default.act(step_obs(obs, [True] * 3), None, deterministic=True)
+    torch.manual_seed(1)
+    _, one_state = one.act(step_obs(obs, [True] * 3), None, deterministic=True)
+    for name in ("deter", "stoch"):
+        torch.testing.assert_close(getattr(mpc_state.latent, name), getattr(dreamer_state.latent, name))
+    assert not torch.allclose(one_state.latent.deter, dreamer_state.latent.deter)
+    # rows that go on with their episode get one posterior step, rows that start one get two
+    nxt = step_obs(obs[::-1].copy(), [False, True, False])
+    state = MPCState(mpc_state.latent, dreamer_state.action, mpc_state.plan)  # the same previous actions
+    torch.manual_seed(2)
+    _, dreamer_state = dreamer.act(nxt, dreamer_state, deterministic=True)
+    torch.manual_seed(2)
+    _, mpc_state = default.act(nxt, state, deterministic=True)
+    torch.testing.assert_close(mpc_state.latent.deter, dreamer_state.latent.deter)
 
 
 def test_bad_config_is_a_user_error() -> None:

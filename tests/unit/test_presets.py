@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from agents.cli import parse_config
-from agents.configs import DREAM_PRESETS, FIT_PRESETS, DreamConfig, FitConfig
+from agents.configs import DREAM_PRESETS, FIT_PRESETS, MPC_PRESETS, DreamConfig, FitConfig, MPCRunConfig
 from world_model import WorldModelConfig, world_model_preset
 
 
@@ -28,7 +28,6 @@ def flat(cfg: Any) -> dict[str, Any]:
 
 
 CPU = {
-    "act": "policy",
     "agent.actor_dist": "normal",
     "agent.actor_grad": "reinforce",
     "agent.actor_lr": 0.0001,
@@ -114,22 +113,6 @@ CPU = {
     "model.rssm.min_std": 0.1,
     "model.rssm.stoch": 8,
     "model.rssm.unimix": 0.01,
-    "mpc.discount": 0.99,
-    "mpc.expl_noise": 0.3,
-    "plan.elites": 16,
-    "plan.horizon": 8,
-    "plan.init_std": 1.0,
-    "plan.iterations": 3,
-    "plan.max_std": 2.0,
-    "plan.min_std": 0.05,
-    "plan.momentum": 0.1,
-    "plan.population": 128,
-    "plan.prior_fraction": 0.05,
-    "plan.shift_fill": "repeat",
-    "plan.temperature": 0.5,
-    "planner": "mppi",
-    "planner_prior": False,
-    "planner_value": True,
     "resume": False,
     "run_dir": None,
     "seed": 0,
@@ -154,6 +137,26 @@ CPU = {
     "train.wm_eval_horizon": 16,
     "train.wm_eval_threshold": 0.1,
 }
+
+PLANNER = {
+    "mpc.discount": 0.99,
+    "mpc.expl_noise": 0.3,
+    "plan.elites": 16,
+    "plan.horizon": 8,
+    "plan.init_std": 1.0,
+    "plan.iterations": 3,
+    "plan.max_std": 2.0,
+    "plan.min_std": 0.05,
+    "plan.momentum": 0.1,
+    "plan.population": 128,
+    "plan.prior_fraction": 0.05,
+    "plan.shift_fill": "repeat",
+    "plan.temperature": 0.5,
+    "planner": "mppi",
+    "planner_prior": False,
+    "planner_value": True,
+}
+"""The fields ``scripts.mpc`` adds to the Dreamer presets (``scripts.dream --act planner`` had them)."""
 """Every field of ``--preset cpu`` (the defaults of ``scripts.dream``), as resolved at commit 69c68dd,
 before the class defaults became the cpu preset."""
 
@@ -255,6 +258,13 @@ def test_the_cpu_preset_is_the_class_defaults_and_is_unchanged() -> None:
     assert DREAM_PRESETS["cpu"] == DreamConfig()
     assert world_model_preset("cpu") == WorldModelConfig() == DreamConfig().model
     assert flat(DREAM_PRESETS["cpu"]) == {**CPU, "preset": None}
+
+
+def test_the_mpc_presets_are_the_dream_presets_with_the_planner_defaults() -> None:
+    assert list(MPC_PRESETS) == list(DREAM_PRESETS)
+    for name, dream in DREAM_PRESETS.items():
+        assert flat(MPC_PRESETS[name]) == {**flat(dream), **PLANNER}, name
+    assert MPC_PRESETS["cpu"] == MPCRunConfig()
 
 
 def test_a_plain_command_line_resolves_to_the_cpu_preset() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agents.config import RunConfig
-from agents.configs import BaselineConfig, DreamConfig, FitConfig, load_run_config
+from agents.configs import BaselineConfig, DreamConfig, FitConfig, MPCRunConfig, load_run_config
 from agents.run_dir import CONFIG_FILE, save_config
 from agents.zoo import Sb3Options
 from analysis.report import (
@@ -169,12 +169,9 @@ def test_algo_label_from_the_config_class(tmp_path: Path) -> None:
     narrow = Sb3Options(critic_arch=(512, 256))
     assert algo_label(BaselineConfig(algo="sac", hp=narrow), run_dir) == "sac-512x256"
     assert algo_label(DreamConfig(), tmp_path / "custom" / "dir") == "dreamer"
-    assert algo_label(DreamConfig(act="planner", planner="mppi"), run_dir) == "mpc-mppi"
-    prior = DreamConfig(act="planner", planner="mppi", planner_prior=True)
-    assert algo_label(prior, run_dir) == "mpc-mppi-prior"
-    assert algo_label(DreamConfig(act="planner", planner="cem"), run_dir) == "mpc-cem"
-    acting_with_its_actor = DreamConfig(planner="cem", planner_prior=True)
-    assert algo_label(acting_with_its_actor, run_dir) == "dreamer"
+    assert algo_label(MPCRunConfig(planner="mppi"), run_dir) == "mpc-mppi"
+    assert algo_label(MPCRunConfig(planner="mppi", planner_prior=True), run_dir) == "mpc-mppi-prior"
+    assert algo_label(MPCRunConfig(planner="cem", planner_value=False), run_dir) == "mpc-cem"
     # a world-model fit, or a config written before its class was recorded: the folder that holds the run
     assert algo_label(FitConfig(), run_dir) == "world_model"
     assert algo_label(RunConfig(), tmp_path / "runs" / "Hopper-v5" / "sac" / "seed0") == "sac"
@@ -184,13 +181,15 @@ def test_every_benchmark_agent_reads_back_as_its_label(tmp_path: Path) -> None:
     """scripts.benchmark names each run's folder after its agent; the report must group it so from the
     config the agent's script writes, wherever the run lies."""
     from agents.cli import parse_config
-    from agents.configs import DREAM_PRESETS
+    from agents.configs import DREAM_PRESETS, MPC_PRESETS
     from scripts.benchmark import AGENTS
 
     for label, (module, *args) in AGENTS.items():
         cfg: RunConfig
         if module == "scripts.dream":
             cfg = parse_config(DreamConfig, algo="dreamer", description="", presets=DREAM_PRESETS, args=args)
+        elif module == "scripts.mpc":
+            cfg = parse_config(MPCRunConfig, algo="mpc", description="", presets=MPC_PRESETS, args=args)
         else:
             assert module == "scripts.baseline"
             cfg = parse_config(BaselineConfig, algo="baseline", description="", args=args)
@@ -229,7 +228,7 @@ def test_load_run_reads_the_typed_config_and_files_of_older_versions(tmp_path: P
         ("env: Hopper-v5\nrun_dir: !!python/object/apply:pathlib.PosixPath [x]\n", "cannot read config"),
         ("- env\n", "does not hold a mapping"),
         ("seed: 1\nsteps: 300\n", "has no env and names no config class"),
-        ("env: Hopper-v5\nseed: one\n", "seed: expected int"),
+        ("env: Hopper-v5\nseed: one\n", 'field "seed" - should be "int"'),
         ("config_class: TrainConfig\nenv: Hopper-v5\n", "names an unknown config class ('TrainConfig')"),
     ],
 )

@@ -166,7 +166,9 @@ def test_load_run_config_is_strict_for_rebuilding_a_run_and_lenient_for_looking_
     saved["hp"]["retired"] = 1  # fields a later version no longer has
     saved["retired_too"] = [1, 2]
     (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
-    with pytest.raises(UserError, match="does not match BaselineConfig: unknown fields retired_too"):
+    with pytest.raises(
+        UserError, match=r"does not match BaselineConfig: unknown fields hp\.retired, retired_too"
+    ):
         load_run_config(run)
     assert load_run_config(run, lenient=True) == cfg
     assert load_config(BaselineConfig, run / "config.yaml", drop_unknown=True) == cfg
@@ -184,6 +186,30 @@ def test_load_run_config_is_strict_for_rebuilding_a_run_and_lenient_for_looking_
     for path in (tmp_path / "missing", tmp_path):
         with pytest.raises(UserError, match=r"is not a run directory \(no config\.yaml\)$"):
             load_run_config(path, lenient=True)
+
+
+def test_a_fit_run_from_before_the_open_loop_window_still_loads_and_resumes(tmp_path: Path) -> None:
+    """A fit's config.yaml written before ``context`` and ``horizon`` moved into ``window`` (2026-12-07)
+    reads as before, strict and lenient, and resumes; a value under the new name wins."""
+    from agents.cli import parse_config
+    from agents.configs import FIT_PRESETS, FitConfig, load_run_config
+    from world_model.evaluation import OpenLoopWindow
+
+    run = tmp_path / "fit"
+    cfg = dataclasses.replace(FIT_PRESETS["tiny"], preset="tiny", run_dir=run)
+    RunDir.open(cfg, algo="world_model")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    window = saved.pop("window")
+    saved.update(context=window["context"], horizon=window["horizon"])  # as older runs wrote it
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    assert load_run_config(run) == cfg == load_run_config(run, lenient=True)
+    assert cfg.window == OpenLoopWindow(context=4, horizon=8)
+    args = ["--resume", "--run-dir", str(run), "--steps", "2000", "--no-progress"]
+    resumed = parse_config(FitConfig, algo="world_model", description="", presets=FIT_PRESETS, args=args)
+    assert resumed == dataclasses.replace(cfg, steps=2000, progress=False, resume=True)
+    both = {**saved, "window": {"context": 2, "horizon": 3}}
+    (run / "config.yaml").write_text(yaml.safe_dump(both, sort_keys=False))
+    assert load_run_config(run).window == OpenLoopWindow(context=2, horizon=3)
 
 
 @pytest.mark.mujoco

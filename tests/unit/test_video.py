@@ -303,21 +303,21 @@ def test_a_runs_video_options_are_checked_before_it_starts() -> None:
 
 def _make_run(tmp_path: Path, env: str = "Hopper", act: str = "policy") -> Path:
     """A run directory as scripts.dream leaves it: config.yaml, a checkpoint, episodes (``act="planner"``:
-    the checkpoint of an MPC agent that learns with a Dreamer learner)."""
+    as scripts.mpc leaves it, the checkpoint of an MPC agent that learns with a Dreamer learner)."""
     from agents.checkpoint import save_checkpoint
-    from agents.configs import DreamConfig
+    from agents.configs import DreamConfig, MPCRunConfig
     from agents.dreamer import ActorCriticConfig, DreamerAgent
     from agents.run_dir import save_config
     from envs import EpisodeReplay, make_env
     from world_model import world_model_preset
 
     run = tmp_path / "run"
-    cfg = DreamConfig(
+    config_class = MPCRunConfig if act == "planner" else DreamConfig  # scripts.mpc / scripts.dream
+    cfg = config_class(
         env=env,
         run_dir=run,
         model=world_model_preset("tiny"),
         agent=ActorCriticConfig(hidden=16, layers=1),
-        act=act,  # type: ignore[arg-type]
     )
     (run / "episodes").mkdir(parents=True)
     save_config(cfg, run / "config.yaml")

@@ -12,8 +12,16 @@ import torch
 from torch import Tensor, nn
 
 from envs.episode import Episode, SequenceBatch
+from envs.errors import UserError
 from world_model import RSSMState, WorldModel, world_model_preset
-from world_model.evaluation import eval_windows, openloop_eval, openloop_scalars, prediction_horizon, ssim
+from world_model.evaluation import (
+    OpenLoopWindow,
+    eval_windows,
+    openloop_eval,
+    openloop_scalars,
+    prediction_horizon,
+    ssim,
+)
 from world_model.model import Imagination
 
 
@@ -174,3 +182,24 @@ def test_openloop_eval_real_model_pixels_and_vectors() -> None:
         assert model.training  # restored
     with pytest.raises(ValueError, match="context"):
         openloop_eval(model, batch, context=5, horizon=4)
+
+
+def test_one_open_loop_window_for_the_evaluation_the_videos_and_the_loop() -> None:
+    """context K observed, horizon H predicted: one class, one check, under each holder's own flags."""
+    from agents.configs import FitConfig
+    from agents.trainer import TrainerConfig
+    from analysis.video import VideoConfig
+
+    assert OpenLoopWindow(context=3, horizon=0).length == 3
+    with pytest.raises(UserError, match="--context must be at least 1, got 0"):
+        OpenLoopWindow(context=0, horizon=4)
+    with pytest.raises(UserError, match="--horizon must be at least 0, got -1"):
+        OpenLoopWindow(context=1, horizon=-1)
+    tc = TrainerConfig(wm_eval_context=4, wm_eval_horizon=6, video_context=2, video_horizon=9)
+    assert tc.wm_eval_window == OpenLoopWindow(4, 6) and tc.video_window == OpenLoopWindow(2, 9)
+    with pytest.raises(UserError, match="wm_eval_context >= 1 and wm_eval_horizon >= 1"):
+        TrainerConfig(wm_eval_horizon=0)  # the evaluation predicts at least one step
+    assert VideoConfig(context=2, horizon=5).window.length == 7
+    assert FitConfig().window == OpenLoopWindow(context=5, horizon=15)
+    with pytest.raises(UserError, match="horizon >= 1"):
+        FitConfig(window=OpenLoopWindow(context=5, horizon=0))

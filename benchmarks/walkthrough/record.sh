@@ -79,6 +79,7 @@ step "What the model imagines" "MUJOCO_GL=egl .venv/bin/python -m scripts.imagin
 step "Fit a world model alone on 3,000 random steps" "time .venv/bin/python -m scripts.fit_world_model --env Walker2d --steps 3000 --run-dir runs/fit"
 step "Bad input: a negative budget" ".venv/bin/python -m scripts.dream --env Walker2d --steps -5 --run-dir runs/neg; s=\$?; ls runs; (exit \$s)"
 step "Bad input: a typo'd flag" ".venv/bin/python -m scripts.dream --env Walker2d --stesp 100"
+step "Bad input: a planner option of latent MPC given to scripts.dream" ".venv/bin/python -m scripts.dream --env Pendulum --act planner"
 step "Bad input: a bad choice" ".venv/bin/python -m scripts.baseline --env Walker2d --algo sacc"
 step "Bad input: an unknown env" ".venv/bin/python -m scripts.dream --env Walkr2d"
 step "Bad input: a run directory that exists" ".venv/bin/python -m scripts.dream --env Walker2d --run-dir runs/walker"

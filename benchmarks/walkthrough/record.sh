@@ -88,7 +88,7 @@ step "Bad input: a corrupt checkpoint" "cp -r runs/walker runs/broken && for f i
 step "Bad input: pixels for a state-only model family" ".venv/bin/python -m scripts.fit_world_model --env Walker2d --envs.obs pixels --family ensemble --run-dir runs/pix"
 step "Bad input: resuming with a budget below the run's step" ".venv/bin/python -m scripts.dream --resume --run-dir runs/walker --steps 10; s=\$?; grep '^steps' runs/walker/config.yaml; (exit \$s)"
 step "Bad input: a learning rate that is not a number" ".venv/bin/python -m scripts.dream --env Pendulum --model.optim.lr nan --run-dir runs/nan"
-step "A run that diverges" ".venv/bin/python -m scripts.dream --env Pendulum --preset debug --steps 1500 --model.optim.lr 1e6 --agent.actor-lr 1e6 --agent.critic-lr 1e6 --run-dir runs/diverge 2>&1 | tail -n 6"
+step "A run that diverges" ".venv/bin/python -m scripts.dream --env Pendulum --preset debug --steps 1500 --model.optim.lr 1e6 --agent.actor-lr 1e6 --agent.critic-lr 1e6 --run-dir runs/diverge 2>&1 | tail -n 6; (exit \${PIPESTATUS[0]})"
 step "Bad input: a device that is not there" ".venv/bin/python -m scripts.dream --env Walker2d --device cuda --run-dir runs/gpu"
 tmux kill-session -t "$S"
 echo "transcript: $OUT"

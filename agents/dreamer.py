@@ -24,7 +24,13 @@ from torch import Tensor, nn
 from agents.acting import observe_step
 from agents.checkpoint import merge_parts
 from agents.diagnostics import value_diagnostics
-from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
+from agents.returns import (
+    ReturnNormalizer,
+    SpreadNormalizer,
+    discount_weights,
+    lambda_return,
+    replay_lambda_return,
+)
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
 from world_model import WorldModel, WorldModelConfig
@@ -104,6 +110,12 @@ class ActorCriticConfig:
     terminals, bootstrapped with the imagined returns of each real state (0: imagination only)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
+    advantage_norm: Literal["return_range", "advantage_spread"] = "return_range"
+    """What the actor's advantages are divided by: ``return_range`` max(1, S), S the running 5th-95th
+    percentile range of the lambda-returns (DreamerV3); ``advantage_spread`` the running standard
+    deviation of the advantages themselves (decay ``return_norm_decay``), which holds the entropy bonus's
+    weight against the policy gradient fixed while the returns grow (a lever of benchmarks/locomotion-levers,
+    not screened yet)."""
     first_looks: int = 2
     """Posterior steps on an episode's first observation before its first action (acting only: the
     actor's, and the planner's in scripts.mpc, which acts by the same rule). 2 (the default): a second
@@ -345,6 +357,11 @@ class DreamerAgent:
         self.target_critic.load_state_dict(self.critic.state_dict())
         self.target_critic.requires_grad_(False)
         self.normalizer = ReturnNormalizer(decay=cfg.return_norm_decay).to(device)
+        self.spread = (
+            SpreadNormalizer(decay=cfg.return_norm_decay).to(device)
+            if cfg.advantage_norm == "advantage_spread"
+            else None
+        )
         self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
         self.critic_opt = adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.amp = amp and device.type == "cuda"
@@ -543,6 +560,9 @@ class DreamerAgent:
         weight = (start_cont.unsqueeze(1) * discount_weights(cont, gamma=cfg.gamma)).detach()
         self.normalizer.update(ret)
         scale = self.normalizer.scale()
+        if self.spread is not None:
+            self.spread.update(ret - value[:, :-1])
+            scale = self.spread.scale()
         advantage = (ret - value[:, :-1]).detach() / scale
         if reinforce:
             dist = self.actor(here)
@@ -632,7 +652,10 @@ class DreamerAgent:
                 "actor": self.actor.state_dict(),
                 "critic": {"online": self.critic.state_dict(), "slow": self.target_critic.state_dict()},
                 "optimizers": {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict()},
-                "normalizers": {"return": self.normalizer.state_dict()},
+                "normalizers": {
+                    "return": self.normalizer.state_dict(),
+                    **({"advantage": self.spread.state_dict()} if self.spread is not None else {}),
+                },
                 "counters": {"agent_updates": self.updates},
             },
         )
@@ -646,6 +669,8 @@ class DreamerAgent:
         self.actor_opt.load_state_dict(state["optimizers"]["actor"])
         self.critic_opt.load_state_dict(state["optimizers"]["critic"])
         self.normalizer.load_state_dict(state["normalizers"]["return"])
+        if self.spread is not None:
+            self.spread.load_state_dict(state["normalizers"]["advantage"])
         self.updates = int(state["counters"]["agent_updates"])
 
 

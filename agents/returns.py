@@ -153,3 +153,44 @@ class ReturnNormalizer(nn.Module):
     def scale(self) -> Tensor:
         """() the current divisor ``max(floor, high - low)``."""
         return torch.clamp(self.high - self.low, min=self.floor)
+
+
+class SpreadNormalizer(nn.Module):
+    """Running spread of advantages: the EMA of their standard deviation, floored.
+
+    Divided by it, advantages keep a standard deviation near 1 however the returns grow, so a fixed entropy
+    weight keeps the same weight against the policy gradient through training (divided by the return
+    range instead, advantages shrink as the range grows and the entropy bonus gains ground). The first
+    batch sets the estimate (no bias towards the zero start); a batch whose spread is not finite leaves it
+    as it was. Buffers only: device-side, no host syncs, saved with ``state_dict``.
+    """
+
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, decay: float = 0.99, floor: float = 0.1):
+        """Create a normaliser.
+
+        Args:
+            decay: EMA decay of the variance estimate per update.
+            floor: the scale never goes below this, so that the near-zero advantages of an untrained
+                critic and reward head (std ~1e-4 at the start) are not blown up into a full-size signal
+                of noise; 0.1 is below the spread of trained locomotion runs' advantages (~10-20).
+        """
+        super().__init__()
+        self.decay, self.floor = decay, floor
+        self.register_buffer("var", torch.zeros(()))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, advantages: Tensor) -> None:
+        """Fold the variance of a batch of advantages (any shape, at least 2 values) into the estimate."""
+        v = advantages.detach().float().flatten().var()
+        v = torch.where(torch.isfinite(v), v, self.var)
+        ema = self.decay * self.var + (1.0 - self.decay) * v
+        self.var.copy_(torch.where(self.count == 0, v, ema))
+        self.count.add_(1)
+
+    def scale(self) -> Tensor:
+        """() the current divisor ``max(floor, sqrt(var))``."""
+        return torch.clamp(self.var.sqrt(), min=self.floor)

@@ -352,3 +352,26 @@ def test_one_non_finite_batch_is_skipped_and_the_agent_learns_on() -> None:
         metrics = agent.update(_batch(seed=seed))
         assert metrics["wm/skipped"] == 0.0 and metrics["actor/skipped"] == 0.0
         assert metrics["critic/skipped"] == 0.0 and math.isfinite(metrics["actor/loss"])
+
+
+def test_advantage_spread_divides_the_advantages_by_their_own_running_spread() -> None:
+    import dataclasses
+
+    from world_model.presets import world_model_preset
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(AC, advantage_norm="advantage_spread")
+    agent = DreamerAgent.build(world_model_preset("tiny"), cfg, (3,), 1, device=torch.device("cpu"))
+    assert agent.spread is not None
+    metrics = agent.update(_batch())
+    # after one update the estimate is the first batch's advantage variance, and the divisor its root
+    # (floored: an untrained critic's advantages are near zero)
+    spread = agent.spread.var.sqrt().item()
+    assert metrics["actor/return_scale"] == pytest.approx(max(0.1, spread))
+    assert metrics["actor/advantage_std"] * metrics["actor/return_scale"] == pytest.approx(spread, rel=1e-3)
+    state = agent.state_dict()
+    assert "advantage" in state["normalizers"]
+    clone = DreamerAgent.build(world_model_preset("tiny"), cfg, (3,), 1, device=torch.device("cpu"))
+    clone.load_state_dict(state)
+    assert clone.spread is not None and torch.equal(clone.spread.var, agent.spread.var)
+    assert _tiny_agent().spread is None  # the default: the return range, as before

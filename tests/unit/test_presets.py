@@ -50,6 +50,7 @@ CPU = {
     "agent.min_std": 0.1,
     "agent.replay_value": 0.3,
     "agent.return_norm_decay": 0.99,
+    "agent.advantage_norm": "return_range",
     "agent.slow_critic_decay": 0.98,
     "agent.slow_reg": 1.0,
     "agent.slow_target": False,

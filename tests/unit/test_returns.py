@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.returns import ReturnNormalizer, discount_weights, lambda_return, replay_lambda_return
+from agents.returns import (
+    ReturnNormalizer,
+    SpreadNormalizer,
+    discount_weights,
+    lambda_return,
+    replay_lambda_return,
+)
 
 
 def _t(*rows: list[float]) -> torch.Tensor:
@@ -107,3 +113,21 @@ def test_return_normalizer_ignores_a_non_finite_batch() -> None:
     assert torch.isfinite(norm.scale())
     norm.update(torch.linspace(0.0, 100.0, 101))  # a sound batch moves them again
     assert float(norm.high) == pytest.approx(0.5 * high + 0.5 * 95.0)
+
+
+def test_spread_normalizer_starts_at_the_first_batch_then_follows_an_ema_of_the_variance() -> None:
+    norm = SpreadNormalizer(decay=0.9)
+    norm.update(torch.tensor([1.0, 3.0]))  # variance (unbiased) 2: the first batch sets it, no zero start
+    assert norm.var.item() == pytest.approx(2.0)
+    assert norm.scale().item() == pytest.approx(2.0**0.5)
+    norm.update(torch.tensor([0.0, 0.0, 6.0, 6.0]))  # variance 12: 0.9 * 2 + 0.1 * 12 = 3
+    assert norm.var.item() == pytest.approx(3.0)
+    assert norm.scale().item() == pytest.approx(3.0**0.5)
+    norm.update(torch.tensor([float("nan"), 1.0]))  # a diverged batch leaves the estimate
+    assert norm.var.item() == pytest.approx(3.0) and int(norm.count) == 3
+    flat = SpreadNormalizer(decay=0.0)
+    flat.update(torch.full((8,), 5.0))  # equal advantages: the floor, not a division by zero
+    assert flat.scale().item() == pytest.approx(0.1)
+    other = SpreadNormalizer()
+    other.load_state_dict(norm.state_dict())
+    assert other.scale().item() == pytest.approx(3.0**0.5)

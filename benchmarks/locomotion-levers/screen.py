@@ -3,8 +3,9 @@
     python benchmarks/locomotion-levers/screen.py ARM=PATH [ARM=PATH ...] [--steps 10000 20000 30000]
         [--json FILE]
 
-PATH is a folder holding one run directory per seed (``seed<k>/``, a ``scripts.dream`` run each), or a
-folder of ``*seed<k>.csv`` evaluation files (an arm whose run folders are gone: returns only). Per run: the
+PATH is a folder holding one run directory per seed (``seed<k>/``, a ``scripts.dream`` run each), a
+folder of ``*seed<k>.csv`` evaluation files (an arm whose run folders are gone: returns only), or a pattern
+of such files (``eval-csv/Walker2d-*``: one env of a folder that holds several). Per run: the
 evaluation return at each of ``--steps`` (from ``eval.csv``) and, per 10k window ending at each of
 ``--windows``, the median of what the
 run logged to TensorBoard: the actor's entropy (nats, summed over action dims), the share of saturated
@@ -66,6 +67,8 @@ def _windows(run: Path, ends: list[int]) -> dict[str, dict[int, float]]:
 def runs_of(path: Path, ends: list[int]) -> list[tuple[int, dict[int, float], dict[str, dict[int, float]]]]:
     """(seed, eval return by step, diagnostics) of every seed of an arm."""
     found = []
+    if not path.is_dir():  # a pattern of evaluation files, e.g. eval-csv/Walker2d-* (one env of a folder)
+        return [(_seed(f), _eval(f), {}) for f in sorted(path.parent.glob(path.name)) if "seed" in f.name]
     for run in sorted(p for p in path.iterdir() if p.is_dir() and (p / "eval.csv").is_file()):
         found.append((run, run / "eval.csv"))
     for csv_path in sorted(path.glob("*seed*.csv")):

@@ -322,13 +322,29 @@ def matmul_peak_gflops(size: tuple[int, int, int] = (2048, 512, 512), repeats: i
     return 2.0 * m * k * n / (ms / 1000.0) / 1e9
 
 
-def random_batch(batch_size: int, seq_len: int, obs_dim: int, action_dim: int, device: torch.device) -> Any:
-    """A (B, T) batch of random state observations and actions (every sequence starts an episode)."""
+def preset_obs_shape(cfg: Any, obs_dim: int = 17) -> tuple[int, ...]:
+    """The observation shape of a preset's random batches: ``(size, size, 3)`` frames for a pixel preset,
+    else ``(obs_dim,)`` state vectors (Walker2d-sized by default)."""
+    if cfg.envs.obs == "pixels":
+        return (cfg.envs.size, cfg.envs.size, 3)
+    return (obs_dim,)
+
+
+def random_batch(
+    batch_size: int, seq_len: int, obs: int | tuple[int, ...], action_dim: int, device: torch.device
+) -> Any:
+    """A (B, T) batch of random observations and actions (every sequence starts an episode): float state
+    vectors of size ``obs`` (an int or ``(D,)``), or uint8 frames for an ``(H, W, C)`` shape."""
     g = torch.Generator().manual_seed(0)
+    shape = (obs,) if isinstance(obs, int) else tuple(obs)
+    if len(shape) == 3:
+        frames = torch.randint(0, 256, (batch_size, seq_len, *shape), generator=g, dtype=torch.uint8)
+    else:
+        frames = torch.randn(batch_size, seq_len, *shape, generator=g)
     is_first = torch.zeros(batch_size, seq_len, dtype=torch.bool)
     is_first[:, 0] = True
     batch = SequenceBatch(
-        obs=torch.randn(batch_size, seq_len, obs_dim, generator=g),
+        obs=frames,
         action=torch.rand(batch_size, seq_len, action_dim, generator=g) * 2 - 1,
         reward=torch.randn(batch_size, seq_len, generator=g),
         terminated=torch.zeros(batch_size, seq_len, dtype=torch.bool),
@@ -344,13 +360,14 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
 
     Counts do not depend on the machine or its load: they are the measure of the per-op overhead of the
     latency-bound parts (the world model's sequential loop, acting) and of the arithmetic of the
-    compute-bound ones. Walker2d-sized by default.
+    compute-bound ones. Walker2d-sized by default; a pixel preset's observations are its frames.
     """
     torch.manual_seed(0)
     device = torch.device("cpu")
-    agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device)
+    obs_shape = preset_obs_shape(cfg, obs_dim)
+    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
     tc = cfg.train
-    batch = random_batch(tc.batch_size, tc.seq_len, obs_dim, action_dim, device)
+    batch = random_batch(tc.batch_size, tc.seq_len, obs_shape, action_dim, device)
     agent.update(batch)  # first-call work (optimiser state) is not counted
     wm = count_ops(lambda: agent.learner.update(batch))
     full = count_ops(lambda: agent.update(batch))
@@ -367,7 +384,8 @@ def measure_op_counts(preset: str, cfg: Any, *, obs_dim: int = 17, action_dim: i
         return run
 
     one, many = count_ops(imagine(1)), count_ops(imagine(horizon))
-    obs = StepObs(obs=np.zeros((1, obs_dim), np.float32), is_first=np.zeros(1, bool))
+    dtype = np.uint8 if len(obs_shape) == 3 else np.float32
+    obs = StepObs(obs=np.zeros((1, *obs_shape), dtype), is_first=np.zeros(1, bool))
     _, state = agent.act(StepObs(obs.obs, np.ones(1, bool)), None, deterministic=False)
     act = count_ops(lambda: agent.act(obs, state, deterministic=False))
     per_step = [(m - o) / max(horizon - 1, 1) for m, o in ((many.ops, one.ops), (many.kernels, one.kernels))]
@@ -416,9 +434,9 @@ def measure_update_variants(
 ) -> list[dict[str, Any]]:
     """Milliseconds per update (world model + actor-critic) of a preset in each variant, and peak memory.
 
-    Batches are random Walker2d-shaped (17-dim observations, 6-dim actions). A variant that fails is
-    recorded with its ``error`` and the next one runs; variants not started by ``deadline``
-    (``time.monotonic()``) are recorded as skipped.
+    Batches are random Walker2d-shaped (17-dim observations or a pixel preset's frames, 6-dim actions). A
+    variant that fails is recorded with its ``error`` and the next one runs; variants not started by
+    ``deadline`` (``time.monotonic()``) are recorded as skipped.
 
     Args:
         preset: the preset's name (recorded only).
@@ -427,7 +445,7 @@ def measure_update_variants(
         variants: names from :data:`VARIANTS`.
         updates: timed updates (median).
         warmup: untimed updates first (compilation happens there; its seconds are recorded).
-        obs_dim: observation size.
+        obs_dim: observation size (state presets; a pixel preset's observations are its frames).
         action_dim: action size.
         compile_options: ``torch.compile`` options (default: the agent's).
         deadline: monotonic time after which no variant starts.
@@ -449,14 +467,15 @@ def measure_update_variants(
             continue
         try:
             torch.manual_seed(0)
-            agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device, amp=amp)
+            obs_shape = preset_obs_shape(cfg, obs_dim)
+            agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=amp)
             row["amp"], row["compiled"] = agent.amp, compiled
             row["params"] = sum(
                 p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters()
             )
             if compiled:
                 agent.compile(**dict(compile_options or {}))
-            batch = random_batch(tc.batch_size, tc.seq_len, obs_dim, action_dim, device)
+            batch = random_batch(tc.batch_size, tc.seq_len, obs_shape, action_dim, device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             t0 = time.perf_counter()
@@ -510,8 +529,9 @@ def peak_memory_child(preset: str, updates: int, obs_dim: int, action_dim: int) 
     torch.manual_seed(0)
     imports_mb = _high_water_rss_mb()
     device = torch.device("cpu")
-    agent = DreamerAgent.build(cfg.model, cfg.agent, (obs_dim,), action_dim, device=device)
-    batch = random_batch(cfg.train.batch_size, cfg.train.seq_len, obs_dim, action_dim, device)
+    obs_shape = preset_obs_shape(cfg, obs_dim)
+    agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
+    batch = random_batch(cfg.train.batch_size, cfg.train.seq_len, obs_shape, action_dim, device)
     for _ in range(updates):
         agent.update(batch)
     params = sum(p.numel() for m in (agent.world_model, agent.actor, agent.critic) for p in m.parameters())

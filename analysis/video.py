@@ -50,7 +50,7 @@ from torch import Tensor
 
 from envs.episode import Episode, SequenceBatch, cut_windows, read_episode
 from envs.errors import UserError
-from world_model.evaluation import OpenLoopWindow
+from world_model.evaluation import OpenLoopWindow, ssim
 
 _FONT_W, _FONT_H = 6, 11  # PIL's built-in bitmap font
 _CAPTION_LINES = 3
@@ -346,6 +346,16 @@ def step_errors(real: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return (diff**2).reshape(*diff.shape[:2], -1).mean(-1)
 
 
+def step_ssim(real: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per-step structural similarity (N, T) of real and model frames (N, T, H, W, C) in 0..255 (1: the
+    same image; :func:`world_model.evaluation.ssim`, 11x11 Gaussian window)."""
+    n, t = real.shape[:2]
+    x = torch.from_numpy(np.asarray(real, dtype=np.float32) / 255.0).flatten(0, 1)
+    y = torch.from_numpy(np.clip(np.asarray(pred, dtype=np.float32), 0.0, 255.0) / 255.0).flatten(0, 1)
+    with torch.no_grad():
+        return ssim(x, y).reshape(n, t).double().numpy()
+
+
 # --------------------------------------------------------------------------------------- drawing
 
 
@@ -391,6 +401,7 @@ def compose_tile(
     pred_reward: float,
     mse: float,
     diff_gain: float = 3.0,
+    ssim: float | None = None,
 ) -> np.ndarray:
     """One segment's frame at one step: ``[real | model | |diff|]`` over a caption.
 
@@ -401,6 +412,7 @@ def compose_tile(
         reward, pred_reward: real and predicted reward of arriving in step t.
         mse: the observation error at t.
         diff_gain: gain of the difference panel.
+        ssim: the frames' structural similarity at t (pixel observations), written after the error.
 
     Returns:
         (S + caption_height(), 3 S, 3) uint8.
@@ -421,9 +433,12 @@ def compose_tile(
     if s >= 40:  # panel names under the panels, then two lines across
         for i, name in enumerate(("real", "model", "|diff|")):
             caption = draw_text(caption, [name], x=i * s + 2)
-        lines = ["", f"t={step} {phase} mse {mse:.3g}", f"r {reward:+.2f} pred {pred_reward:+.2f}"]
+        similarity = "" if ssim is None else f" ssim {ssim:.2f}"
+        rewards = f"r {reward:+.2f} pred {pred_reward:+.2f}"
+        lines = ["", f"t={step} {phase} mse {mse:.3g}{similarity}", rewards]
     else:
-        lines = [f"t={step} {phase[:3]}", f"mse {mse:.2g}", f"r{reward:+.1f} p{pred_reward:+.1f}"]
+        error = f"mse {mse:.2g}" if ssim is None else f"m{mse:.1g} s{ssim:.2f}"
+        lines = [f"t={step} {phase[:3]}", error, f"r{reward:+.1f} p{pred_reward:+.1f}"]
     caption = draw_text(caption, lines)
     return np.concatenate([panels, caption], axis=0)
 
@@ -454,6 +469,7 @@ def compose_frames(
     mse: np.ndarray,
     diff_gain: float = 3.0,
     strips: Sequence[np.ndarray] | None = None,
+    ssim: np.ndarray | None = None,
 ) -> np.ndarray:
     """All video frames: per step, every segment's tile in a grid.
 
@@ -464,6 +480,7 @@ def compose_frames(
         diff_gain: gain of the difference panel.
         strips: per segment, a static (h, 3 S, 3) plot strip (:func:`energy_strip`) put under the tile,
             with a cursor at the current step.
+        ssim: (N, T) structural similarity of the frames (pixel observations), written in the captions.
 
     Returns:
         (T, height, width, 3) uint8 with width = columns * 3 S (rounded up to even).
@@ -482,6 +499,7 @@ def compose_frames(
                 pred_reward=float(pred_reward[i, t]),
                 mse=float(mse[i, t]),
                 diff_gain=diff_gain,
+                ssim=None if ssim is None else float(ssim[i, t]),
             )
             for i in range(n)
         ]
@@ -780,6 +798,17 @@ def _unmappable(env: str) -> str | None:
     return f"cannot map observations of {env_id} back into a MuJoCo simulator (supported: {supported})"
 
 
+def _ssim_summary(similarity: np.ndarray, context: int) -> dict[str, Any]:
+    """The JSON fields of per-step SSIM (N, T): its mean per step and over the observed / imagined steps."""
+    imagined = similarity[:, context:]
+    return {
+        "ssim": "structural similarity per step of the real and the model's frames (1: identical)",
+        "ssim_mean": similarity.mean(0).round(4).tolist(),
+        "ssim_context_mean": round(float(similarity[:, :context].mean()), 4),
+        "ssim_imagined_mean": round(float(imagined.mean()), 4) if imagined.size else None,
+    }
+
+
 def write_imagination_video(
     env: str,
     real: SequenceBatch[np.ndarray],
@@ -812,6 +841,7 @@ def write_imagination_video(
     context = cfg.context
     mse = step_errors(real.obs, imagined.obs)
     pixels = real.obs.ndim == 5
+    similarity = step_ssim(real.obs, imagined.obs) if pixels else None
     summary: dict[str, Any] = {
         "env": env,
         "mode": mode,
@@ -824,11 +854,13 @@ def write_imagination_video(
         "mse_mean": mse.mean(0).round(6).tolist(),
         "mse_context_mean": round(float(mse[:, :context].mean()), 6),
         "mse_imagined_mean": round(float(mse[:, context:].mean()), 6) if mse.shape[1] > context else None,
+        **(_ssim_summary(similarity, context) if similarity is not None else {}),
         "per_segment": [
             {
                 "mse": mse[i].round(6).tolist(),
                 "reward": real.reward[i].round(4).tolist(),
                 "pred_reward": imagined.reward[i].round(4).tolist(),
+                **({} if similarity is None else {"ssim": similarity[i].round(4).tolist()}),
             }
             for i in range(len(mse))
         ],
@@ -898,6 +930,7 @@ def write_imagination_video(
             mse=mse,
             diff_gain=cfg.diff_gain,
             strips=strips,
+            ssim=similarity,
         )
         result.frames, result.height, result.width = frames.shape[0], frames.shape[1], frames.shape[2]
         result.paths.append(write_frames(frames, out, fps=cfg.fps))

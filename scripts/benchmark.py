@@ -455,10 +455,11 @@ def _in_out(cfg: BenchmarkConfig, path: Path) -> Path:
 
 
 SPEED_PRESETS: tuple[tuple[str, tuple[str, ...], int], ...] = (
-    # preset      envs                       timed updates
-    ("debug",     ("Pendulum", "Walker2d"),  20),
-    ("cpu",       ("Pendulum", "Walker2d"),  10),
-    ("dreamerv3", ("Walker2d",),             2),
+    # preset      envs                               timed updates
+    ("debug",     ("Pendulum", "Walker2d"),          20),
+    ("cpu",       ("Pendulum", "Walker2d"),          10),
+    ("pixels",    ("InvertedPendulum", "Walker2d"),  3),
+    ("dreamerv3", ("Walker2d",),                     2),
 )  # fmt: skip
 """What ``--suite speed`` measures: each preset on these envs."""
 
@@ -566,7 +567,7 @@ def run_speed(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     return 0
 
 
-GPU_PRESETS: tuple[str, ...] = ("cpu", "dreamerv3")
+GPU_PRESETS: tuple[str, ...] = ("cpu", "pixels", "dreamerv3")
 """Presets whose updates ``--suite gpu`` measures (``--tiny``: ``debug``)."""
 
 
@@ -602,6 +603,8 @@ def run_gpu(cfg: BenchmarkConfig, argv: Sequence[str]) -> int:
     else:
         base = ("--preset", "cpu", "--env", "Walker2d", *dev)
         specs = [RunSpec("cpu-Walker2d", base, 3000, 1000, 250)]
+        pixels = ("--preset", "pixels", "--env", "InvertedPendulum", *dev)
+        specs.append(RunSpec("pixels-InvertedPendulum", pixels, 3000, 1000, 250))
         if device.type == "cuda":  # --amp and --compile are CUDA-only options of scripts.dream
             specs.append(RunSpec("cpu-Walker2d-amp-compile", (*base, "--amp", "--compile"), 3000, 1000, 250))
     runs: list[dict[str, Any]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from analysis.speed import (
     measure_peak_memory,
     measure_planners,
     measure_preset,
+    preset_obs_shape,
+    random_batch,
     run_command,
     speed_markdown,
 )
@@ -104,6 +107,20 @@ def test_op_counts_are_positive_and_per_step() -> None:
     assert 0 < row["wm_update_gflop"] < row["ac_update_gflop"]
     # one imagination step is a small part of the whole actor-critic update
     assert 0 < row["imagine_step_ops"] < row["ac_update_ops"] / 5
+
+
+def test_a_pixel_preset_is_measured_on_frames() -> None:
+    """Op counts (and so the GPU suite's updates and peak memory, which share the batch) of a pixel
+    preset go through its CNN on uint8 frames, not a Walker2d-sized state vector."""
+    debug = PRESETS["debug"]
+    pixels = dataclasses.replace(debug, envs=dataclasses.replace(debug.envs, obs="pixels", size=16))
+    assert preset_obs_shape(pixels) == (16, 16, 3) and preset_obs_shape(debug) == (17,)
+    batch = random_batch(2, 3, (16, 16, 3), 6, torch.device("cpu"))
+    assert batch.obs.shape == (2, 3, 16, 16, 3) and batch.obs.dtype == torch.uint8
+    state, frames = measure_op_counts("debug", debug), measure_op_counts("debug-pixels", pixels)
+    # the convolutions and their transposes add arithmetic to the world model's update
+    assert frames["wm_update_gflop"] > 1.5 * state["wm_update_gflop"]
+    assert frames["ac_update_gflop"] == pytest.approx(state["ac_update_gflop"], rel=0.05)
 
 
 def test_concurrency_specs_pair_runs_with_each_thread_setting() -> None:

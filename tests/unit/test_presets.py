@@ -298,3 +298,26 @@ def test_debug_is_the_cpu_preset_made_small() -> None:
     # imagination starts from a random subset of the batch's posterior states, as with cpu
     d = DREAM_PRESETS["debug"]
     assert 0 < d.agent.imag_starts < d.train.batch_size * d.train.seq_len
+
+
+PIXELS_VS_CPU = {
+    "eval_every": 2000,
+    "eval_early": (1000,),
+    "envs.obs": "pixels",
+    "envs.action_repeat": 2,
+    "model.encoder.cnn_depth": 8,
+    "train.seq_len": 16,
+    "train.train_ratio": 128.0,
+}
+
+
+def test_pixels_is_the_cpu_preset_from_frames() -> None:
+    """The pixel preset changes only what frames and their cost need: the same objective, latent, heads,
+    actor-critic and learning rates as cpu, one update per agent step of 2 simulator steps."""
+    cpu, pixels = flat(DREAM_PRESETS["cpu"]), flat(DREAM_PRESETS["pixels"])
+    assert {k: pixels[k] for k in cpu if cpu[k] != pixels[k]} == PIXELS_VS_CPU
+    p = DREAM_PRESETS["pixels"]
+    assert p.envs.size == 64
+    updates_per_sim_step = p.train.train_ratio / (p.train.batch_size * p.train.seq_len)
+    assert updates_per_sim_step * p.envs.action_repeat == 1.0
+    assert 0 < p.agent.imag_starts < p.train.batch_size * p.train.seq_len

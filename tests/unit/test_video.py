@@ -23,6 +23,7 @@ from analysis.video import (
     rollout_with_policy,
     segments_from_episodes,
     step_errors,
+    step_ssim,
     strip_cursor,
     write_frames,
     write_imagination_video,
@@ -235,6 +236,20 @@ def test_pixel_video_scales_frames(tmp_path: Path) -> None:
     )
     video = np.stack(imageio.mimread(tmp_path / "p.mp4"))
     assert video.shape == (k + h, result.height, 3 * S, 3)
+    summary = json.loads((tmp_path / "p.json").read_text())
+    expected = step_ssim(batch.obs, imagined.obs)
+    np.testing.assert_allclose(summary["ssim_mean"], expected.mean(0), atol=1e-4)
+    assert summary["ssim_context_mean"] == pytest.approx(expected[:, :k].mean(), abs=1e-4)
+    assert len(summary["per_segment"][0]["ssim"]) == k + h
+
+
+def test_step_ssim_is_one_for_the_same_frames_and_falls_with_noise() -> None:
+    real = _frames(2, 3)
+    noisy = np.clip(real.astype(np.float32) + np.random.default_rng(1).normal(0, 40, real.shape), 0, 255)
+    same, worse = step_ssim(real, real.astype(np.float32)), step_ssim(real, noisy)
+    assert same.shape == worse.shape == (2, 3)
+    np.testing.assert_allclose(same, 1.0, atol=1e-5)
+    assert (worse < 0.9).all()
 
 
 def test_unmappable_env_writes_a_plot(tmp_path: Path) -> None:

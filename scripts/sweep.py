@@ -81,11 +81,19 @@ def check_arguments(spec: SweepSpec, trials: Sequence[tuple[dict[str, Any], Job]
         UserError: a field that does not exist or a value of the wrong type (the message names the trial).
     """
     from agents.cli import parse_config
-    from agents.configs import DREAM_PRESETS, BaselineConfig, DreamConfig, RunConfig
+    from agents.configs import (
+        DREAM_PRESETS,
+        MPC_PRESETS,
+        BaselineConfig,
+        DreamConfig,
+        MPCRunConfig,
+        RunConfig,
+    )
 
     module = AGENTS[spec.agent][0]
     classes: dict[str, tuple[type[RunConfig], dict[str, Any] | None]] = {
         "scripts.dream": (DreamConfig, dict(DREAM_PRESETS)),
+        "scripts.mpc": (MPCRunConfig, dict(MPC_PRESETS)),
         "scripts.baseline": (BaselineConfig, None),
     }
     if module not in classes:

@@ -104,6 +104,15 @@ def test_arguments_are_checked_against_the_agents_config(tmp_path: Path) -> None
         check_arguments(wrong_type, sweep_jobs(wrong_type, ("scripts.dream",), tmp_path))
 
 
+def test_mpc_sweeps_are_checked_against_the_mpc_config(tmp_path: Path) -> None:
+    spec = parse_spec({**SPEC, "agent": "mpc-mppi", "params": {"plan.horizon": [4, 8]}})
+    module = ("scripts.mpc", "--planner", "mppi")
+    check_arguments(spec, sweep_jobs(spec, module, tmp_path))
+    bad = parse_spec({**SPEC, "agent": "mpc-mppi", "params": {"plan.horizn": [4]}})
+    with pytest.raises(UserError, match=r"plan.horizn=4: scripts.mpc refuses"):
+        check_arguments(bad, sweep_jobs(bad, module, tmp_path))
+
+
 def fake_run(path: Path, steps: list[int], returns: list[float], target: int) -> Run:
     return Run(
         path=path,

@@ -15,6 +15,7 @@ simulator step.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any, SupportsFloat
 
@@ -79,8 +80,15 @@ class OffscreenRender(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstruct
       (Mesa llvmpipe) they cost about 10x the frame time of the bare scene, and a learning agent does
       not need them.
 
-    Uses only public attributes (``env.unwrapped.mujoco_renderer.viewer``); a no-op for envs without a
-    MuJoCo renderer. The viewer is created lazily by the first ``render()``, so that call renders twice.
+    - ``close()`` frees the MuJoCo render context's GL objects (framebuffers, textures) in this env's own
+      GL context before the env destroys that context. Gymnasium leaves them to the garbage collector,
+      which frees them later in whatever context is current then, and deletes the objects of the same
+      ids in another env's context: after an evaluation's envs were collected, the training env of a
+      pixel run rendered only black frames for the rest of the run.
+
+    Uses only public attributes (``env.unwrapped.mujoco_renderer.viewer`` and its ``con``); a no-op for envs
+    without a MuJoCo renderer. The viewer is created lazily by the first ``render()``, so that call renders
+    twice.
     """
 
     def __init__(self, env: gym.Env[Obs, Act], *, fast: bool = True) -> None:
@@ -110,6 +118,18 @@ class OffscreenRender(gym.Wrapper[Obs, Act, Obs, Act], gym.utils.RecordConstruct
             self._configured = viewer
             frame = self.env.render()
         return frame
+
+    def close(self) -> None:
+        """Free the render context's GL objects in this env's GL context, then close the env."""
+        renderer = getattr(self.env.unwrapped, "mujoco_renderer", None)
+        viewer = getattr(renderer, "viewer", None)
+        context = getattr(viewer, "con", None)
+        if viewer is not None and context is not None:
+            with contextlib.suppress(Exception):  # a context already gone: nothing left to free
+                viewer.make_context_current()
+                context.free()
+        self._configured = None
+        super().close()
 
 
 def _render_error(env_id: str, err: BaseException, *, doing: str = "render frames") -> UserError:

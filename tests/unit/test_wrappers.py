@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -162,6 +163,23 @@ def test_closing_another_env_does_not_blank_this_ones_frames() -> None:
     train = make_env("Walker2d", EnvConfig(obs="pixels"), seed=0)
     other = make_env("Walker2d", EnvConfig(obs="pixels"), seed=1)
     other.close()
+    obs, *_ = train.step(train.action_space.sample())
+    assert np.ptp(obs) > 0
+    train.close()
+
+
+def test_collecting_closed_envs_does_not_blank_this_ones_frames() -> None:
+    # A pixel run's evaluation closes its envs; when the garbage collector later reclaimed their render
+    # contexts, the objects were freed in the training env's GL context and it rendered black for good.
+    cfg = EnvConfig(obs="pixels", size=32)
+    train = make_env("InvertedPendulum", cfg, seed=0)
+    train.reset(seed=0)
+    evaluation = [make_env("InvertedPendulum", cfg, seed=1 + i) for i in range(3)]
+    for env in evaluation:
+        env.reset()
+        env.close()
+    del env, evaluation
+    gc.collect()
     obs, *_ = train.step(train.action_space.sample())
     assert np.ptp(obs) > 0
     train.close()

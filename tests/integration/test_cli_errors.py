@@ -70,7 +70,7 @@ def test_help_names_the_module_lists_the_presets_and_shows_no_rest_markup(tmp_pa
     dream = run_script("scripts.dream", "--help", cwd=tmp_path)
     assert dream.returncode == 0, dream.stderr
     assert dream.stdout.startswith("usage: python -m scripts.dream ")
-    assert "--preset {debug,cpu,dreamerv3}" in dream.stdout
+    assert "--preset {debug,cpu,pixels,dreamerv3}" in dream.stdout
     assert "Examples:\n" in dream.stdout and "::" not in dream.stdout
     baseline = run_script("scripts.baseline", "--help", cwd=tmp_path)
     assert baseline.stdout.startswith("usage: python -m scripts.baseline ")

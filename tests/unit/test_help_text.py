@@ -69,7 +69,7 @@ def test_dream_help_is_brief_and_reads_at_80_columns(
     lines = out.splitlines()
     assert len(lines) < 260  # 449 with every nested option documented
     assert out.startswith("usage: python -m scripts.dream ")
-    assert "--preset {debug,cpu,dreamerv3}" in out and "{None" not in out.split("╭─ envs options")[0]
+    assert "--preset {debug,cpu,pixels,dreamerv3}" in out and "{None" not in out.split("╭─ envs options")[0]
     assert "--run-dir PATH" in out
     assert "-H / --help-verbose documents every option" in " ".join(lines)
     # the top-level options keep their text; nested ones are listed with type and default

@@ -451,6 +451,7 @@ def measure_update_variants(
         deadline: monotonic time after which no variant starts.
     """
     tc = cfg.train
+    obs_shape = preset_obs_shape(cfg, obs_dim)
     rows = []
     for name in variants:
         compiled, amp = VARIANTS[name]
@@ -467,7 +468,6 @@ def measure_update_variants(
             continue
         try:
             torch.manual_seed(0)
-            obs_shape = preset_obs_shape(cfg, obs_dim)
             agent = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=amp)
             row["amp"], row["compiled"] = agent.amp, compiled
             row["params"] = sum(

@@ -56,8 +56,16 @@ class DreamConfig(RunConfig):
     Its defaults, and those of every config inside it, are the ``cpu`` preset (:data:`DREAM_PRESETS`).
     """
 
+    family: Literal["rssm", "diffusion"] = "rssm"
+    """Dynamics the actor-critic imagines through: the RSSM's latent state (--model.*), or a diffusion
+    model of the next state observation with reward and continue heads on the whole step (--diffusion.*;
+    state observations only; the actor and critic see the standardised observation; no open-loop
+    evaluation or imagination videos in the run)."""
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
-    """World model (RSSM, encoder, heads, objective, optimiser)."""
+    """World model (RSSM, encoder, heads, objective, optimiser) of --family rssm."""
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    """Diffusion dynamics model of --family diffusion (its batch-size and particles are not used here:
+    it learns from the loop's batches, one sample per imagined step)."""
     agent: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     """Actor-critic learned in imagination."""
     train: TrainerConfig = field(default_factory=TrainerConfig)
@@ -72,6 +80,11 @@ class DreamConfig(RunConfig):
         super().__post_init__()
         if self.model.loss.energy > 0 and self.envs.obs != "state":
             raise UserError("--model.loss.energy needs state observations (energies come from mapped states)")
+        if self.family != "rssm":
+            if self.envs.obs != "state":
+                raise UserError(f"--family {self.family} models state observations: use --envs.obs state")
+            if self.model.loss.energy > 0:
+                raise UserError("--model.loss.energy regularises the RSSM: it needs --family rssm")
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,11 @@ class MPCRunConfig(DreamConfig):
     """Draw a share (--plan.prior-fraction) of the candidates from the actor, a TD-MPC2-style policy prior
     (trains the actor-critic)."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.family != "rssm":
+            raise UserError("scripts.mpc plans through the RSSM: --family diffusion is scripts.dream's")
+
     @property
     def trains_actor_critic(self) -> bool:
         """Whether the planner uses the actor-critic, and so the run trains it."""
@@ -126,6 +144,7 @@ DREAM_PRESETS: dict[str, DreamConfig] = {
             encoder=EncoderConfig(mlp_units=32, mlp_layers=1, cnn_depth=4),
             heads=HeadsConfig(units=32, layers=1),
         ),
+        diffusion=DiffusionConfig(units=32, layers=1, head_units=32, steps=20, sample_steps=2),
         agent=ActorCriticConfig(horizon=5, imag_starts=8, hidden=32, layers=1),
         train=TrainerConfig(
             prefill=100,
@@ -543,7 +562,14 @@ def load_dreamer(
 
         energy_fn = energy_labeller(cfg.env)
     agent = DreamerAgent.build(
-        cfg.model, cfg.agent, obs_shape, action_dim, device=device or torch.device("cpu"), energy_fn=energy_fn
+        cfg.model,
+        cfg.agent,
+        obs_shape,
+        action_dim,
+        device=device or torch.device("cpu"),
+        energy_fn=energy_fn,
+        family=cfg.family,
+        diffusion=cfg.diffusion,
     )
     try:
         agent.load_state_dict(state)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from envs.episode import Episode
-from world_model import WorldModel
+from world_model import DreamWorld
 
 OVERESTIMATION_WARN = 2.0
 """Warn when the critic's value is more than this multiple of the real discounted return."""
@@ -65,7 +65,7 @@ def discounted_return_to_go(reward: np.ndarray, gamma: float) -> np.ndarray:
 
 @torch.no_grad()
 def value_diagnostics(
-    world_model: WorldModel,
+    world_model: DreamWorld,
     value: Callable[[Tensor], Tensor],
     episodes: Sequence[Episode],
     *,
@@ -111,7 +111,7 @@ def value_diagnostics(
             values.append(v[keep])
             returns.append(g[keep])
             if terminal:
-                cont = world_model.cont(feat).float().cpu().numpy()
+                cont = world_model.observed_cont(post, action)[0].float().cpu().numpy()
                 at_term.append(cont[-1])
                 before_term.extend(cont[max(0, n - 6) : n - 1].tolist())
     finally:

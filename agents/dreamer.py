@@ -31,12 +31,20 @@ from agents.returns import (
     lambda_return,
     replay_lambda_return,
 )
+from agents.world_model_agent import ModelLearner
 from envs.episode import Episode, SequenceBatch, StepObs
 from envs.errors import UserError
-from world_model import WorldModel, WorldModelConfig
+from world_model import DiffusionConfig, DreamWorld, WorldModel, WorldModelConfig
+from world_model.diffusion import DiffusionDynamicsModel
 from world_model.distributions import TwoHotDist, symlog_bins
 from world_model.learner import WorldModelLearner
 from world_model.networks import adam, clip_grad_norm, ema_update, mlp, step_if_finite
+from world_model.state_fit import build_state_model
+from world_model.state_imagination import StateModelDreamLearner, StateSpaceWorldModel
+
+DreamFamily = Literal["rssm", "diffusion"]
+"""The dynamics a Dreamer agent imagines through: the RSSM's latent state, or a diffusion model of the
+state observation (:mod:`world_model.state_imagination`)."""
 
 
 @dataclass(frozen=True)
@@ -330,8 +338,8 @@ class DreamerAgent:
 
     def __init__(
         self,
-        world_model: WorldModel,
-        learner: WorldModelLearner,
+        world_model: DreamWorld,
+        learner: ModelLearner,
         cfg: ActorCriticConfig,
         action_dim: int,
         *,
@@ -378,12 +386,23 @@ class DreamerAgent:
         device: torch.device,
         amp: bool = False,
         energy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        family: DreamFamily = "rssm",
+        diffusion: DiffusionConfig | None = None,
     ) -> DreamerAgent:
         """Build the world model, its learner and the actor-critic on ``device``.
 
         ``energy_fn`` (observations -> simulator energies) labels the batches of the world model's
-        energy-consistency regulariser; needed when ``wm_cfg.loss.energy`` > 0.
+        energy-consistency regulariser; needed when ``wm_cfg.loss.energy`` > 0. ``family="diffusion"``
+        builds the diffusion model of the state observation (``diffusion``'s settings) in place of the
+        RSSM (``wm_cfg`` is then unused).
         """
+        if family == "diffusion":
+            dyn, state_learner = build_state_model(
+                "diffusion", obs_shape, action_dim, diffusion=diffusion or DiffusionConfig()
+            )
+            assert isinstance(dyn, DiffusionDynamicsModel)
+            world = StateSpaceWorldModel(dyn.to(device))
+            return cls(world, StateModelDreamLearner(state_learner), cfg, action_dim, device=device, amp=amp)
         model = WorldModel(wm_cfg, obs_shape, action_dim).to(device)
         learner = WorldModelLearner(model, wm_cfg, energy_fn=energy_fn)
         return cls(model, learner, cfg, action_dim, device=device, amp=amp)
@@ -395,7 +414,7 @@ class DreamerAgent:
         options.setdefault("dynamic", False)
         if self.device.type == "cuda" and "backend" not in options:
             options.setdefault("mode", "reduce-overhead")
-        self.world_model.rssm.compile_steps(**options)
+        self.world_model.compile_steps(**options)
         self.actor.compile(**options)
         self.critic.compile(**options)
 
@@ -541,10 +560,10 @@ class DreamerAgent:
         with torch.no_grad() if reinforce else contextlib.nullcontext():
             imag = self.world_model.imagine(start, policy, cfg.horizon)
             feat = imag.feat  # (N, H+1, F)
-            # contiguous copies: a Linear on a strided 3-d slice runs as a slow batched matmul on CPU
-            here, nxt = feat[:, :-1].contiguous(), feat[:, 1:].contiguous()  # (N, H, F) states t, t + 1
-            reward = self.world_model.reward(nxt).float()  # (N, H)
-            cont = self.world_model.cont(nxt).float()  # (N, H)
+            # contiguous copy: a Linear on a strided 3-d slice runs as a slow batched matmul on CPU
+            here = feat[:, :-1].contiguous()  # (N, H, F) states t
+            reward, cont = self.world_model.outcomes(imag)  # (N, H) of arriving in states t + 1
+            reward, cont = reward.float(), cont.float()
         critic = self._bootstrap_critic()
         online: TwoHotDist | None = None  # the online critic's output on (N, H) states, with its graph
         if reinforce and critic is self.critic:

@@ -105,7 +105,7 @@ class WorldModelUpdates:
         options.setdefault("dynamic", False)
         if self.device.type == "cuda" and "backend" not in options:
             options.setdefault("mode", "reduce-overhead")
-        self.world_model.rssm.compile_steps(**options)
+        self.world_model.compile_steps(**options)
 
     def update(self, batch: SequenceBatch[torch.Tensor]) -> dict[str, float]:
         """One world-model update from a (B, T) batch; metrics under ``wm/`` and ``time/wm_update_ms``."""

@@ -41,6 +41,7 @@ from envs.collector import Collector, RandomPolicy
 from envs.episode import SequenceBatch, StepObs
 from envs.replay import EpisodeReplay, to_torch
 from planners import PlannerConfig, make_planner
+from world_model import WorldModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,6 +166,7 @@ def measure_planners(
     finally:
         venv.close()
     dreamer = DreamerAgent.build(cfg.model, cfg.agent, obs_shape, action_dim, device=device)
+    assert isinstance(dreamer.world_model, WorldModel)
     rows = []
     for name in planners:
         for prior in (False, True):

@@ -52,7 +52,7 @@ class Built(NamedTuple):
     ``compile`` (``torch.compile`` of its step functions, for ``--compile``)."""
 
     agent: Agent
-    world_model: WorldModel
+    world_model: WorldModel | None
     trained: tuple[nn.Module, ...]
     compile: Callable[[], None]
 
@@ -78,12 +78,22 @@ def build_dreamer(
     device: torch.device,
     energy_fn: EnergyFn | None,
 ) -> Built:
-    """The Dreamer agent: it acts with its actor and learns the world model and the actor-critic."""
+    """The Dreamer agent: it acts with its actor and learns the world model and the actor-critic. The
+    open-loop evaluation and the videos read the RSSM (``--family rssm``); a state model's run has neither."""
     dreamer = DreamerAgent.build(
-        cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp, energy_fn=energy_fn
+        cfg.model,
+        cfg.agent,
+        obs_shape,
+        action_dim,
+        device=device,
+        amp=cfg.amp,
+        energy_fn=energy_fn,
+        family=cfg.family,
+        diffusion=cfg.diffusion,
     )
     trained = (dreamer.world_model, dreamer.actor, dreamer.critic)
-    return Built(dreamer, dreamer.world_model, trained, dreamer.compile)
+    rssm = dreamer.world_model if isinstance(dreamer.world_model, WorldModel) else None
+    return Built(dreamer, rssm, trained, dreamer.compile)
 
 
 def train(
@@ -121,11 +131,14 @@ def train(
     print(f"run directory: {run.path}  device: {device}")
     tc = cfg.train
 
+    rssm = built.world_model
+
     def video(step: int) -> object | None:
         from analysis.video import VideoConfig, write_replay_video
 
+        assert rssm is not None
         return write_replay_video(
-            built.world_model,
+            rssm,
             run.episodes,
             cfg.env,
             run.videos / f"imagine-{step:09d}.mp4",
@@ -141,8 +154,8 @@ def train(
         cfg,
         cfg.train,
         device=device,
-        world_model=built.world_model,
-        video=video,
+        world_model=rssm,
+        video=video if rssm is not None else None,
     )
     try:
         trainer.train()

@@ -102,6 +102,8 @@ def world_model_run(run: Path) -> configs.DreamConfig | configs.FitConfig:
         raise UserError(f"{run} is a {type(cfg).__name__} run: it has no world model to imagine with")
     if isinstance(cfg, configs.FitConfig) and cfg.family != "rssm":
         raise UserError(f"{run} fitted a model of the {cfg.family} family; scripts.imagine shows RSSM models")
+    if isinstance(cfg, configs.DreamConfig) and cfg.family != "rssm":
+        raise UserError(f"{run} imagined through the {cfg.family} family; scripts.imagine shows RSSM models")
     return cfg
 
 

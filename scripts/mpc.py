@@ -50,6 +50,7 @@ def build_mpc(
         dreamer = DreamerAgent.build(
             cfg.model, cfg.agent, obs_shape, action_dim, device=device, amp=cfg.amp, energy_fn=energy_fn
         )
+        assert isinstance(dreamer.world_model, WorldModel)  # MPCRunConfig refuses the other families
         planner = make_planner(cfg.planner, cfg.plan, action_dim, device=device, seed=cfg.seed)
         agent = MPCAgent(
             dreamer.world_model,

@@ -18,13 +18,14 @@ from world_model.config import (
     RSSMConfig,
     WorldModelConfig,
 )
-from world_model.model import Imagination, WorldModel
+from world_model.model import DreamWorld, Imagination, WorldModel
 from world_model.presets import world_model_preset
 from world_model.rssm import RSSMState
 
 __all__ = [
     "ContrastiveConfig",
     "DiffusionConfig",
+    "DreamWorld",
     "EBMConfig",
     "EncoderConfig",
     "EnergyConfig",

@@ -170,6 +170,11 @@ class DiffusionDynamicsModel(nn.Module):
         h = torch.cat([cond, self.obs_norm(next_obs)], -1)
         return self.reward_net(h), self.cont_net(h).squeeze(-1)
 
+    def heads(self, obs: Tensor, action: Tensor, next_obs: Tensor) -> tuple[Tensor, Tensor]:
+        """(reward logits (..., bins), continue logits (...)) of steps from observations (..., D) under
+        actions (..., A) to next observations (..., D)."""
+        return self._heads(self._cond(obs, action), next_obs)
+
     # ----- StateModel -------------------------------------------------------------------------
     def update_normalisers(self, data: Transitions[Tensor]) -> None:
         """Move the observation, action and observation-change normalisers towards the transitions."""

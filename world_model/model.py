@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,46 @@ class Imagination(NamedTuple):
     action: Tensor
 
 
-class WorldModel(nn.Module):
+class DreamWorld(nn.Module):
+    """What an agent that acts and imagines in a learned world needs of it (the Dreamer agent): the RSSM
+    world model (:class:`WorldModel`) or a model of the state observation seen as one
+    (:class:`world_model.state_imagination.StateSpaceWorldModel`). Each uses its own state type.
+    """
+
+    feat_dim: int
+
+    def feat(self, state: Any) -> Tensor:
+        """(..., F) features of states with any leading dims."""
+        raise NotImplementedError
+
+    def obs_step(self, state: Any, action: Tensor, obs: Tensor, is_first: Tensor) -> Any:
+        """The state (B, ...) after ``action`` (B, A) led to ``obs``; reset where ``is_first`` (B,)."""
+        raise NotImplementedError
+
+    def observe(self, obs: Tensor, action: Tensor, is_first: Tensor, state: Any = None) -> tuple[Any, Any]:
+        """(posterior, prior) states of real sequences (B, T, ...)."""
+        raise NotImplementedError
+
+    def imagine(
+        self, start: Any, policy_or_actions: Callable[[Tensor], Tensor] | Tensor, horizon: int
+    ) -> Any:
+        """A rollout from ``start`` (N, ...) with ``feat`` (N, H + 1, F) and ``action`` (N, H, A)."""
+        raise NotImplementedError
+
+    def outcomes(self, imag: Any) -> tuple[Tensor, Tensor]:
+        """(expected rewards, continue probabilities) (N, H) of arriving in a rollout's states 1..H."""
+        raise NotImplementedError
+
+    def observed_cont(self, post: Any, action: Tensor) -> Tensor:
+        """(B, T) the probability that the episode continues past each observed state."""
+        raise NotImplementedError
+
+    def compile_steps(self, **options: Any) -> None:
+        """``torch.compile`` the steps of the model's loops."""
+        raise NotImplementedError
+
+
+class WorldModel(DreamWorld):
     """Action-conditioned latent dynamics with reward and continue heads.
 
     Args:
@@ -156,6 +195,20 @@ class WorldModel(nn.Module):
     def cont(self, feat: Tensor) -> Tensor:
         """(...) probability that the episode continues past the state with features (..., F)."""
         return self.cont_head(feat)
+
+    def outcomes(self, imag: Imagination) -> tuple[Tensor, Tensor]:
+        """(expected rewards (N, H), continue probabilities (N, H)) of arriving in an imagined rollout's
+        states 1..H: the heads on their features."""
+        nxt = imag.feat[:, 1:].contiguous()  # a Linear on a strided 3-d slice is slow on CPU
+        return self.reward(nxt), self.cont(nxt)
+
+    def observed_cont(self, post: RSSMState, action: Tensor) -> Tensor:
+        """(B, T) the probability that the episode continues past each observed (posterior) state."""
+        return self.cont(self.feat(post))
+
+    def compile_steps(self, **options: Any) -> None:
+        """``torch.compile`` the step function of the RSSM's observe and imagine loops."""
+        self.rssm.compile_steps(**options)
 
     def decode(self, feat: Tensor) -> Tensor:
         """Predicted observations (..., *obs_shape) as float (pixels 0..255) via the decoder or probe."""

@@ -87,6 +87,25 @@ def transitions_to_batch(data: Transitions[Tensor]) -> SequenceBatch[Tensor]:
     )
 
 
+class ObsState(NamedTuple):
+    """The state of a model on the observation itself: the observation, with any leading dims (the
+    counterpart of the RSSM's :class:`world_model.rssm.RSSMState` where a state model drives imagination).
+
+    Attributes:
+        obs: (..., D) float observations.
+    """
+
+    obs: Tensor
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> ObsState:
+        """The state with ``fn`` applied to its tensor."""
+        return ObsState(fn(self.obs))
+
+    def flatten(self) -> ObsState:
+        """(B, T, D) -> (B T, D)."""
+        return ObsState(self.obs.flatten(0, 1))
+
+
 class StateRollout(NamedTuple):
     """P sampled trajectories of N windows over H steps.
 

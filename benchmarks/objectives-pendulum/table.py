@@ -1,4 +1,5 @@
-"""The objectives' table: median [seed 0, 1, 2] of the evaluation return at each budget, per objective.
+"""The objectives' table: median [seed 0, 1, 2] of the evaluation return at each budget, per objective
+(and the diffusion family, whose imagination runs through a diffusion model of the state observation).
 
 Usage: python benchmarks/objectives-pendulum/table.py [RUNS]
     RUNS (default /tmp/objectives-pendulum): run.sh's folder; each finished run's eval.csv is copied to
@@ -18,7 +19,8 @@ from agents.evaluation import read_eval_csv
 HERE = Path(__file__).resolve().parent
 RECONSTRUCTION = HERE.parent / "cpu-looks2" / "eval-csv"
 BUDGETS = (1000, 2500, 3000, 5000, 7000, 10_000)
-OBJECTIVES = ("reconstruction", "latent", "contrastive")
+OBJECTIVES = ("reconstruction", "latent", "contrastive", "diffusion")
+"""The RSSM's objectives, then ``diffusion``: the diffusion state model as the world (``--family diffusion``)."""
 
 
 def curve(objective: str, seed: int) -> dict[int, float] | None:

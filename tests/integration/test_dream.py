@@ -133,6 +133,32 @@ def test_resume_refuses_changed_model(tmp_path: Path) -> None:
     assert proc.stderr.startswith("error: ") and "agent.horizon" in proc.stderr
 
 
+def test_a_diffusion_world_drives_imagination_resumes_and_is_refused_by_imagine(tmp_path: Path) -> None:
+    # Hopper falls within tens of steps: the continue head's diagnostics run on terminal episodes
+    run = tmp_path / "run"
+    proc = _run(_cmd(run, "--env", "Hopper", "--family", "diffusion", "--steps", "400", "--threads", "1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert yaml.safe_load((run / "config.yaml").read_text())["family"] == "diffusion"
+    assert "diagnostics: " in proc.stdout and "cont_at_terminal" in proc.stdout
+    assert not list((run / "videos").glob("*.mp4"))  # videos show the RSSM's imagination: none here
+    proc = _run(_resume(run, "--steps", "600"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [r["step"] for r in read_eval_csv(run / "eval.csv")] == [200, 400, 600]
+    from agents.checkpoint import load_checkpoint
+
+    state = load_checkpoint(run / "checkpoints")
+    assert state["step"] == 600 and any(k.startswith("eps_net") or "eps_net" in k for k in _keys(state))
+    shown = _run([sys.executable, "-m", "scripts.imagine", "--run", str(run)])
+    assert shown.returncode == 2 and "diffusion family" in shown.stderr, shown.stderr[-2000:]
+
+
+def _keys(state: dict[str, object], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in state.items():
+        out.extend(_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key])
+    return out
+
+
 def _mpc(run_dir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "scripts.mpc", "--preset", "debug", "--run-dir", str(run_dir), *args]
 

@@ -38,6 +38,9 @@ class IndexModel(nn.Module):
     def cont(self, feat: Tensor) -> Tensor:
         return torch.where(feat[..., 1] == 0, 0.1, 0.9)
 
+    def observed_cont(self, post: Tensor, action: Tensor) -> Tensor:
+        return self.cont(self.feat(post))
+
 
 def test_discounted_return_to_go_by_hand() -> None:
     g = discounted_return_to_go(np.array([0.0, 1.0, 2.0, 3.0]), gamma=0.5)

@@ -42,6 +42,10 @@ class ConstantWorldModel(nn.Module):
     def cont(self, feat: Tensor) -> Tensor:
         return torch.full(feat.shape[:-1], self.cont_value)
 
+    def outcomes(self, imag: SimpleNamespace) -> tuple[Tensor, Tensor]:
+        nxt = imag.feat[:, 1:]
+        return self.reward(nxt), self.cont(nxt)
+
 
 def _fake_agent(cfg: ActorCriticConfig = AC, cont: float = 1.0) -> DreamerAgent:
     wm = ConstantWorldModel(cont=cont)

@@ -85,6 +85,10 @@ class DreamConfig(RunConfig):
                 raise UserError(f"--family {self.family} models state observations: use --envs.obs state")
             if self.model.loss.energy > 0:
                 raise UserError("--model.loss.energy regularises the RSSM: it needs --family rssm")
+            if self.agent.replay_value_wm > 0:
+                raise UserError(
+                    "--agent.replay-value-wm trains the RSSM's representation: it needs --family rssm"
+                )
 
 
 @dataclass(frozen=True)

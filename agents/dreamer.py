@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -116,6 +117,12 @@ class ActorCriticConfig:
     replay_value: float = 0.3
     """Weight of the critic's loss on real replayed sequences: lambda-returns of the real rewards and
     terminals, bootstrapped with the imagined returns of each real state (0: imagination only)."""
+    replay_value_wm: float = 0.0
+    """Weight of a replay value loss whose gradient trains the world model (the critic frozen), added to
+    its loss in the same step: the real states' lambda-returns (bootstrapped with the critic, as the
+    imagined returns come after the world model's step) scored by the critic on the posterior features
+    with their graph, so that the representation learns what predicts value (DreamerV3's 2024 code lets
+    its replay value loss reach the world model). 0: the features are stopped (RSSM family only)."""
     return_norm_decay: float = 0.99
     """EMA decay of the 5th-95th percentile return range used to normalise advantages."""
     advantage_norm: Literal["return_range", "advantage_spread"] = "return_range"
@@ -147,6 +154,7 @@ class ActorCriticConfig:
             "critic_bin_limit > 0": self.critic_bin_limit > 0,
             "0 <= slow_critic_decay < 1": 0 <= self.slow_critic_decay < 1,
             "slow_reg >= 0 and replay_value >= 0": self.slow_reg >= 0 and self.replay_value >= 0,
+            "replay_value_wm >= 0": self.replay_value_wm >= 0,
             "0 <= return_norm_decay < 1": 0 <= self.return_norm_decay < 1,
             "first_looks >= 1": self.first_looks >= 1,
         }
@@ -468,7 +476,11 @@ class DreamerAgent:
         """
         t_start = time.perf_counter()
         with self._autocast():
-            wm_metrics, post = self.learner.update(batch)  # returns floats: the device has synced
+            if self.cfg.replay_value_wm > 0:
+                assert isinstance(self.learner, WorldModelLearner)  # DreamConfig refuses the state families
+                wm_metrics, post = self.learner.update(batch, extra=partial(self.replay_value_wm_loss, batch))
+            else:
+                wm_metrics, post = self.learner.update(batch)  # returns floats: the device has synced
         t_wm = time.perf_counter()
         cfg = self.cfg
         start = post.flatten()  # (B*T, ...)
@@ -524,6 +536,27 @@ class DreamerAgent:
         metrics["time/wm_update_ms"] = 1000.0 * (t_wm - t_start)
         metrics["time/ac_update_ms"] = 1000.0 * (t_end - t_wm)
         return metrics
+
+    def replay_value_wm_loss(
+        self, batch: SequenceBatch[Tensor], post: Any
+    ) -> tuple[Tensor, dict[str, float]]:
+        """The world model's replay value term: ``replay_value_wm`` x the critic's loss on real
+        lambda-returns at the posterior features of ``batch`` (with their graph; the critic frozen and
+        bootstrapped with its own values, no imagination yet), and its metric ``wm/replay_value_loss``."""
+        feat = self.world_model.feat(post).float()  # (B, T, F), graph into the world model
+        with torch.no_grad():
+            boot = self._bootstrap_critic()(feat.detach()).mean().float()  # (B, T)
+            ret, weight = replay_lambda_return(
+                batch.reward.float(),
+                batch.terminated,
+                batch.is_first,
+                boot,
+                gamma=self.cfg.gamma,
+                lam=self.cfg.lam,
+            )
+        with _frozen(self.critic):
+            loss = self._critic_loss(feat[:, :-1].contiguous(), ret, weight)
+        return self.cfg.replay_value_wm * loss, {"wm/replay_value_loss": float(loss.detach())}
 
     def _bootstrap_critic(self) -> Critic:
         return self.target_critic if self.cfg.slow_target else self.critic

@@ -14,6 +14,9 @@ from world_model.model import WorldModel
 from world_model.networks import adam, clip_grad_norm, step_if_finite
 from world_model.rssm import RSSMState
 
+ExtraLoss = Callable[[RSSMState], tuple[torch.Tensor, dict[str, float]]]
+"""Posterior states (B, T, ...) with their graph -> (a loss added to the world model's, its metrics)."""
+
 
 class ModelCheckpoint:
     """Checkpoint parts of a learner with one model, one optimiser and an update counter: ``world_model``,
@@ -69,10 +72,17 @@ class WorldModelLearner(ModelCheckpoint):
         self.opt = adam(self.params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay, decoupled=True)
         self.updates = 0
 
-    def update(self, batch: SequenceBatch[torch.Tensor]) -> tuple[dict[str, float], RSSMState]:
+    def update(
+        self, batch: SequenceBatch[torch.Tensor], *, extra: ExtraLoss | None = None
+    ) -> tuple[dict[str, float], RSSMState]:
         """One gradient step on a batch of real sequences (B, T, ...); a step whose gradients are not
         finite is skipped (:func:`world_model.networks.step_if_finite`), the running statistics the batch
         moved (observation normalisation) are put back, and ``wm/skipped`` is 1.
+
+        Args:
+            batch: the (B, T) batch.
+            extra: a further loss on the posterior states (with their graph) added to the model's loss
+                before the step, and its metrics (an agent's term that trains the representation).
 
         Returns:
             (metrics under ``wm/``, detached posterior states (B, T, ...) for imagination).
@@ -80,6 +90,10 @@ class WorldModelLearner(ModelCheckpoint):
         self.model.train()
         saved = [b.detach().clone() for b in self.model.buffers()]  # a few hundred numbers
         loss, metrics, post = self.model.loss(batch, self.energy_labels(batch))
+        if extra is not None:
+            term, found = extra(post)
+            loss = loss + term
+            metrics.update(found)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip

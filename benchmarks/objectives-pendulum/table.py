@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 RECONSTRUCTION = HERE.parent / "cpu-looks2" / "eval-csv"
 BUDGETS = (1000, 2500, 3000, 5000, 7000, 10_000)
 OBJECTIVES = ("reconstruction", "latent", "contrastive", "diffusion")
-"""The RSSM's objectives, then ``diffusion``: the diffusion state model as the world (``--family diffusion``)."""
+"""The RSSM's objectives, then ``diffusion``: the diffusion state model as the world (--family diffusion)."""
 
 
 def curve(objective: str, seed: int) -> dict[int, float] | None:

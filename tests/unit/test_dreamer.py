@@ -186,6 +186,34 @@ def _batch(B: int = 3, T: int = 6, obs_dim: int = 3, seed: int = 0) -> SequenceB
     )
 
 
+def test_the_replay_value_term_trains_the_world_model_and_leaves_the_critic_alone() -> None:
+    from functools import partial
+
+    from world_model.presets import world_model_preset
+
+    def agent(weight: float) -> DreamerAgent:
+        torch.manual_seed(0)
+        cfg = dataclasses.replace(AC, replay_value_wm=weight)
+        return DreamerAgent.build(world_model_preset("tiny"), cfg, (3,), 1, device=torch.device("cpu"))
+
+    batch = _batch()
+    stopped, trained = agent(0.0), agent(0.3)
+    assert "wm/replay_value_loss" not in stopped.update(batch)
+    metrics = trained.update(batch)
+    assert math.isfinite(metrics["wm/replay_value_loss"]) and metrics["wm/replay_value_loss"] > 0
+    # the same draws either way: the world models differ by the replay value term's gradient alone
+    moved = [
+        not torch.equal(a, b)
+        for a, b in zip(stopped.world_model.parameters(), trained.world_model.parameters(), strict=True)
+    ]
+    assert any(moved)
+    # the term reaches the world model's parameters, not the critic's
+    fresh = agent(0.3)
+    fresh.learner.update(batch, extra=partial(fresh.replay_value_wm_loss, batch))
+    assert all(p.grad is None for p in fresh.critic.parameters())
+    assert all(p.requires_grad for p in fresh.critic.parameters())
+
+
 def test_update_metrics_and_imagination_shapes() -> None:
     agent = _tiny_agent()
     metrics = agent.update(_batch())

@@ -49,6 +49,7 @@ CPU = {
     "agent.max_std": 1.0,
     "agent.min_std": 0.1,
     "agent.replay_value": 0.3,
+    "agent.replay_value_wm": 0.0,
     "agent.return_norm_decay": 0.99,
     "agent.advantage_norm": "return_range",
     "agent.slow_critic_decay": 0.98,

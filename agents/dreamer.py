@@ -544,18 +544,8 @@ class DreamerAgent:
         lambda-returns at the posterior features of ``batch`` (with their graph; the critic frozen and
         bootstrapped with its own values, no imagination yet), and its metric ``wm/replay_value_loss``."""
         feat = self.world_model.feat(post).float()  # (B, T, F), graph into the world model
-        with torch.no_grad():
-            boot = self._bootstrap_critic()(feat.detach()).mean().float()  # (B, T)
-            ret, weight = replay_lambda_return(
-                batch.reward.float(),
-                batch.terminated,
-                batch.is_first,
-                boot,
-                gamma=self.cfg.gamma,
-                lam=self.cfg.lam,
-            )
         with _frozen(self.critic):
-            loss = self._critic_loss(feat[:, :-1].contiguous(), ret, weight)
+            loss = self.replay_value_loss(feat, batch, None, None)["loss"]
         return self.cfg.replay_value_wm * loss, {"wm/replay_value_loss": float(loss.detach())}
 
     def _bootstrap_critic(self) -> Critic:
@@ -660,7 +650,7 @@ class DreamerAgent:
         return (weight * nll).mean()
 
     def replay_value_loss(
-        self, feat: Tensor, batch: SequenceBatch[Tensor], imag_return: Tensor, idx: Tensor | None
+        self, feat: Tensor, batch: SequenceBatch[Tensor], imag_return: Tensor | None, idx: Tensor | None
     ) -> dict[str, Tensor]:
         """The critic's loss on real sequences: lambda-returns of the real rewards and terminals.
 
@@ -668,9 +658,11 @@ class DreamerAgent:
         bootstrap critic's value for states imagination did not start from).
 
         Args:
-            feat: (B, T, F) posterior features of the batch (no graph).
+            feat: (B, T, F) posterior features of the batch (with a graph only for
+                :meth:`replay_value_wm_loss`).
             batch: the (B, T) batch.
-            imag_return: (N,) imagined returns R_0 of the N imagination starts.
+            imag_return: (N,) imagined returns R_0 of the N imagination starts (``None``: none, the
+                bootstrap critic's value everywhere).
             idx: (N,) flat indices of those starts into B*T (``None``: all, in order).
 
         Returns:
@@ -678,7 +670,9 @@ class DreamerAgent:
         """
         B, T = batch.reward.shape
         with torch.no_grad():
-            if idx is None:
+            if imag_return is None:
+                boot = self._bootstrap_critic()(feat).mean().float()
+            elif idx is None:
                 boot = imag_return.reshape(B, T)
             else:
                 boot = self._bootstrap_critic()(feat).mean().float().reshape(-1)

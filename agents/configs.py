@@ -19,7 +19,7 @@ import yaml
 
 from agents.checkpoint import load_checkpoint
 from agents.config import RunConfig
-from agents.dreamer import ActorCriticConfig
+from agents.dreamer import ActorCriticConfig, DreamFamily
 from agents.mpc import MPCConfig
 from agents.run_dir import CLASS_KEY, CONFIG_FILE, load_config, read_config_class
 from agents.trainer import TrainerConfig
@@ -56,7 +56,7 @@ class DreamConfig(RunConfig):
     Its defaults, and those of every config inside it, are the ``cpu`` preset (:data:`DREAM_PRESETS`).
     """
 
-    family: Literal["rssm", "diffusion"] = "rssm"
+    family: DreamFamily = "rssm"
     """Dynamics the actor-critic imagines through: the RSSM's latent state (--model.*), or a diffusion
     model of the next state observation with reward and continue heads on the whole step (--diffusion.*;
     state observations only; the actor and critic see the standardised observation; no open-loop

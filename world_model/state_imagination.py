@@ -91,20 +91,24 @@ class StateSpaceWorldModel(DreamWorld):
             :class:`StateImagination` with states / features (N, H + 1, D), actions (N, H, A) and the model's
             expected rewards and continue probabilities (N, H) of arriving in states 1..H.
         """
-        obs, states, actions, rewards, conts = start.obs, [start.obs], [], [], []
+        obs, states, feats = start.obs, [start.obs], [self.model.obs_norm(start.obs)]
+        actions, rewards, conts = [], [], []
         for t in range(horizon):
-            if callable(policy_or_actions):
-                action = policy_or_actions(self.model.obs_norm(obs))
-            else:
-                action = policy_or_actions[:, t]
+            action = policy_or_actions(feats[-1]) if callable(policy_or_actions) else policy_or_actions[:, t]
             obs, reward, cont = self.model.sample(obs, action)
             states.append(obs)
+            feats.append(
+                self.model.obs_norm(obs)
+            )  # each state standardised once, for the policy and the rollout
             actions.append(action)
             rewards.append(reward)
             conts.append(cont)
-        state = ObsState(torch.stack(states, 1))
         return StateImagination(
-            state, self.feat(state), torch.stack(actions, 1), torch.stack(rewards, 1), torch.stack(conts, 1)
+            ObsState(torch.stack(states, 1)),
+            torch.stack(feats, 1),
+            torch.stack(actions, 1),
+            torch.stack(rewards, 1),
+            torch.stack(conts, 1),
         )
 
     def outcomes(self, imag: StateImagination) -> tuple[Tensor, Tensor]:

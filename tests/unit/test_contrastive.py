@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from envs.episode import SequenceBatch
+from tests.batches import random_batch
 from world_model import WorldModel, world_model_preset
 from world_model.config import ContrastiveConfig
 from world_model.contrastive import info_nce
@@ -37,18 +38,7 @@ def test_info_nce_by_hand() -> None:
 
 
 def _batch(B: int, T: int, seed: int = 0) -> SequenceBatch[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    is_first = torch.zeros(B, T, dtype=torch.bool)
-    is_first[:, 0] = True
-    is_first[0, 9] = True  # an episode boundary inside a sequence
-    return SequenceBatch(
-        torch.randn(B, T, 3, generator=g),
-        torch.rand(B, T, 1, generator=g) * 2 - 1,
-        torch.randn(B, T, generator=g),
-        torch.zeros(B, T, dtype=torch.bool),
-        torch.zeros(B, T, dtype=torch.bool),
-        is_first,
-    )
+    return random_batch(B, T, seed=seed, starts=[(0, 9)], ends=())  # an episode boundary inside a sequence
 
 
 @pytest.mark.parametrize("offsets", [1, 3])

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from agents.dreamer import Actor, ActorCriticConfig, DreamerAgent, DreamerState
 from envs.episode import SequenceBatch, StepObs
+from tests.batches import random_batch
 
 AC = ActorCriticConfig(horizon=3, hidden=16, layers=1, critic_bins=31)
 
@@ -171,19 +172,7 @@ def _tiny_agent(seed: int = 0, obs_dim: int = 3) -> DreamerAgent:
 
 
 def _batch(B: int = 3, T: int = 6, obs_dim: int = 3, seed: int = 0) -> SequenceBatch[Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    is_first = torch.zeros(B, T, dtype=torch.bool)
-    is_first[:, 0] = True
-    terminated = torch.zeros(B, T, dtype=torch.bool)
-    terminated[0, -1] = True
-    return SequenceBatch(
-        obs=torch.randn(B, T, obs_dim, generator=g),
-        action=torch.rand(B, T, 1, generator=g) * 2 - 1,
-        reward=torch.randn(B, T, generator=g),
-        terminated=terminated,
-        truncated=torch.zeros(B, T, dtype=torch.bool),
-        is_first=is_first,
-    )
+    return random_batch(B, T, (obs_dim,), 1, seed=seed)
 
 
 def test_the_replay_value_term_trains_the_world_model_and_leaves_the_critic_alone() -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from envs.episode import SequenceBatch
+from tests.batches import random_batch
 from world_model import LossConfig, WorldModel, world_model_preset
 from world_model.config import EnergyConfig
 from world_model.learner import WorldModelLearner
@@ -23,19 +24,7 @@ def energy_cfg(**scales: float) -> object:
 
 
 def batch(B: int = 3, T: int = 12, seed: int = 0) -> SequenceBatch[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    first = torch.zeros(B, T, dtype=torch.bool)
-    first[:, 0] = True
-    first[0, 7] = True  # an episode starts inside row 0
-    never = torch.zeros(B, T, dtype=torch.bool)
-    return SequenceBatch(
-        torch.randn(B, T, 5, generator=g),
-        torch.rand(B, T, 2, generator=g) * 2 - 1,
-        torch.randn(B, T, generator=g),
-        never,
-        never,
-        first,
-    )
+    return random_batch(B, T, (5,), 2, seed=seed, starts=[(0, 7)], ends=())  # an episode starts in row 0
 
 
 def energy_of(obs: np.ndarray) -> np.ndarray:

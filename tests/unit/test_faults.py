@@ -30,6 +30,7 @@ from agents.signals import stop_signals
 from agents.trainer import BAR_FORMAT, MAX_BAD_UPDATES, PhaseRate, bad_update_keys, progress_postfix
 from envs.episode import SequenceBatch
 from envs.errors import UserError
+from tests.batches import random_batch
 from world_model import WorldModel, world_model_preset
 from world_model.learner import WorldModelLearner
 from world_model.networks import adam, clip_grad_norm, step_if_finite
@@ -59,17 +60,10 @@ def test_step_if_finite_leaves_parameters_and_moments_alone_on_a_non_finite_grad
 
 
 def _batch(nan: bool) -> SequenceBatch[torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    B, T = 2, 6
-    obs = torch.randn(B, T, 3, generator=g)
+    batch = random_batch(2, 6, ends=())
     if nan:
-        obs[0, 2, 1] = float("nan")  # one corrupt observation poisons the loss and every gradient
-    first = torch.zeros(B, T, dtype=torch.bool)
-    first[:, 0] = True
-    zeros = torch.zeros(B, T, dtype=torch.bool)
-    return SequenceBatch(
-        obs, torch.rand(B, T, 1, generator=g) * 2 - 1, torch.randn(B, T, generator=g), zeros, zeros, first
-    )
+        batch.obs[0, 2, 1] = float("nan")  # one corrupt observation poisons the loss and every gradient
+    return batch
 
 
 def test_the_world_model_learner_skips_a_non_finite_update_and_says_so() -> None:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from envs.episode import SequenceBatch
+from tests.batches import random_batch
 from world_model import WorldModel, world_model_preset
 from world_model.distributions import categorical_probs, categorical_sample
 from world_model.networks import LoopLinear, clip_grad_norm
@@ -117,20 +118,8 @@ def make_model(latent: str = "categorical", seed: int = 0) -> WorldModel:
 
 
 def make_batch(B: int = 3, T: int = 7, seed: int = 1) -> SequenceBatch[Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    is_first = torch.zeros(B, T, dtype=torch.bool)
-    is_first[:, 0] = True
-    is_first[1, 4] = True  # a reset inside the sequence
-    terminated = torch.zeros(B, T, dtype=torch.bool)
-    terminated[1, 3] = True
-    return SequenceBatch(
-        obs=torch.randn(B, T, 5, generator=g),
-        action=torch.rand(B, T, 2, generator=g) * 2 - 1,
-        reward=torch.randn(B, T, generator=g),
-        terminated=terminated,
-        truncated=torch.zeros(B, T, dtype=torch.bool),
-        is_first=is_first,
-    )
+    # a reset inside row 1, after the terminal step before it
+    return random_batch(B, T, (5,), 2, seed=seed, starts=[(1, 4)], ends=[(1, 3)])
 
 
 def grads(model: nn.Module) -> dict[str, Tensor]:

@@ -15,6 +15,7 @@ from agents.dreamer import DreamerAgent
 from envs.config import EnvConfig
 from envs.episode import SequenceBatch, StepObs
 from envs.errors import UserError
+from tests.batches import random_batch
 from world_model.state_imagination import StateSpaceWorldModel
 from world_model.transitions import ObsState
 
@@ -31,19 +32,7 @@ def _agent(seed: int = 0) -> DreamerAgent:
 
 
 def _batch(B: int = 4, T: int = 8, seed: int = 0) -> SequenceBatch[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    first = torch.zeros(B, T, dtype=torch.bool)
-    first[:, 0] = True
-    terminated = torch.zeros(B, T, dtype=torch.bool)
-    terminated[0, -1] = True
-    return SequenceBatch(
-        torch.randn(B, T, D, generator=g),
-        torch.rand(B, T, A, generator=g) * 2 - 1,
-        torch.randn(B, T, generator=g),
-        terminated,
-        torch.zeros(B, T, dtype=torch.bool),
-        first,
-    )
+    return random_batch(B, T, (D,), A, seed=seed)
 
 
 def test_imagination_starts_at_the_start_state_and_carries_the_models_outcomes() -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from envs.episode import Episode, SequenceBatch
+from tests.batches import random_batch
 from world_model import RSSMConfig, WorldModel, WorldModelConfig, world_model_preset
 from world_model.evaluation import eval_windows, openloop_eval
 from world_model.learner import WorldModelLearner
@@ -25,23 +26,7 @@ def make_cfg(objective: str = "reconstruction", latent: str = "categorical") -> 
 def fake_batch(
     B: int, T: int, obs_shape: tuple[int, ...], A: int, seed: int = 0
 ) -> SequenceBatch[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    if len(obs_shape) == 3:
-        obs = torch.randint(0, 256, (B, T, *obs_shape), generator=g, dtype=torch.uint8)
-    else:
-        obs = torch.randn(B, T, *obs_shape, generator=g)
-    is_first = torch.zeros(B, T, dtype=torch.bool)
-    is_first[:, 0] = True
-    terminated = torch.zeros(B, T, dtype=torch.bool)
-    terminated[0, -1] = True
-    return SequenceBatch(
-        obs=obs,
-        action=torch.rand(B, T, A, generator=g) * 2 - 1,
-        reward=torch.randn(B, T, generator=g),
-        terminated=terminated,
-        truncated=torch.zeros(B, T, dtype=torch.bool),
-        is_first=is_first,
-    )
+    return random_batch(B, T, obs_shape, A, seed=seed)
 
 
 KINDS = [("reconstruction", "categorical"), ("latent", "gaussian"), ("latent", "categorical")]

@@ -95,7 +95,16 @@ class ActorCriticConfig:
     """Scale of the initial weights of the actor's output layer (small: near-zero mean actions, the
     largest std, at the start)."""
     entropy: float = 3e-4
-    """Entropy bonus weight (advantages are normalised, so one value serves all reward scales)."""
+    """Entropy bonus weight (advantages are normalised, so one value serves all reward scales); with
+    --agent.entropy-target, its starting value."""
+    entropy_target: float | None = None
+    """Entropy per action dimension (nats) to hold the actor at: the entropy bonus's weight is then
+    adapted after each update, log w += entropy_rate x (target - the imagined states' mean entropy per
+    dimension), within [1e-8, 1], as SAC adapts its temperature (the Normal's entropy per dimension is
+    1.42 + ln std: std 0.2 is -0.19 nats, std 0.5 0.73). None: the weight stays --agent.entropy."""
+    entropy_rate: float = 1e-3
+    """Step size of the entropy weight's adaptation (per update, on its log) under --agent.entropy-target:
+    1e-3 moves the weight by a factor e in about 1,000 updates one nat off the target."""
     min_std: float = 0.1
     """Smallest standard deviation of the actor's Gaussian."""
     max_std: float = 1.0
@@ -149,6 +158,8 @@ class ActorCriticConfig:
             "grad_clip > 0": self.grad_clip > 0,
             "actor_out_scale > 0": self.actor_out_scale > 0,
             "entropy >= 0": self.entropy >= 0,
+            "entropy in [1e-8, 1] and entropy_rate > 0 with entropy_target": self.entropy_target is None
+            or (1e-8 <= self.entropy <= 1.0 and self.entropy_rate > 0),
             "0 < min_std <= max_std": 0 < self.min_std <= self.max_std,
             "critic_bins >= 2": self.critic_bins >= 2,
             "critic_bin_limit > 0": self.critic_bin_limit > 0,
@@ -338,6 +349,35 @@ def _frozen(*modules: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+class EntropyWeight(nn.Module):
+    """The entropy bonus's weight, adapted to hold the actor's entropy at a target.
+
+    A dual step on the log weight after each update: log w += rate x (target - entropy per action
+    dimension), so the weight grows while the policy is narrower than the target and shrinks while it is
+    wider, whatever the scale of the advantages it competes with. Kept within [1e-8, 1]; a non-finite
+    entropy leaves it as it was. A buffer: device-side, no host syncs, saved with ``state_dict``.
+    """
+
+    log_weight: Tensor
+    BOUNDS = (math.log(1e-8), 0.0)
+
+    def __init__(self, initial: float, target: float, rate: float):
+        """Start at weight ``initial`` and adapt towards entropy ``target`` (nats per dimension)."""
+        super().__init__()
+        self.target, self.rate = target, rate
+        self.register_buffer("log_weight", torch.tensor(math.log(initial)))
+
+    def forward(self) -> Tensor:
+        """() the current weight."""
+        return self.log_weight.exp()
+
+    @torch.no_grad()
+    def update(self, entropy_per_dim: Tensor) -> None:
+        """One dual step from the mean entropy per action dimension of the last update's states."""
+        step = torch.nan_to_num(self.rate * (self.target - entropy_per_dim.float()), 0.0, 0.0, 0.0)
+        self.log_weight.add_(step).clamp_(*self.BOUNDS)
+
+
 class DreamerAgent:
     """World model + imagination-trained actor-critic; implements :class:`envs.Policy`.
 
@@ -376,6 +416,11 @@ class DreamerAgent:
         self.spread = (
             SpreadNormalizer(decay=cfg.return_norm_decay).to(device)
             if cfg.advantage_norm == "advantage_spread"
+            else None
+        )
+        self.entropy_weight = (
+            EntropyWeight(cfg.entropy, cfg.entropy_target, cfg.entropy_rate).to(device)
+            if cfg.entropy_target is not None
             else None
         )
         self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
@@ -508,6 +553,8 @@ class DreamerAgent:
         critic_norm = clip_grad_norm(self.critic.parameters(), cfg.grad_clip)
         critic_stepped = step_if_finite(self.critic_opt, critic_norm)
         ema_update(self.target_critic, self.critic, cfg.slow_critic_decay)
+        if self.entropy_weight is not None:
+            self.entropy_weight.update(out["entropy"].mean() / self.action_dim)
         self.updates += 1
 
         named = {
@@ -524,6 +571,8 @@ class DreamerAgent:
             "actor/imag_reward_mean": out["reward"].mean(),
             "actor/imag_cont_mean": out["cont"].mean(),
         }
+        if self.entropy_weight is not None:
+            named["actor/entropy_weight"] = self.entropy_weight()
         if cfg.replay_value > 0:
             named["critic/replay_loss"] = rep["loss"].detach()
             named["critic/replay_return_mean"] = rep["return_mean"]
@@ -606,15 +655,16 @@ class DreamerAgent:
             self.spread.update(ret - value[:, :-1])
             scale = self.spread.scale()
         advantage = (ret - value[:, :-1]).detach() / scale
+        entropy_weight = cfg.entropy if self.entropy_weight is None else self.entropy_weight()
         if reinforce:
             dist = self.actor(here)
             u = torch.stack(raws, 1)  # (N, H, A), drawn without a graph: scored, not differentiated
             entropy = dist.entropy()  # a fresh reparameterised draw where the estimate needs one
-            actor_obj = dist.log_prob(u) * advantage + cfg.entropy * entropy
+            actor_obj = dist.log_prob(u) * advantage + entropy_weight * entropy
             saturated = dist.saturated().detach()
         else:
             entropy = torch.stack(entropies, 1)
-            actor_obj = ret / scale + cfg.entropy * entropy
+            actor_obj = ret / scale + entropy_weight * entropy
             with torch.no_grad():
                 saturated = self.actor(here.detach()).saturated()
         actor_loss = -(weight * actor_obj).mean()
@@ -691,20 +741,27 @@ class DreamerAgent:
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
         """Checkpoint parts (see :mod:`agents.checkpoint`): world model, actor, critic and its slow copy,
-        optimisers, the return normaliser and the update counts."""
+        optimisers, the return normaliser (and the advantage spread, the entropy weight where adapted) and the
+        update counts."""
         return merge_parts(
             self.learner.state_dict(),
             {
                 "actor": self.actor.state_dict(),
                 "critic": {"online": self.critic.state_dict(), "slow": self.target_critic.state_dict()},
                 "optimizers": {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict()},
-                "normalizers": {
-                    "return": self.normalizer.state_dict(),
-                    **({"advantage": self.spread.state_dict()} if self.spread is not None else {}),
-                },
+                "normalizers": {name: m.state_dict() for name, m in self._adaptive().items()},
                 "counters": {"agent_updates": self.updates},
             },
         )
+
+    def _adaptive(self) -> dict[str, nn.Module]:
+        """The running statistics the actor's objective adapts by, under their checkpoint names."""
+        parts: dict[str, nn.Module | None] = {
+            "return": self.normalizer,
+            "advantage": self.spread,
+            "entropy": self.entropy_weight,
+        }
+        return {name: m for name, m in parts.items() if m is not None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the parts :meth:`state_dict` names (other parts of a checkpoint are ignored)."""
@@ -714,9 +771,8 @@ class DreamerAgent:
         self.target_critic.load_state_dict(state["critic"]["slow"])
         self.actor_opt.load_state_dict(state["optimizers"]["actor"])
         self.critic_opt.load_state_dict(state["optimizers"]["critic"])
-        self.normalizer.load_state_dict(state["normalizers"]["return"])
-        if self.spread is not None:
-            self.spread.load_state_dict(state["normalizers"]["advantage"])
+        for name, m in self._adaptive().items():
+            m.load_state_dict(state["normalizers"][name])
         self.updates = int(state["counters"]["agent_updates"])
 
 

@@ -84,6 +84,12 @@ class TrainerConfig:
     end_fraction: float = 0.0
     """Share of each batch's sequences that end at a terminal record (a fall), drawn among the replay's
     terminated episodes; the rest start uniformly. 0: uniform sampling only."""
+    recent_fraction: float = 0.0
+    """Share of each batch's sequences (rounded) drawn from within the newest --train.recent-window
+    replayed steps, so that the newest data reaches every batch (with end-fraction, at most 1 in all).
+    0: none."""
+    recent_window: int = 5000
+    """The newest steps of the replay that --train.recent-fraction's sequences lie within (>= seq-len)."""
     log_every: int = 1000
     """Write TensorBoard scalars every this many environment steps."""
     checkpoint_every: int = 10_000
@@ -120,6 +126,10 @@ class TrainerConfig:
             "batch_size >= 1 and seq_len >= 2": self.batch_size >= 1 and self.seq_len >= 2,
             "replay_capacity >= seq_len": self.replay_capacity >= self.seq_len,
             "0 <= end_fraction <= 1": 0.0 <= self.end_fraction <= 1.0,
+            "recent_fraction >= 0 and end_fraction + recent_fraction <= 1": (
+                self.recent_fraction >= 0.0 and self.end_fraction + self.recent_fraction <= 1.0
+            ),
+            "recent_window >= seq_len": self.recent_window >= self.seq_len,
             "log_every >= 1 and checkpoint_every >= 1": self.log_every >= 1 and self.checkpoint_every >= 1,
             "checkpoint_minutes >= 0": self.checkpoint_minutes >= 0,
             "wm_eval_every >= 0": self.wm_eval_every >= 0,
@@ -401,7 +411,14 @@ class Trainer:
     def _update(self) -> None:
         tc = self.tc
         batch = to_torch(
-            self.replay.sample(tc.batch_size, tc.seq_len, end_fraction=tc.end_fraction), self.device
+            self.replay.sample(
+                tc.batch_size,
+                tc.seq_len,
+                end_fraction=tc.end_fraction,
+                recent_fraction=tc.recent_fraction,
+                recent_window=tc.recent_window,
+            ),
+            self.device,
         )
         t0 = time.perf_counter()
         metrics = self.agent.update(batch)

@@ -22,7 +22,9 @@ Sampling: sequences start uniformly at any stored record from which ``seq_len`` 
 arrival order; they may cross from one episode into the next (``is_first`` marks the start of the new
 one) but never wrap from the newest episode into the oldest. Optionally a share of each batch ends at
 terminal records instead (``end_fraction``: the last record of an episode the env terminated, drawn
-uniformly among those stored), so that the rare falls of locomotion reach every batch.
+uniformly among those stored), so that the rare falls of locomotion reach every batch; and a share may lie
+within the newest stored records (``recent_fraction`` of the sequences start uniformly where they fit
+inside the newest ``recent_window`` records), so that the data of the current policy reaches every batch.
 """
 
 from __future__ import annotations
@@ -210,7 +212,13 @@ class EpisodeReplay:
         return self.steps
 
     def sample(
-        self, batch_size: int, seq_len: int, *, end_fraction: float = 0.0
+        self,
+        batch_size: int,
+        seq_len: int,
+        *,
+        end_fraction: float = 0.0,
+        recent_fraction: float = 0.0,
+        recent_window: int = 0,
     ) -> SequenceBatch[np.ndarray]:
         """Sample ``batch_size`` sequences of ``seq_len`` consecutive records.
 
@@ -221,14 +229,22 @@ class EpisodeReplay:
                 uniformly among the stored ones (a terminal record within the first T stored records
                 ends up inside its sequence instead); none while no terminal record is stored. At 0 the
                 draws are exactly those of uniform sampling.
+            recent_fraction: share of the B sequences (rounded; the last ones of the batch) that lie
+                wholly within the newest ``recent_window`` stored records (all of them while fewer are
+                stored), drawn uniformly among those places after the other draws (at most the
+                sequences ``end_fraction`` leaves); at 0 no draw is made.
+            recent_window: the newest records recent sequences are drawn from (>= ``seq_len``).
 
         Returns:
             SequenceBatch with obs (B, T, *obs_shape), action (B, T, A), reward (B, T) float32,
             terminated / truncated / is_first (B, T) bool; fresh arrays (not views of the ring).
 
         Raises:
-            ValueError: If fewer than ``seq_len`` records are stored.
+            ValueError: If fewer than ``seq_len`` records are stored, or ``recent_window`` is shorter.
         """
+        n_recent = min(round(recent_fraction * batch_size), batch_size - round(end_fraction * batch_size))
+        if n_recent > 0 and recent_window < seq_len:
+            raise ValueError(f"recent_window ({recent_window}) must be at least seq_len ({seq_len})")
         if self.steps < seq_len:
             raise ValueError(
                 f"replay holds {self.steps} steps, fewer than the sequence length {seq_len}: "
@@ -240,6 +256,11 @@ class EpisodeReplay:
             ends = np.asarray(self._terminal_ends)[self._rng.integers(0, len(self._terminal_ends), n_end)]
             offsets = (ends - self._head) % self.capacity  # how far after the oldest stored record
             starts[:n_end] = np.clip(offsets - seq_len + 1, 0, self.steps - seq_len)
+        if n_recent > 0:
+            last = self.steps - seq_len  # the newest start from which seq_len records follow
+            starts[batch_size - n_recent :] = self._rng.integers(
+                max(0, self.steps - recent_window), last + 1, size=n_recent
+            )
         idx = (self._head + starts[:, None] + np.arange(seq_len)[None, :]) % self.capacity
         return SequenceBatch(*(self._ring[name][idx] for name in _FIELDS))
 

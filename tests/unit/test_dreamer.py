@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from agents.dreamer import Actor, ActorCriticConfig, DreamerAgent, DreamerState
 from envs.episode import SequenceBatch, StepObs
+from envs.errors import UserError
 from tests.batches import random_batch
 
 AC = ActorCriticConfig(horizon=3, hidden=16, layers=1, critic_bins=31)
@@ -239,8 +240,6 @@ def test_act_shapes_resets_and_determinism() -> None:
 
 
 def test_first_looks_take_a_second_posterior_step_on_fresh_rows_only() -> None:
-    from envs.errors import UserError
-
     with pytest.raises(UserError, match="first_looks >= 1"):
         dataclasses.replace(AC, first_looks=0)
     assert AC.first_looks == 2  # the default
@@ -396,3 +395,34 @@ def test_advantage_spread_divides_the_advantages_by_their_own_running_spread() -
     clone.load_state_dict(state)
     assert clone.spread is not None and torch.equal(clone.spread.var, agent.spread.var)
     assert _tiny_agent().spread is None  # the default: the return range, as before
+
+
+def test_an_entropy_target_adapts_the_entropy_weight_and_the_weight_enters_the_actor_loss() -> None:
+    """Under --agent.entropy-target the entropy weight takes a dual step per update, log w += rate x
+    (target - entropy per dimension): up while the policy is narrower than the target, down while wider.
+    Its first update is the fixed weight's; the weight scales the actor's entropy term and is checkpointed."""
+    from world_model.presets import world_model_preset
+
+    def agent(**changes: float | None) -> DreamerAgent:
+        torch.manual_seed(0)
+        cfg = dataclasses.replace(AC, **changes)
+        return DreamerAgent.build(world_model_preset("tiny"), cfg, (3,), 1, device=torch.device("cpu"))
+
+    fixed = agent().update(_batch())
+    for target in (5.0, -5.0):
+        adapted = agent(entropy_target=target, entropy_rate=0.1)
+        m = adapted.update(_batch())
+        assert m["actor/loss"] == fixed["actor/loss"]  # the same weight (--agent.entropy) in the first update
+        step = 0.1 * (target - m["actor/entropy"])  # one action dim: the entropy is per dimension
+        assert m["actor/entropy_weight"] == pytest.approx(AC.entropy * math.exp(step), rel=1e-5)
+        assert (m["actor/entropy_weight"] > AC.entropy) == (target > 0)
+        clone = agent(entropy_target=target, entropy_rate=0.1)
+        clone.load_state_dict(adapted.state_dict())
+        assert clone.entropy_weight is not None and adapted.entropy_weight is not None
+        assert torch.equal(clone.entropy_weight.log_weight, adapted.entropy_weight.log_weight)
+    # a larger weight on a positive entropy (an untrained actor's std is near its largest) lowers the loss
+    wide = agent(entropy=0.5, entropy_target=0.0).update(_batch())
+    assert fixed["actor/entropy"] > 0 and wide["actor/loss"] < fixed["actor/loss"]
+    assert agent().entropy_weight is None and "actor/entropy_weight" not in fixed
+    with pytest.raises(UserError, match="entropy_target"):
+        dataclasses.replace(AC, entropy=0.0, entropy_target=0.0)

@@ -147,6 +147,36 @@ def test_end_fraction_ends_sequences_at_falls_through_eviction_and_ring_wrap(tmp
     assert not truncated_only.sample(4, 3, end_fraction=1.0).terminated.any()
 
 
+def test_recent_fraction_draws_from_the_newest_records_through_eviction_and_ring_wrap() -> None:
+    replay = EpisodeReplay(None, capacity=40, seed=0)
+    plain, same = EpisodeReplay(None, capacity=40, seed=3), EpisodeReplay(None, capacity=40, seed=3)
+    rng = np.random.default_rng(1)
+    records: list[tuple[int, int]] = []  # (episode, t) of every stored record, oldest first
+    newest_seen = 0
+    for number in range(40):
+        episode = make_episode(number, int(rng.integers(2, 12)))
+        for r in (replay, plain, same):
+            r.add(episode)
+        records += [(number, t) for t in range(len(episode))]
+        records = records[len(records) - replay.steps :]  # what eviction left
+        if replay.steps < 5:
+            continue
+        # at 0 no draw is made: the batches are uniform sampling's
+        a, b = plain.sample(8, 5), same.sample(8, 5, recent_fraction=0.0, recent_window=5)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        batch = replay.sample(8, 5, end_fraction=0.25, recent_fraction=0.5, recent_window=12)
+        ep, t = ids(batch.obs)
+        newest = records[-12:]
+        for row in range(4, 8):  # round(0.5 * 8) sequences, the last of the batch: consecutive newest records
+            seq = list(zip(ep[row].tolist(), t[row].tolist(), strict=True))
+            first = newest.index(seq[0])
+            assert seq == newest[first : first + 5], (number, row)
+            newest_seen += seq[-1] == records[-1]
+    assert newest_seen > 0  # the newest record itself is drawn
+    with pytest.raises(ValueError, match="recent_window"):
+        replay.sample(8, 5, recent_fraction=0.5, recent_window=4)
+
+
 def test_episode_longer_than_capacity_and_mismatched_shapes() -> None:
     replay = EpisodeReplay(None, capacity=10, seed=0)
     with pytest.raises(UserError, match="does not fit"):

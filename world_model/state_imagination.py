@@ -97,9 +97,8 @@ class StateSpaceWorldModel(DreamWorld):
             action = policy_or_actions(feats[-1]) if callable(policy_or_actions) else policy_or_actions[:, t]
             obs, reward, cont = self.model.sample(obs, action)
             states.append(obs)
-            feats.append(
-                self.model.obs_norm(obs)
-            )  # each state standardised once, for the policy and the rollout
+            # each state standardised once, for the policy and the rollout
+            feats.append(self.model.obs_norm(obs))
             actions.append(action)
             rewards.append(reward)
             conts.append(cont)
